@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# The one test command for upgate. Runs, in order, failing fast:
+#   1. gofmt      every Go file (tracked and untracked) must be gofmt-clean
+#   2. vet        go vet ./...
+#   3. deps       node test clients' dependencies (npm ci from the lock file)
+#   4. test       go test -race ./...
+#   5. fuzz       a short run of every FuzzXxx target in the module
+#   6. bench      scripts/bench.sh --quick, when that script exists
+#
+# Environment:
+#   UPGATE_TEST_ARGS  extra arguments for step 4 (e.g. "-run TestFrame -v")
+#   UPGATE_FUZZTIME   -fuzztime for each fuzz target (default 20s; 0 or "off"
+#                     skips the fuzz step)
+# Exported to the tests:
+#   UPGATE_NODE_MODULES  scripts/node/node_modules (absolute), when ws is installed
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	PATH="/usr/local/go/bin:$PATH"
+	export PATH
+fi
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: go not found on PATH (nor in /usr/local/go/bin)" >&2
+	exit 1
+fi
+
+# ----------------------------------------------------------------- helpers --
+
+# now_us prints a timestamp in microseconds (second resolution without bash 5).
+now_us() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		local t=${EPOCHREALTIME/[.,]/}
+		echo $((10#$t))
+	else
+		echo $((SECONDS * 1000000))
+	fi
+}
+
+# fmt_secs US prints a microsecond duration as seconds with one decimal.
+fmt_secs() {
+	local ds=$((($1 + 50000) / 100000))
+	printf '%d.%ds' $((ds / 10)) $((ds % 10))
+}
+
+TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/upgate-test.XXXXXX")
+trap 'rm -rf "$TMP_DIR"' EXIT
+
+SCRIPT_START=$(now_us)
+STEP_NAME=""
+STEP_START=0
+
+step_begin() {
+	STEP_NAME=$1
+	STEP_START=$(now_us)
+	echo
+	echo "==> [$STEP_NAME] $2"
+}
+
+step_end() {
+	echo "<== [$STEP_NAME] ok in $(fmt_secs $(($(now_us) - STEP_START)))"
+}
+
+# step_fail MESSAGE: report the failing step with its timing and exit 1.
+step_fail() {
+	echo >&2
+	echo "test.sh: FAILED at step [$STEP_NAME] after $(fmt_secs $(($(now_us) - STEP_START))): $1" >&2
+	exit 1
+}
+
+echo "test.sh: $(go version)"
+if command -v node >/dev/null 2>&1; then echo "test.sh: node $(node --version)"; fi
+if command -v npm >/dev/null 2>&1; then echo "test.sh: npm $(npm --version 2>/dev/null || echo '?')"; fi
+
+# ------------------------------------------------------------------ gofmt --
+
+# go_files prints the module's Go files, NUL-separated: tracked and untracked
+# (but not ignored) files from git, or a directory walk outside a git work
+# tree. node_modules directories are skipped either way.
+go_files() {
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z --cached --others --exclude-standard -- '*.go' |
+			while IFS= read -r -d '' f; do
+				case "/$f" in */node_modules/*) continue ;; esac
+				[ -f "$f" ] && printf '%s\0' "$f"
+			done
+	else
+		find . \( -name node_modules -o -name .git \) -prune -o -type f -name '*.go' -print0
+	fi
+}
+
+step_begin gofmt "gofmt -l (tracked and untracked Go files)"
+go_files | sort -zu >"$TMP_DIR/gofiles"
+n_go=$(tr -cd '\0' <"$TMP_DIR/gofiles" | wc -c)
+if [ "$n_go" -gt 0 ]; then
+	if ! xargs -0 gofmt -l <"$TMP_DIR/gofiles" >"$TMP_DIR/gofmt.out" 2>"$TMP_DIR/gofmt.err"; then
+		cat "$TMP_DIR/gofmt.out" "$TMP_DIR/gofmt.err" >&2
+		step_fail "gofmt could not process some files (syntax errors above)"
+	fi
+	if [ -s "$TMP_DIR/gofmt.out" ]; then
+		echo "These files are not gofmt-clean (fix with: gofmt -w FILE):" >&2
+		sed 's/^/  /' "$TMP_DIR/gofmt.out" >&2
+		step_fail "$(wc -l <"$TMP_DIR/gofmt.out" | tr -d ' ') file(s) need gofmt"
+	fi
+fi
+echo "$n_go Go file(s) checked"
+step_end
+
+# -------------------------------------------------------------------- vet --
+
+step_begin vet "go vet ./..."
+go vet ./... || step_fail "go vet reported problems (see above)"
+step_end
+
+# ------------------------------------------------------------------- deps --
+
+NODE_DIR=$ROOT/scripts/node
+step_begin deps "node test clients (ws from scripts/node/package-lock.json)"
+if [ ! -f "$NODE_DIR/package-lock.json" ]; then
+	step_fail "scripts/node/package-lock.json is missing"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+	echo "test.sh: WARNING: npm not found: node clients' dependencies are not installed;" >&2
+	echo "test.sh: WARNING: Go tests that drive node clients will skip." >&2
+elif [ ! -d "$NODE_DIR/node_modules/ws" ] ||
+	[ "$NODE_DIR/package-lock.json" -nt "$NODE_DIR/node_modules/ws" ] ||
+	[ "$NODE_DIR/package.json" -nt "$NODE_DIR/node_modules/ws" ]; then
+	npm ci --prefix "$NODE_DIR" --no-audit --no-fund ||
+		step_fail "npm ci --prefix scripts/node failed (is the lock file in sync with package.json?)"
+	# Mark the install as newer than the lock file so later runs skip it.
+	touch "$NODE_DIR/node_modules/ws"
+else
+	echo "scripts/node/node_modules is up to date with the lock file"
+fi
+if [ -f "$NODE_DIR/node_modules/ws/package.json" ]; then
+	export UPGATE_NODE_MODULES="$NODE_DIR/node_modules"
+	echo "UPGATE_NODE_MODULES=$UPGATE_NODE_MODULES"
+	if ! command -v node >/dev/null 2>&1; then
+		echo "test.sh: WARNING: node not found: Go tests that drive node clients will skip." >&2
+	fi
+else
+	echo "test.sh: WARNING: ws is not installed: UPGATE_NODE_MODULES is not set." >&2
+fi
+step_end
+
+# ------------------------------------------------------------------- test --
+
+test_args=()
+if [ -n "${UPGATE_TEST_ARGS:-}" ]; then
+	read -r -a test_args <<<"$UPGATE_TEST_ARGS"
+fi
+step_begin test "go test -race -count=1 -timeout 15m${test_args[*]+ ${test_args[*]}} ./..."
+if [ "$(go env CGO_ENABLED)" != "1" ]; then
+	step_fail "go test -race needs cgo: install a C compiler (gcc) and keep CGO_ENABLED=1"
+fi
+go test -race -count=1 -timeout 15m ${test_args[@]+"${test_args[@]}"} ./... ||
+	step_fail "go test failed (see above)"
+step_end
+
+# ------------------------------------------------------------------- fuzz --
+
+FUZZTIME=${UPGATE_FUZZTIME:-20s}
+
+# fuzz_targets prints "DIR NAME" for every FuzzXxx function declared in a
+# *_test.go file of the module (testdata, vendor, node_modules and
+# dot/underscore directories are not part of the module's packages).
+fuzz_targets() {
+	find . \( -name node_modules -o -name testdata -o -name vendor -o -name '.?*' -o -name '_*' \) -prune \
+		-o -type f -name '*_test.go' -print0 |
+		xargs -0 -r grep -HE '^func Fuzz[A-Za-z0-9_]*\(' 2>/dev/null |
+		sed -E 's|^(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*$|\1 \2|' |
+		awk 'substr($2, 5, 1) !~ /[a-z]/' |
+		sort -u
+}
+
+step_begin fuzz "fuzz smoke (-fuzztime=$FUZZTIME per target)"
+if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "off" ]; then
+	echo "UPGATE_FUZZTIME=$FUZZTIME: fuzz step skipped"
+else
+	fuzz_targets >"$TMP_DIR/fuzz.list"
+	n_fuzz=$(wc -l <"$TMP_DIR/fuzz.list" | tr -d ' ')
+	if [ "$n_fuzz" -eq 0 ]; then
+		echo "no fuzz targets found: nothing to fuzz"
+	else
+		echo "$n_fuzz fuzz target(s):"
+		sed 's/^/  /' "$TMP_DIR/fuzz.list"
+		i=0
+		while read -r dir name; do
+			i=$((i + 1))
+			pkg="$dir/"
+			echo "--- fuzz $i/$n_fuzz: $name in $pkg"
+			touch "$TMP_DIR/fuzz.marker"
+			log="$TMP_DIR/fuzz.$i.log"
+			if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "$pkg" </dev/null 2>&1 | tee "$log"; then
+				echo >&2
+				echo "test.sh: fuzz target $name in $pkg failed." >&2
+				crashers=$(
+					{
+						# New inputs written by this run, and any corpus entry named in the log.
+						if [ -d "$dir/testdata/fuzz/$name" ]; then
+							find "$dir/testdata/fuzz/$name" -type f -newer "$TMP_DIR/fuzz.marker"
+						fi
+						grep -oE "(testdata/fuzz/)?$name/[A-Za-z0-9._#-]+" "$log" |
+							sed -E "s|^(testdata/fuzz/)?|$dir/testdata/fuzz/|" |
+							while read -r f; do [ -f "$f" ] && echo "$f"; done
+					} | sed 's|^\./||' | sort -u
+				)
+				if [ -n "$crashers" ]; then
+					echo "test.sh: crashing input(s), kept under testdata/fuzz (commit them as regression seeds once fixed):" >&2
+					echo "$crashers" | sed 's/^/  /' >&2
+					first=$(echo "$crashers" | head -1)
+					echo "test.sh: re-run with: go test -run='^${name}/$(basename "$first")\$' $pkg" >&2
+				else
+					echo "test.sh: no crasher file found under $dir/testdata/fuzz/$name (see the log above)" >&2
+				fi
+				step_fail "fuzz target $name in $pkg failed"
+			fi
+		done <"$TMP_DIR/fuzz.list"
+	fi
+fi
+step_end
+
+# ------------------------------------------------------------------ bench --
+
+if [ -e scripts/bench.sh ]; then
+	if [ -x scripts/bench.sh ]; then
+		step_begin bench "scripts/bench.sh --quick"
+		./scripts/bench.sh --quick </dev/null || step_fail "scripts/bench.sh --quick failed"
+		step_end
+	else
+		echo
+		echo "test.sh: WARNING: scripts/bench.sh exists but is not executable (chmod +x it): bench step skipped" >&2
+	fi
+fi
+
+echo
+echo "test.sh: all steps passed in $(fmt_secs $(($(now_us) - SCRIPT_START)))"
