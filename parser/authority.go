@@ -2,11 +2,12 @@ package parser
 
 // validAuthority reports whether b is uri-host [ ":" port ] (RFC 3986
 // §3.2.2–3.2.3), the form of the Host field (RFC 9110 §7.2), of the
-// authority in an absolute-form target, and, with requirePort, of a CONNECT
-// target (RFC 9112 §3.2.3). It is stricter than RFC 3986 where no client
+// authority in an absolute-form target, which needs a host (RFC 9110
+// §4.2.1: an "http" URI with an empty host is invalid), and of a CONNECT
+// target, which needs a host and a port (RFC 9112 §3.2.3). It is stricter than RFC 3986 where no client
 // needs the freedom: no userinfo (RFC 9110 §4.2.4 calls it an error to act
 // upon), no percent-encoding and no IPvFuture in hosts.
-func validAuthority(b []byte, requirePort bool) bool {
+func validAuthority(b []byte, needHost, needPort bool) bool {
 	host, port, hasPort := b, []byte(nil), false
 	if len(b) > 0 && b[0] == '[' {
 		end := 1
@@ -46,8 +47,5 @@ func validAuthority(b []byte, requirePort bool) bool {
 			return false
 		}
 	}
-	if requirePort {
-		return len(host) > 0 && hasPort && len(port) > 0
-	}
-	return true
+	return (!needHost || len(host) > 0) && (!needPort || hasPort && len(port) > 0)
 }

@@ -1,5 +1,7 @@
 package parser
 
+import "encoding/binary"
+
 // commitField records the value of the field line just read and classifies
 // its name.
 func (r *Request) commitField(value span) error {
@@ -20,7 +22,7 @@ func (r *Request) commitField(value span) error {
 		if r.count[FieldHost] > 1 {
 			return ErrDuplicateHost
 		}
-		if !validAuthority(r.buf[value.off:value.end], false) {
+		if !validAuthority(r.buf[value.off:value.end], false, false) {
 			return ErrBadHost
 		}
 	case FieldContentLength:
@@ -80,67 +82,79 @@ func parseDecimal(b []byte) (int64, bool) {
 }
 
 // classify maps a field name to its id, comparing without regard to case.
-// The switch on length keeps it to one comparison for most names.
+// The length picks the one candidate, and its first byte rejects most other
+// names before the full comparison.
 func classify(name []byte) FieldID {
+	var id FieldID
+	var want string
 	switch len(name) {
 	case 4:
-		if equalFoldLower(name, "host") {
-			return FieldHost
-		}
+		id, want = FieldHost, "host"
 	case 6:
-		if equalFoldLower(name, "origin") {
-			return FieldOrigin
-		}
+		id, want = FieldOrigin, "origin"
 	case 7:
-		if equalFoldLower(name, "upgrade") {
-			return FieldUpgrade
-		}
+		id, want = FieldUpgrade, "upgrade"
 	case 10:
-		if equalFoldLower(name, "connection") {
-			return FieldConnection
-		}
+		id, want = FieldConnection, "connection"
 	case 14:
-		if equalFoldLower(name, "content-length") {
-			return FieldContentLength
-		}
+		id, want = FieldContentLength, "content-length"
 	case 15:
-		if equalFoldLower(name, "x-forwarded-for") {
-			return FieldXForwardedFor
-		}
+		id, want = FieldXForwardedFor, "x-forwarded-for"
 	case 17:
-		if equalFoldLower(name, "sec-websocket-key") {
-			return FieldSecWebSocketKey
-		}
-		if equalFoldLower(name, "transfer-encoding") {
-			return FieldTransferEncoding
+		id, want = FieldSecWebSocketKey, "sec-websocket-key"
+		if name[0]|0x20 == 't' {
+			id, want = FieldTransferEncoding, "transfer-encoding"
 		}
 	case 21:
-		if equalFoldLower(name, "sec-websocket-version") {
-			return FieldSecWebSocketVersion
-		}
+		id, want = FieldSecWebSocketVersion, "sec-websocket-version"
 	case 22:
-		if equalFoldLower(name, "sec-websocket-protocol") {
-			return FieldSecWebSocketProtocol
-		}
+		id, want = FieldSecWebSocketProtocol, "sec-websocket-protocol"
 	case 24:
-		if equalFoldLower(name, "sec-websocket-extensions") {
-			return FieldSecWebSocketExtensions
-		}
+		id, want = FieldSecWebSocketExtensions, "sec-websocket-extensions"
+	default:
+		return FieldOther
 	}
-	return FieldOther
+	if name[0]|0x20 != want[0] || !equalFoldLower(name, want) {
+		return FieldOther
+	}
+	return id
 }
 
 // equalFoldLower compares a token b with a lower-case constant made of
 // letters and '-'. For such constants c, b|0x20 == c holds only when b is c
-// or its upper-case letter, so one OR replaces the case test.
+// or its upper-case letter (token bytes exclude the control bytes that
+// would also match), so one OR replaces the case test, eight bytes at a
+// time where the name is long enough.
 func equalFoldLower(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		if b[i]|0x20 != s[i] {
+	if len(b) < 8 {
+		for i := 0; i < len(b); i++ {
+			if b[i]|0x20 != s[i] {
+				return false
+			}
+		}
+		return true
+	}
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])|lanes20 != load64(s, i) {
 			return false
 		}
 	}
+	if i < len(b) {
+		// The last word overlaps the one before; comparing it again is
+		// cheaper than a loop over the tail.
+		i = len(b) - 8
+		return binary.LittleEndian.Uint64(b[i:])|lanes20 == load64(s, i)
+	}
 	return true
+}
+
+// load64 reads 8 bytes of s at i, little-endian.
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }

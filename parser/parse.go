@@ -75,9 +75,7 @@ func (r *Request) Parse(buf []byte) (int, error) {
 			r.state = stStart
 			i++
 		case stMethod:
-			for i < limit && charClass[buf[i]]&cToken != 0 {
-				i++
-			}
+			i += tokenLen(buf[i:limit])
 			if i == limit {
 				continue
 			}
@@ -119,51 +117,50 @@ func (r *Request) Parse(buf []byte) (int, error) {
 			}
 			i++
 			r.state = stLineLF
-		case stLineLF, stFieldLF:
+		case stLineLF:
 			if buf[i] != '\n' {
 				return r.fail(ErrBareCR)
 			}
 			i++
 			r.state = stFieldStart
+		// The states of a field line fall through to each other while bytes
+		// remain, so a complete line costs one dispatch, not five.
 		case stFieldStart:
 			switch buf[i] {
 			case '\r':
 				r.state = stHeadLF
 				i++
+				continue
 			case '\n':
 				return r.fail(ErrBareLF)
 			case ' ', '\t':
 				// RFC 9112 §5.2: obs-fold is rejected; §2.2: so is
 				// whitespace between the start-line and the first field.
 				return r.fail(ErrObsFold)
-			default:
-				if len(r.fields) == r.limits.MaxFields {
-					return r.fail(ErrTooManyFields)
-				}
-				r.mark = i
-				r.state = stFieldName
 			}
+			if len(r.fields) == r.limits.MaxFields {
+				return r.fail(ErrTooManyFields)
+			}
+			r.mark = i
+			r.state = stFieldName
+			fallthrough
 		case stFieldName:
-			for i < limit && charClass[buf[i]]&cToken != 0 {
-				i++
-			}
+			i += tokenLen(buf[i:limit])
 			if i == limit {
 				continue
 			}
-			switch {
-			case buf[i] != ':':
+			if buf[i] != ':' || i == r.mark {
 				if isOWS(buf[i]) && i > r.mark {
 					// RFC 9112 §5.1: a server MUST reject a request with
 					// whitespace between a field name and the colon.
 					return r.fail(ErrSpaceBeforeColon)
 				}
 				return r.fail(ErrBadFieldName)
-			case i == r.mark:
-				return r.fail(ErrBadFieldName)
 			}
 			r.fields = append(r.fields, field{name: span{int32(r.mark), int32(i)}})
 			i++
 			r.state = stFieldOWS
+			fallthrough
 		case stFieldOWS:
 			for i < limit && isOWS(buf[i]) {
 				i++
@@ -174,6 +171,7 @@ func (r *Request) Parse(buf []byte) (int, error) {
 			r.mark = i
 			r.valueEnd = i
 			r.state = stFieldValue
+			fallthrough
 		case stFieldValue:
 			n := valueSpan(buf[i:limit])
 			// The value ends at its last byte that is not OWS; trailing
@@ -184,7 +182,6 @@ func (r *Request) Parse(buf []byte) (int, error) {
 					break
 				}
 			}
-			end := r.valueEnd
 			i += n
 			if i == limit {
 				continue
@@ -196,11 +193,21 @@ func (r *Request) Parse(buf []byte) (int, error) {
 			default:
 				return r.fail(ErrBadFieldValue)
 			}
-			if err := r.commitField(span{int32(r.mark), int32(end)}); err != nil {
+			if err := r.commitField(span{int32(r.mark), int32(r.valueEnd)}); err != nil {
 				return r.fail(err)
 			}
 			i++
 			r.state = stFieldLF
+			fallthrough
+		case stFieldLF:
+			if i == limit {
+				continue
+			}
+			if buf[i] != '\n' {
+				return r.fail(ErrBareCR)
+			}
+			i++
+			r.state = stFieldStart
 		case stHeadLF:
 			if buf[i] != '\n' {
 				return r.fail(ErrBareCR)
@@ -271,7 +278,7 @@ func (r *Request) splitTarget(connect, options bool) error {
 		}
 		return nil
 	case connect: // authority-form
-		if !validAuthority(b, true) {
+		if !validAuthority(b, true, true) {
 			return ErrBadTarget
 		}
 		return nil
@@ -284,7 +291,7 @@ func (r *Request) splitTarget(connect, options bool) error {
 		for i < len(b) && b[i] != '/' && b[i] != '?' && b[i] != '#' {
 			i++
 		}
-		if !validAuthority(b[n+3:i], false) {
+		if !validAuthority(b[n+3:i], true, false) {
 			return ErrBadTarget
 		}
 		r.path = span{t.off + int32(i), t.end}

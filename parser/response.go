@@ -73,12 +73,18 @@ func AppendError(dst []byte, e *Error) []byte {
 
 // AppendResponse appends a complete plain HTTP/1.1 response. header holds
 // extra header lines, each ending in CRLF; keepAlive false adds
-// "Connection: close".
+// "Connection: close". A 1xx, 204 or 304 response has neither content nor
+// Content-Length, whatever body holds.
 func AppendResponse(dst []byte, status int, header, contentType string, body []byte, keepAlive bool) []byte {
 	dst = appendStatusLine(dst, status)
 	dst = append(dst, header...)
 	if !keepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
+	}
+	if status < 200 || status == 204 || status == 304 {
+		// RFC 9110 §8.6: no Content-Length in a 1xx or 204 response;
+		// none of these carries content (RFC 9110 §6.4.1).
+		return append(dst, "\r\n"...)
 	}
 	return appendBody(dst, contentType, body)
 }

@@ -1,6 +1,9 @@
 package parser
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // SWAR constants: one byte value repeated in every lane of a word.
 const (
@@ -11,16 +14,6 @@ const (
 	lanes80 = 0x8080808080808080
 )
 
-// suspectValueWord reports whether the 8 bytes of x may hold a byte that is
-// not field-vchar/SP/HTAB: a control byte (below 0x20, HTAB included) or
-// DEL. It never misses one; HTAB is confirmed byte by byte by the caller.
-func suspectValueWord(x uint64) bool {
-	below := (x - lanes20) &^ x & lanes80
-	y := x ^ lanes7f
-	del := (y - lanes01) &^ y & lanes80
-	return below|del != 0
-}
-
 // suspectTargetWord reports whether x may hold a byte outside 0x21–0x7E.
 func suspectTargetWord(x uint64) bool {
 	below := (x - lanes21) &^ x & lanes80
@@ -30,17 +23,24 @@ func suspectTargetWord(x uint64) bool {
 }
 
 // valueSpan returns the length of the longest prefix of b made of bytes
-// allowed in a field value (RFC 9110 §5.5), eight at a time.
+// allowed in a field value (RFC 9110 §5.5), eight at a time. The lowest
+// flagged lane of a suspect word is exact (borrows only run upwards), so
+// the scan jumps straight to it; only an HTAB there needs a closer look.
 func valueSpan(b []byte) int {
 	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if suspectValueWord(binary.LittleEndian.Uint64(b[i:])) {
-			for k := i; k < i+8; k++ {
-				if charClass[b[k]]&cValue == 0 {
-					return k
-				}
-			}
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := x ^ lanes7f
+		m := ((x - lanes20) &^ x & lanes80) | ((y - lanes01) &^ y & lanes80)
+		if m == 0 {
+			i += 8
+			continue
 		}
+		k := i + bits.TrailingZeros64(m)/8
+		if b[k] != '\t' {
+			return k
+		}
+		i = k + 1
 	}
 	for ; i < len(b); i++ {
 		if charClass[b[i]]&cValue == 0 {

@@ -201,10 +201,12 @@ func skipOWS(b []byte) []byte {
 	return b
 }
 
+// tokenLen returns the length of the longest prefix of b made of tchar.
 func tokenLen(b []byte) int {
-	n := 0
-	for n < len(b) && charClass[b[n]]&cToken != 0 {
-		n++
+	for n, c := range b {
+		if charClass[c]&cToken == 0 {
+			return n
+		}
 	}
-	return n
+	return len(b)
 }
