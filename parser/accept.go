@@ -15,13 +15,14 @@ const keyLen = 24
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // ValidKey reports whether key is a valid Sec-WebSocket-Key: the base64
-// encoding of exactly 16 bytes (RFC 6455 §4.2.1, item 5).
+// encoding of exactly 16 bytes (RFC 6455 §4.2.1, item 5), with zero padding
+// bits as RFC 4648 §3.5 requires of an encoder.
 func ValidKey(key []byte) bool {
 	if len(key) != keyLen || key[22] != '=' || key[23] != '=' {
 		return false
 	}
 	var raw [18]byte
-	n, err := base64.StdEncoding.Decode(raw[:], key)
+	n, err := base64.StdEncoding.Strict().Decode(raw[:], key)
 	return err == nil && n == 16
 }
 

@@ -26,8 +26,12 @@ func AppendSwitching(dst []byte, accept *[AcceptLen]byte, subprotocol, extension
 // AppendUpgradeRequired appends a 426 Upgrade Required response for a route
 // that only speaks the given protocols, listed in the server's order of
 // preference (RFC 9110 §15.5.22: the response MUST carry Upgrade; §7.8: and
-// then "upgrade" in Connection). The connection is closed after it.
+// then "upgrade" in Connection). The connection is closed after it. With no
+// protocols given, it names WebSocket.
 func AppendUpgradeRequired(dst []byte, protocols []Protocol) []byte {
+	if len(protocols) == 0 {
+		protocols = defaultProtocols
+	}
 	dst = appendStatusLine(dst, 426)
 	dst = append(dst, "Upgrade: "...)
 	for i, p := range protocols {
@@ -50,6 +54,8 @@ func AppendUpgradeRequired(dst []byte, protocols []Protocol) []byte {
 	const body = "This resource is only reachable through a protocol upgrade.\n"
 	return appendBody(dst, "text/plain; charset=utf-8", body)
 }
+
+var defaultProtocols = []Protocol{WebSocket}
 
 // AppendError appends the response for a rejected request: its status, any
 // header the rejection requires, a plain-text body with the reason, and

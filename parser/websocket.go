@@ -5,10 +5,10 @@ package parser
 // Call it after SelectUpgrade chose WebSocket: the Upgrade and Connection
 // fields are not checked again.
 //
-// Failures carry their status: 405 for a method other than GET, 400 for a
-// missing, repeated or malformed Sec-WebSocket-Key, a missing or repeated
+// Failures carry their status: 405 for a method other than GET; 400 for a
+// missing, repeated or malformed Sec-WebSocket-Key, a missing
 // Sec-WebSocket-Version, or a body; 426 with "Sec-WebSocket-Version: 13"
-// for any other version (RFC 6455 §4.4).
+// for any other version, or several (RFC 6455 §4.2.2, §4.4).
 func (r *Request) CheckWebSocket(accept *[AcceptLen]byte) error {
 	if string(r.Method()) != "GET" {
 		return ErrWebSocketMethod
