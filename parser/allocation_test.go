@@ -2,7 +2,11 @@
 
 package parser_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/upgate/upgate/parser"
+)
 
 // TestAllocations proves that a whole server-side handshake (parse,
 // negotiate, validate, accept key, 101 response) allocates nothing once the
@@ -40,5 +44,26 @@ func TestAllocationsByteAtATime(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("got %v allocs; want 0", allocs)
+	}
+}
+
+// TestProxyAllocations: PROXY v1 (IPv4) and v2 headers parse without
+// allocating.
+func TestProxyAllocations(t *testing.T) {
+	inputs := [][]byte{
+		[]byte("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"),
+		proxyV2(1, 0x11, v4block("10.0.0.1", "10.0.0.2", 1234, 80), nil),
+		proxyV2(1, 0x21, v6block("2001:db8::1", "2001:db8::2", 1, 2), nil),
+	}
+	var h parser.ProxyHeader
+	for i, in := range inputs {
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := parser.ParseProxy(in, &h); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("#%d: got %v allocs; want 0", i, allocs)
+		}
 	}
 }
