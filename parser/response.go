@@ -82,18 +82,42 @@ func AppendError(dst []byte, e *Error) []byte {
 // "Connection: close". A 1xx, 204 or 304 response has neither content nor
 // Content-Length, whatever body holds.
 func AppendResponse(dst []byte, status int, header, contentType string, body []byte, keepAlive bool) []byte {
+	dst = appendResponseHead(dst, status, header, contentType, len(body), keepAlive)
+	if noContent(status) {
+		return dst
+	}
+	return append(dst, body...)
+}
+
+// AppendHeadResponse appends the answer to a HEAD request: the head of the
+// response AppendResponse would give for a body of bodyLen bytes, with its
+// Content-Length, but no content (RFC 9110 §9.3.2).
+func AppendHeadResponse(dst []byte, status int, header, contentType string, bodyLen int, keepAlive bool) []byte {
+	return appendResponseHead(dst, status, header, contentType, bodyLen, keepAlive)
+}
+
+func appendResponseHead(dst []byte, status int, header, contentType string, bodyLen int, keepAlive bool) []byte {
 	dst = appendStatusLine(dst, status)
 	dst = append(dst, header...)
 	if !keepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
-	if status < 200 || status == 204 || status == 304 {
+	if noContent(status) {
 		// RFC 9110 §8.6: no Content-Length in a 1xx or 204 response;
 		// none of these carries content (RFC 9110 §6.4.1).
 		return append(dst, "\r\n"...)
 	}
-	return appendBody(dst, contentType, body)
+	if contentType != "" {
+		dst = append(dst, "Content-Type: "...)
+		dst = append(dst, contentType...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(bodyLen), 10)
+	return append(dst, "\r\n\r\n"...)
 }
+
+func noContent(status int) bool { return status < 200 || status == 204 || status == 304 }
 
 func appendBody[B string | []byte](dst []byte, contentType string, body B) []byte {
 	if contentType != "" {
