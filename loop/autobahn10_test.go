@@ -1,0 +1,19 @@
+package loop
+
+import (
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// TestAutobahn10AutoFragmentation ports group 10: a 65536-byte message in
+// 1300-byte fragments is reassembled.
+func TestAutobahn10AutoFragmentation(t *testing.T) {
+	s, _ := startEcho(t)
+	runCases(t, s, []abCase{{"10.1.1", func(w *wsClient) {
+		p := pattern(65536, true)
+		w.write(fragments(ws.OpText, p, 1300))
+		w.expectMessage(ws.OpText, p)
+		w.closeNormally()
+	}}})
+}

@@ -1,0 +1,377 @@
+package loop
+
+import (
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/parser"
+)
+
+// Connection phases, in the low byte of Conn.state. Goroutines other than
+// the loop only ever move a connection from stOpen to stClosing (Close,
+// slow consumer); the loop makes every other transition. The upper bits of
+// the state word count the goroutines in the middle of queuing a write
+// (enter/exit): a close frame is queued only once they are done, so that it
+// follows every write accepted before the close.
+const (
+	phaseMask = 0xff
+	enqOne    = 1 << 8
+)
+
+const (
+	stHead     uint32 = iota // reading a request head
+	stOpen                   // WebSocket open
+	stClosing                // close frame sent or queued, waiting for the peer's
+	stFlushing               // last bytes written, waiting for the outbound buffer to drain
+	stLinger                 // write side shut down, discarding input until EOF
+	stClosed                 // TCP connection closed
+)
+
+// Connection flags, owned by the loop.
+const (
+	fUpgraded  uint8 = 1 << iota // OnOpen was called: OnClose is due
+	fCloseSent                   // the server's close frame is written
+	fPeerClose                   // the peer's close frame was received
+	fPingOut                     // a server ping awaits an answer
+	fFragOpen                    // a fragmented message is being received
+	fWait                        // mark holds the close deadline of a queued close frame
+	fServed                      // a plain HTTP response was written (keep-alive)
+)
+
+// maxAsyncFrame is the largest frame another goroutine may queue: the
+// in-flight byte count is 32 bits.
+const maxAsyncFrame = 1 << 30
+
+// Conn is a connection handle. Its methods are safe to call from any
+// goroutine: on the connection's event loop they write directly, elsewhere
+// they hand the bytes to the loop. A Conn may outlive its connection: once
+// the connection is closing or closed its methods return ErrClosed.
+type Conn struct {
+	gc     gnet.Conn
+	l      *evloop
+	remote net.Addr
+	id     uint64
+	ctx    atomic.Pointer[ctxBox]
+
+	state   atomic.Uint32 // stHead ... stClosed
+	pending atomic.Int32  // bytes handed to AsyncWrite and not yet written
+
+	// Owned by the loop goroutine. The layout keeps Conn at 128 bytes.
+	flags    uint8
+	why      uint8           // why the connection is ending (whyXxx), for OnClose
+	code     ws.StatusCode   // close code reported to OnClose
+	tslot    int16           // wheel list holding c, -1 when none
+	tat      uint32          // tick at which the timer fires
+	lastRead uint32          // tick of the last inbound bytes
+	mark     uint32          // stOpen: tick of the outstanding ping; else the deadline
+	maxMsg   uint32          // message size limit
+	req      *parser.Request // head in progress, from the loop's free list
+	part     *partial        // frame in progress, from the loop's free list
+	tnext    *Conn
+	tprev    *Conn
+	perr     *frame.ProtocolError // the peer's protocol violation, for OnClose
+}
+
+// err returns the error OnClose reports, nil when none was recorded.
+func (c *Conn) err() error {
+	if c.perr != nil {
+		return c.perr
+	}
+	return closeErrs[c.why]
+}
+
+type ctxBox struct{ v any }
+
+// ID returns the connection's identifier, unique within the server. Any
+// goroutine; never changes.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr returns the peer's address. Any goroutine; never changes.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Context returns the value last given to SetContext, or nil. Any goroutine.
+func (c *Conn) Context() any {
+	if b := c.ctx.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// SetContext attaches a value of the caller's to the connection (the
+// gateway's per-connection state). Any goroutine; it allocates a small box.
+func (c *Conn) SetContext(v any) { c.ctx.Store(&ctxBox{v}) }
+
+// phase returns c's phase.
+func (c *Conn) phase() uint32 { return c.state.Load() & phaseMask }
+
+// setPhase sets c's phase, keeping the count of queuing goroutines.
+func (c *Conn) setPhase(p uint32) {
+	for {
+		v := c.state.Load()
+		if c.state.CompareAndSwap(v, v&^phaseMask|p) {
+			return
+		}
+	}
+}
+
+// leaveOpen moves c from stOpen to phase p; false when c was not open.
+func (c *Conn) leaveOpen(p uint32) bool {
+	for {
+		v := c.state.Load()
+		if v&phaseMask != stOpen {
+			return false
+		}
+		if c.state.CompareAndSwap(v, v&^phaseMask|p) {
+			return true
+		}
+	}
+}
+
+// enter registers a goroutine about to queue a write; false, unregistered,
+// when c is not open.
+func (c *Conn) enter() bool {
+	if c.state.Add(enqOne)&phaseMask == stOpen {
+		return true
+	}
+	c.exit()
+	return false
+}
+
+func (c *Conn) exit() { c.state.Add(^uint32(enqOne - 1)) }
+
+// waitQueuers waits, once c has left stOpen, for goroutines still queuing
+// a write accepted while c was open. They are between two atomic operations
+// and an AsyncWrite: the wait is short.
+func (c *Conn) waitQueuers() {
+	for c.state.Load() >= enqOne {
+		runtime.Gosched()
+	}
+}
+
+// onLoop reports whether the caller runs on c's event loop goroutine.
+func (c *Conn) onLoop() bool { return curG() == c.l.g }
+
+// detached reports a Conn the loop never made (a zero Conn, as tests of the
+// layers above build): its methods report ErrNotOpen.
+func (c *Conn) detached() bool { return c.l == nil }
+
+// openErr returns nil when c is open, else the error to report.
+func (c *Conn) openErr() error {
+	switch c.phase() {
+	case stOpen:
+		return nil
+	case stHead:
+		return ErrNotOpen
+	}
+	return ErrClosed
+}
+
+// Send sends one unfragmented message or control frame: op is ws.OpText,
+// ws.OpBinary, ws.OpPing or ws.OpPong (at most 125 bytes for the last two).
+// Text must be valid UTF-8; it is not checked. Any goroutine. payload is
+// copied (on the loop into the write path, elsewhere into a pooled buffer)
+// before Send returns: the caller may reuse it at once.
+//
+// It returns ErrClosed after the close handshake began, ErrNotOpen before
+// the 101, ErrSlowConsumer when the outbound queue is over
+// Options.MaxOutbound (the connection is then closed with 1008), and, off
+// the loop, ErrTooLarge for a frame over 1 GiB.
+func (c *Conn) Send(op ws.OpCode, payload []byte) error {
+	switch op {
+	case ws.OpText, ws.OpBinary:
+	case ws.OpPing, ws.OpPong:
+		if len(payload) > ws.MaxControlFramePayloadSize {
+			return ErrControlTooLong
+		}
+	default:
+		return ErrOpCode
+	}
+	if c.detached() {
+		return ErrNotOpen
+	}
+	if c.onLoop() {
+		return c.l.send(c, op, payload)
+	}
+	return c.sendAsync(op, payload, nil)
+}
+
+// SendFrame sends a complete, pre-encoded server frame (unmasked, as made by
+// frame.AppendFrame): the way to broadcast, since one encoded frame is
+// shared by every receiver without a copy per receiver. Any goroutine.
+//
+// b is retained, not copied, until the loop has written it or moved it into
+// its outbound buffer: it must never be modified after the first SendFrame.
+// Errors are those of Send.
+func (c *Conn) SendFrame(b []byte) error {
+	if len(b) < 2 {
+		return ErrBadFrame
+	}
+	if c.detached() {
+		return ErrNotOpen
+	}
+	if c.onLoop() {
+		return c.l.sendFrame(c, b)
+	}
+	return c.sendAsync(0, nil, b)
+}
+
+// Close starts the close handshake: it sends a close frame with code and
+// reason (truncated to fit 123 bytes), waits up to Options.CloseTimeout for
+// the peer's close frame, then closes TCP; Handler.OnClose follows. Any
+// goroutine. It returns ErrCloseCode for a code that may not be sent,
+// ErrNotOpen before the 101 and ErrClosed when the handshake already began.
+func (c *Conn) Close(code ws.StatusCode, reason string) error {
+	if !frame.ValidCloseCode(code) {
+		return ErrCloseCode
+	}
+	if c.detached() {
+		return ErrNotOpen
+	}
+	if c.onLoop() {
+		if err := c.openErr(); err != nil {
+			return err
+		}
+		c.l.startClose(c, code, reason, whyNone)
+		return nil
+	}
+	return c.closeAsync(code, reason, whyNone)
+}
+
+// asyncOp is one write handed to the loop by another goroutine. It comes
+// from a pool with its callback bound once, so that a write costs no
+// allocation of this package (gnet allocates its own task record).
+type asyncOp struct {
+	c     *Conn
+	buf   *bytebufferpool.ByteBuffer // owned copy; nil for a shared frame
+	n     int32                      // bytes counted in c.pending
+	close bool                       // a close frame: arm the close wait once written
+	why   uint8
+	code  ws.StatusCode
+	cb    gnet.AsyncCallback
+}
+
+// opPool holds idle asyncOps. Its New is set in init: an op's callback
+// refers back to the pool.
+var opPool sync.Pool
+
+func init() {
+	opPool.New = func() any {
+		o := new(asyncOp)
+		o.cb = o.done
+		return o
+	}
+}
+
+func getOp(c *Conn) *asyncOp {
+	o := opPool.Get().(*asyncOp)
+	o.c = c
+	return o
+}
+
+func (o *asyncOp) release() {
+	if o.buf != nil {
+		bytebufferpool.Put(o.buf)
+	}
+	o.c, o.buf, o.n, o.close, o.code, o.why = nil, nil, 0, false, 0, whyNone
+	opPool.Put(o)
+}
+
+// done runs on the loop once gnet has written (or failed to write) the op.
+func (o *asyncOp) done(_ gnet.Conn, err error) error {
+	c := o.c
+	c.pending.Add(-o.n)
+	l := c.l
+	switch {
+	case o.close:
+		l.closeWritten(c, o.code, o.why, err)
+	case err == nil && c.phase() == stOpen && c.gc.OutboundBuffered() > l.srv.opts.MaxOutbound:
+		l.slowConsumer(c)
+	}
+	o.release()
+	return nil
+}
+
+// sendAsync queues a frame from a goroutine other than c's loop: payload is
+// encoded into a pooled buffer, or shared is sent as is.
+func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
+	n := len(shared)
+	if shared == nil {
+		n = frame.HeaderLen(len(payload)) + len(payload)
+	}
+	if n > maxAsyncFrame {
+		return ErrTooLarge
+	}
+	if !c.enter() {
+		return c.openErr()
+	}
+	if int(c.pending.Add(int32(n)))-n > c.l.srv.opts.MaxOutbound {
+		c.pending.Add(-int32(n))
+		c.exit()
+		c.slowAsync()
+		return ErrSlowConsumer
+	}
+	o := getOp(c)
+	o.n = int32(n)
+	b := shared
+	if b == nil {
+		o.buf = bytebufferpool.Get()
+		o.buf.B = frame.AppendFrame(o.buf.B[:0], op, true, payload)
+		b = o.buf.B
+	}
+	err := c.gc.AsyncWrite(b, o.cb)
+	c.exit()
+	if err != nil {
+		c.pending.Add(-int32(n))
+		o.release()
+		return ErrClosed
+	}
+	if shared == nil {
+		if op == ws.OpText || op == ws.OpBinary {
+			c.l.stats.MessagesOut.Add(1)
+			c.l.stats.BytesOut.Add(uint64(len(payload)))
+		}
+	} else {
+		c.l.countFrame(shared)
+	}
+	return nil
+}
+
+// slowAsync starts closing c with 1008 from another goroutine.
+func (c *Conn) slowAsync() {
+	if c.closeAsync(ws.StatusPolicyViolation, "slow consumer", whySlow) == nil {
+		c.l.stats.SlowConsumers.Add(1)
+	}
+}
+
+// closeAsync claims the close of c from another goroutine and queues the
+// close frame; the loop arms the close wait once it is written.
+func (c *Conn) closeAsync(code ws.StatusCode, reason string, why uint8) error {
+	if !c.leaveOpen(stClosing) {
+		return c.openErr()
+	}
+	c.waitQueuers()
+	o := getOp(c)
+	o.close, o.code, o.why = true, code, why
+	o.buf = bytebufferpool.Get()
+	o.buf.B = frame.AppendClose(o.buf.B[:0], code, reason)
+	o.queue()
+	return nil
+}
+
+// queue hands o to gnet, counting its bytes as pending until written.
+func (o *asyncOp) queue() {
+	c := o.c
+	o.n = int32(len(o.buf.B))
+	c.pending.Add(o.n)
+	if err := c.gc.AsyncWrite(o.buf.B, o.cb); err != nil {
+		c.pending.Add(-o.n)
+		o.release()
+	}
+}

@@ -1,0 +1,43 @@
+// Package loop is upgate's event-loop engine: a gnet reactor that turns TCP
+// connections into WebSocket connections without a goroutine per connection.
+//
+// A [Server] owns a gnet engine with a few event loops. Each connection lives
+// on one loop and goes through a small state machine:
+//
+//	head ─101─▶ open ─close frame─▶ closing ─peer close─▶ linger ─EOF─▶ closed
+//	  │                                │                     ▲
+//	  └─ HTTP response (keep-alive) ◀──┘ error response ─────┘
+//
+// In the head phase the loop feeds the bytes it has to the resumable
+// [parser.Request] (taken from a per-loop free list and given back after the
+// handshake) and asks the [Handler] what to do with a complete head: upgrade,
+// answer plain HTTP, or reject. On upgrade it writes 101 Switching Protocols
+// with one write and decodes the bytes that followed the head as WebSocket
+// frames in the same callback: a client may send its handshake and first
+// frames in one segment.
+//
+// In the open phase the loop decodes frames with package frame, answers pings,
+// delivers messages to [Handler.OnMessage] (a single-frame message is a view
+// into the read buffer, unmasked in place: no copy), and runs the close
+// handshake. Frames written on the loop during one read callback are
+// coalesced into one write.
+//
+// # Goroutines
+//
+// Every [Handler] method runs on the event loop goroutine of its connection
+// and must not block. [Conn] methods are safe from any goroutine: on the
+// connection's own loop they write directly; from elsewhere they hand the
+// bytes to the loop with gnet's AsyncWrite. gnet's ticker goroutine only
+// schedules timer work onto the loops; each loop advances its own timing
+// wheel (handshake, idle, ping/pong, close and linger deadlines).
+//
+// # Memory
+//
+// An idle upgraded connection holds its 128-byte [Conn] and gnet's
+// connection, about 480 bytes of heap in all (TestConnectionCost measures
+// it); the parser's field table, the frame decoder and any partial input
+// live in per-loop free lists and are attached only while a head or a frame
+// is incomplete. Slices passed to Handler methods are valid only during
+// the call. Outbound bytes are bounded per connection by
+// [Options.MaxOutbound]: a peer that does not read is closed with 1008.
+package loop

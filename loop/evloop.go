@@ -1,0 +1,300 @@
+package loop
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/parser"
+)
+
+// Write path sizes.
+const (
+	// batchMax is the most bytes coalesced for the connection whose read
+	// callback is running before they are written.
+	batchMax = 32 << 10
+	// copyMax is the largest frame copied next to its header for a single
+	// write(2); larger payloads go out with writev(2), which costs an
+	// allocation in x/sys/unix but no copy.
+	copyMax = 64 << 10
+	// respKeep is the largest response buffer a loop keeps between requests.
+	respKeep = 64 << 10
+)
+
+// Free list bounds: what a loop keeps for reuse after a burst.
+const (
+	maxFreeRequests = 1024
+	maxFreeParts    = 4096
+)
+
+// partial is the decoding state of a connection in the middle of a frame or
+// of a fragmented message. Idle connections have none: it comes from the
+// loop's free list when needed and goes back when the connection is at a
+// frame boundary again.
+type partial struct {
+	dec frame.Decoder
+	// in holds unread input copied out of gnet's buffer when a frame is
+	// incomplete at the end of a read callback, nil otherwise. gnet may hand
+	// the next callback a copy of its ring buffer, in which the decoder's
+	// in-place unmasking would be lost; an own buffer keeps the decoder's
+	// contract (the same unread bytes, as it left them).
+	in *bytebufferpool.ByteBuffer
+}
+
+// evloop is the state of one gnet event loop: its timers, free lists and
+// write buffers. Only its loop goroutine touches it, except tickQueued and
+// stats.
+type evloop struct {
+	srv   *Server
+	el    gnet.EventLoop
+	g     uintptr // curG() of the loop goroutine
+	stats Stats
+
+	tickQueued atomic.Bool
+	now        uint32               // current tick
+	lists      [wheelSize + 1]*Conn // timing wheel slots, then the work list
+
+	reqs  []*parser.Request
+	parts []*partial
+
+	cur   *Conn  // connection whose read callback is running
+	batch []byte // frames for cur not yet written
+	wbuf  []byte // scratch for a frame written at once
+	hdr   [frame.MaxHeaderLen]byte
+	iov   [2][]byte
+	ctl   [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
+
+	// Handler calls in progress, and the OnClose calls waiting for them to
+	// return: gnet closes a connection inside a write that fails, which
+	// may happen in a Send made by a Handler method, and OnClose must not
+	// run nested in another Handler call.
+	depth    int
+	deferred []closeReport
+
+	resp   []byte
+	accept [parser.AcceptLen]byte
+	req    Request
+	dec    Decision
+	perr   parser.Error
+}
+
+func newEvloop(s *Server, el gnet.EventLoop) *evloop {
+	l := &evloop{srv: s, el: el, g: curG()}
+	l.now = uint32(time.Since(s.start) / s.opts.TimerResolution)
+	l.batch = make([]byte, 0, batchMax)
+	return l
+}
+
+// Run advances the timing wheel; the server's ticker schedules it on the
+// loop with EventLoop.Execute.
+func (l *evloop) Run(context.Context) error {
+	l.tickQueued.Store(false)
+	l.advance()
+	return nil
+}
+
+func (l *evloop) getReq() *parser.Request {
+	if n := len(l.reqs); n > 0 {
+		r := l.reqs[n-1]
+		l.reqs = l.reqs[:n-1]
+		return r
+	}
+	return parser.NewRequest(l.srv.opts.Head)
+}
+
+func (l *evloop) putReq(r *parser.Request) {
+	if len(l.reqs) < maxFreeRequests {
+		r.Reset()
+		l.reqs = append(l.reqs, r)
+	}
+}
+
+func (l *evloop) getPart(maxMessage int64) *partial {
+	var p *partial
+	if n := len(l.parts); n > 0 {
+		p = l.parts[n-1]
+		l.parts = l.parts[:n-1]
+	} else {
+		p = new(partial)
+	}
+	p.dec.Init(frame.Limits{MaxMessage: maxMessage})
+	return p
+}
+
+func (l *evloop) putPart(p *partial) {
+	p.dec.Release()
+	if p.in != nil {
+		bytebufferpool.Put(p.in)
+		p.in = nil
+	}
+	if len(l.parts) < maxFreeParts {
+		l.parts = append(l.parts, p)
+	}
+}
+
+// releaseAux gives c's parser and decoder state back to the free lists.
+func (l *evloop) releaseAux(c *Conn) {
+	if c.req != nil {
+		l.putReq(c.req)
+		c.req = nil
+	}
+	if c.part != nil {
+		l.putPart(c.part)
+		c.part = nil
+	}
+}
+
+// closeReport is a Handler.OnClose call waiting for the current Handler
+// call to return.
+type closeReport struct {
+	c    *Conn
+	code ws.StatusCode
+	err  error
+}
+
+// reportClose calls Handler.OnClose now, or after the Handler call in
+// progress returns.
+func (l *evloop) reportClose(c *Conn, code ws.StatusCode, err error) {
+	if l.depth > 0 {
+		l.deferred = append(l.deferred, closeReport{c, code, err})
+		return
+	}
+	l.depth++
+	l.srv.h.OnClose(c, code, err)
+	l.leave()
+}
+
+// leave ends a Handler call and, back at the outermost level, makes the
+// OnClose calls that waited for it (which may defer more).
+func (l *evloop) leave() {
+	l.depth--
+	if l.depth > 0 {
+		return
+	}
+	for i := 0; i < len(l.deferred); i++ {
+		r := l.deferred[i]
+		l.deferred[i] = closeReport{}
+		l.depth++
+		l.srv.h.OnClose(r.c, r.code, r.err)
+		l.depth--
+	}
+	l.deferred = l.deferred[:0]
+}
+
+// flush writes the batch of the current connection.
+func (l *evloop) flush() {
+	if len(l.batch) == 0 {
+		return
+	}
+	b := l.batch
+	l.batch = l.batch[:0]
+	if c := l.cur; c != nil && c.phase() != stClosed {
+		// gnet writes what the socket takes and copies the rest into the
+		// connection's outbound buffer: the batch is free again after.
+		_, _ = c.gc.Write(b)
+	}
+}
+
+// write writes raw bytes (a response or an encoded frame) to c in order
+// with what was written before.
+func (l *evloop) write(c *Conn, b []byte) {
+	if c == l.cur {
+		if len(b) <= batchMax {
+			if len(l.batch)+len(b) > batchMax {
+				l.flush()
+			}
+			l.batch = append(l.batch, b...)
+			return
+		}
+		l.flush()
+	}
+	if c.phase() != stClosed {
+		_, _ = c.gc.Write(b)
+	}
+}
+
+// writeFrame encodes and writes one frame to c: into the batch when c's read
+// callback is running, else with one write(2) or writev(2).
+func (l *evloop) writeFrame(c *Conn, op ws.OpCode, payload []byte) {
+	size := frame.HeaderLen(len(payload)) + len(payload)
+	if c == l.cur {
+		if size <= batchMax {
+			if len(l.batch)+size > batchMax {
+				l.flush()
+			}
+			l.batch = frame.AppendFrame(l.batch, op, true, payload)
+			return
+		}
+		l.flush()
+	}
+	if c.phase() == stClosed {
+		return
+	}
+	if size <= copyMax {
+		l.wbuf = frame.AppendFrame(l.wbuf[:0], op, true, payload)
+		_, _ = c.gc.Write(l.wbuf)
+		return
+	}
+	n := frame.PutHeader(&l.hdr, op, true, len(payload))
+	l.iov[0], l.iov[1] = l.hdr[:n], payload
+	_, _ = c.gc.Writev(l.iov[:])
+	l.iov[0], l.iov[1] = nil, nil
+}
+
+// overQueue reports whether c's outbound queue is over the bound.
+func (l *evloop) overQueue(c *Conn) bool {
+	return c.gc.OutboundBuffered()+int(c.pending.Load()) > l.srv.opts.MaxOutbound
+}
+
+// send is Conn.Send on the loop goroutine.
+func (l *evloop) send(c *Conn, op ws.OpCode, payload []byte) error {
+	if err := c.openErr(); err != nil {
+		return err
+	}
+	if l.overQueue(c) {
+		l.slowConsumer(c)
+		return ErrSlowConsumer
+	}
+	l.writeFrame(c, op, payload)
+	if op == ws.OpText || op == ws.OpBinary {
+		l.stats.MessagesOut.Add(1)
+		l.stats.BytesOut.Add(uint64(len(payload)))
+	}
+	return nil
+}
+
+// sendFrame is Conn.SendFrame on the loop goroutine.
+func (l *evloop) sendFrame(c *Conn, b []byte) error {
+	if err := c.openErr(); err != nil {
+		return err
+	}
+	if l.overQueue(c) {
+		l.slowConsumer(c)
+		return ErrSlowConsumer
+	}
+	l.write(c, b)
+	l.countFrame(b)
+	return nil
+}
+
+// countFrame counts an encoded frame sent with SendFrame.
+func (l *evloop) countFrame(b []byte) {
+	if h, _, err := frame.ParseHeader(b); err == nil && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) {
+		l.stats.MessagesOut.Add(1)
+		l.stats.BytesOut.Add(uint64(h.Length))
+	}
+}
+
+// slowConsumer closes c with 1008 because its outbound queue is full.
+func (l *evloop) slowConsumer(c *Conn) {
+	if c.phase() != stOpen {
+		return
+	}
+	l.stats.SlowConsumers.Add(1)
+	l.startClose(c, ws.StatusPolicyViolation, "slow consumer", whySlow)
+}

@@ -1,0 +1,145 @@
+package loop
+
+import (
+	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/parser"
+)
+
+// Handler is implemented by the layer above the loop (the gateway). Every
+// method is called on the event loop goroutine that owns the connection,
+// never concurrently for one connection and never nested in another Handler
+// call of the same loop, and must return quickly without blocking: a slow
+// handler stalls every connection of its loop. Handlers must not panic, and
+// must not call Server.Shutdown.
+type Handler interface {
+	// OnRequest decides what to do with a complete request head: fill d
+	// with d.Upgrade, d.Respond, d.Reject or d.RequireUpgrade. A zero
+	// Decision answers 404. It is called on the loop goroutine; r and
+	// everything reachable from r.Head are valid only during the call, and
+	// the slices put in d must stay valid until it returns (the response is
+	// written right after). r.Conn may be kept: it becomes the WebSocket
+	// connection on upgrade, and its SetContext may be called here.
+	//
+	// Requests the parser rejects (malformed heads, invalid WebSocket
+	// handshakes) are answered by the loop and never reach OnRequest.
+	OnRequest(r *Request, d *Decision)
+
+	// OnOpen is called on the loop goroutine once 101 Switching Protocols
+	// has been written. Frames sent from OnOpen follow the 101.
+	OnOpen(c *Conn)
+
+	// OnMessage delivers a complete text or binary message (op is
+	// ws.OpText or ws.OpBinary). It is called on the loop goroutine;
+	// payload is valid only during the call (it points into the read
+	// buffer): copy it to keep it. Text payloads are valid UTF-8.
+	OnMessage(c *Conn, op ws.OpCode, payload []byte)
+
+	// OnClose is called on the loop goroutine once, when the TCP connection
+	// of a connection that was opened (OnOpen) has ended. code is the code
+	// of the close handshake: the peer's when the peer started it (1005
+	// when its close frame had none), the server's when the server did,
+	// 1006 when the connection ended without a close frame. err is nil for
+	// a completed close handshake, else why the connection ended (a
+	// *frame.ProtocolError, ErrIdleTimeout, ErrSlowConsumer, a socket
+	// error, ...). Every method of c already returns ErrClosed. When the
+	// connection ended inside another Handler call (a Send whose write
+	// failed), OnClose runs once that call has returned.
+	OnClose(c *Conn, code ws.StatusCode, err error)
+}
+
+// Request is the complete request head handed to Handler.OnRequest. It is
+// owned by the loop and valid only during the call.
+type Request struct {
+	// Head is the parsed head: method, path, query, header fields, and the
+	// WebSocket negotiation helpers (SelectSubprotocol, Extensions). Its
+	// views point into the read buffer.
+	Head *parser.Request
+	// Conn is the connection the request arrived on.
+	Conn *Conn
+	// WebSocket reports a valid WebSocket opening handshake (RFC 6455
+	// §4.2.1, checked by the parser): d.Upgrade may accept it. Otherwise the
+	// request is plain HTTP; Head.WantsUpgrade tells whether it asked for
+	// another protocol.
+	WebSocket bool
+}
+
+// Action is what a Decision does with a request.
+type Action uint8
+
+// Actions of a Decision.
+const (
+	// ActReject answers Decision.Status (404 when zero) with a plain-text
+	// body and closes the connection once the response is written.
+	ActReject Action = iota
+	// ActRespond answers a plain HTTP response; the connection stays open
+	// for the next request when the request allows keep-alive and has no
+	// body.
+	ActRespond
+	// ActUpgrade answers 101 Switching Protocols: the connection becomes a
+	// WebSocket connection.
+	ActUpgrade
+	// ActRequireUpgrade answers 426 Upgrade Required with
+	// "Upgrade: websocket", for a route that only speaks WebSocket.
+	ActRequireUpgrade
+)
+
+// Decision is Handler.OnRequest's answer. The loop owns it and resets it
+// before each call; OnRequest fills it, on the loop goroutine, with its
+// methods or by setting the fields. It must not be kept after OnRequest.
+type Decision struct {
+	Action Action
+	// Status is the status code of ActRespond and ActReject.
+	Status int
+	// Reason is the body of ActReject.
+	Reason string
+	// Header holds extra header lines, each ending in CRLF, for ActRespond
+	// and ActReject.
+	Header string
+	// ContentType and Body make the body of ActRespond.
+	ContentType string
+	Body        []byte
+	// Subprotocol and Extensions are the Sec-WebSocket-Protocol and
+	// Sec-WebSocket-Extensions values of ActUpgrade; empty leaves the field
+	// out. Extensions that set RSV bits are not supported by the loop.
+	Subprotocol []byte
+	Extensions  []byte
+	// MaxMessage is the connection's message size limit for ActUpgrade;
+	// zero means Options.MaxMessage.
+	MaxMessage int64
+}
+
+// Upgrade accepts a WebSocket handshake with the given subprotocol and
+// extensions (nil for none) and message size limit (0 for the default).
+// For a request that is not a WebSocket handshake it acts as RequireUpgrade.
+func (d *Decision) Upgrade(subprotocol, extensions []byte, maxMessage int64) {
+	d.Action = ActUpgrade
+	d.Subprotocol, d.Extensions, d.MaxMessage = subprotocol, extensions, maxMessage
+}
+
+// Respond answers a plain HTTP response. header holds extra lines ending in
+// CRLF; body must stay valid until OnRequest returns.
+func (d *Decision) Respond(status int, header, contentType string, body []byte) {
+	d.Action = ActRespond
+	d.Status, d.Header, d.ContentType, d.Body = status, header, contentType, body
+}
+
+// Reject answers status with reason as a plain-text body and closes the
+// connection.
+func (d *Decision) Reject(status int, reason string) {
+	d.Action = ActReject
+	d.Status, d.Reason = status, reason
+}
+
+// RejectError answers a parser rejection (for instance the error of
+// Request.Head.SelectSubprotocol) with its status and header lines.
+func (d *Decision) RejectError(e *parser.Error) {
+	d.Action = ActReject
+	d.Status, d.Reason, d.Header = e.Status, e.Reason, e.Header
+}
+
+// RequireUpgrade answers 426 Upgrade Required for a route that only speaks
+// WebSocket.
+func (d *Decision) RequireUpgrade() { d.Action = ActRequireUpgrade }
+
+func (d *Decision) reset() { *d = Decision{} }

@@ -1,0 +1,175 @@
+package loop
+
+import (
+	"math"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/upgate/upgate/parser"
+)
+
+// wsProtocols is the Upgrade list the server supports. Read-only.
+var wsProtocols = []parser.Protocol{parser.WebSocket}
+
+var (
+	errDraining = &parser.Error{Status: 503, Reason: "loop: server shutting down"}
+	errBadHead  = &parser.Error{Status: 400, Reason: "loop: malformed request"}
+)
+
+// Results of one request head.
+const (
+	headKeepAlive = iota // answered; the next request may follow
+	headUpgraded         // 101 written; the rest of the input is WebSocket
+	headDone             // answered; the connection is closing
+)
+
+// head is the read callback of a connection in the head phase. It parses
+// the bytes gnet holds (leaving an incomplete head there: the parser resumes
+// where it stopped when more arrives), answers each complete request and,
+// after a 101, decodes the bytes that followed the head as frames in the
+// same call.
+func (l *evloop) head(c *Conn) gnet.Action {
+	gc := c.gc
+	buf, _ := gc.Peek(-1)
+	off := 0
+	for off < len(buf) {
+		if c.req == nil {
+			c.req = l.getReq()
+		}
+		n, err := c.req.Parse(buf[off:])
+		if err == parser.ErrNeedMore {
+			break
+		}
+		if err != nil {
+			pe, ok := err.(*parser.Error)
+			if !ok {
+				pe = errBadHead
+			}
+			l.respondError(c, pe)
+			_, _ = gc.Discard(len(buf))
+			return gnet.None
+		}
+		switch l.request(c) {
+		case headUpgraded:
+			return l.websocket(c, buf, off+n)
+		case headDone:
+			_, _ = gc.Discard(len(buf))
+			return gnet.None
+		}
+		off += n
+		l.putReq(c.req)
+		c.req = nil
+	}
+	if off > 0 {
+		_, _ = gc.Discard(off)
+	}
+	return gnet.None
+}
+
+// request answers the complete head in c.req.
+func (l *evloop) request(c *Conn) int {
+	r := c.req
+	s := l.srv
+	if s.draining.Load() {
+		l.respondError(c, errDraining)
+		return headDone
+	}
+	isWS := false
+	if idx, _ := r.SelectUpgrade(wsProtocols); idx == 0 {
+		if err := r.CheckWebSocket(&l.accept); err != nil {
+			pe, ok := err.(*parser.Error)
+			if !ok {
+				pe = errBadHead
+			}
+			l.respondError(c, pe)
+			return headDone
+		}
+		isWS = true
+	}
+
+	d := &l.dec
+	d.reset()
+	l.req = Request{Head: r, Conn: c, WebSocket: isWS}
+	l.depth++
+	s.h.OnRequest(&l.req, d)
+	l.leave()
+	l.req = Request{}
+	if c.phase() != stHead {
+		return headDone // closed under the handler's feet
+	}
+
+	switch d.Action {
+	case ActUpgrade:
+		if !isWS {
+			break
+		}
+		l.resp = parser.AppendSwitching(l.resp[:0], &l.accept, d.Subprotocol, d.Extensions)
+		l.write(c, l.resp)
+		l.opened(c, d.MaxMessage)
+		return headUpgraded
+	case ActRespond:
+		keep := r.KeepAlive() && !r.HasBody()
+		status := d.Status
+		if status == 0 {
+			status = 200
+		}
+		l.resp = parser.AppendResponse(l.resp[:0], status, d.Header, d.ContentType, d.Body, keep)
+		l.write(c, l.resp)
+		l.trimResp()
+		l.stats.HTTPResponses.Add(1)
+		if !keep {
+			l.beginLinger(c)
+			return headDone
+		}
+		c.flags |= fServed
+		c.mark = l.now + s.hsTicks
+		l.arm(c)
+		return headKeepAlive
+	case ActReject:
+		l.perr = parser.Error{Status: d.Status, Reason: d.Reason, Header: d.Header}
+		if l.perr.Status == 0 {
+			l.perr.Status = 404
+		}
+		if l.perr.Reason == "" {
+			l.perr.Reason = parser.StatusText(l.perr.Status)
+		}
+		l.respondError(c, &l.perr)
+		l.perr = parser.Error{}
+		l.trimResp()
+		return headDone
+	}
+	// ActRequireUpgrade, or ActUpgrade of a request that is not a
+	// WebSocket handshake.
+	l.resp = parser.AppendUpgradeRequired(l.resp[:0], wsProtocols)
+	l.write(c, l.resp)
+	l.stats.reject(426)
+	l.beginLinger(c)
+	return headDone
+}
+
+// trimResp drops a response buffer grown past what a loop keeps.
+func (l *evloop) trimResp() {
+	if cap(l.resp) > respKeep {
+		l.resp = nil
+	}
+}
+
+// opened makes c a WebSocket connection once its 101 is written.
+func (l *evloop) opened(c *Conn, maxMessage int64) {
+	if maxMessage <= 0 {
+		maxMessage = l.srv.opts.MaxMessage
+	}
+	c.maxMsg = uint32(min(maxMessage, math.MaxUint32))
+	l.putReq(c.req)
+	c.req = nil
+	c.mark = 0
+	c.lastRead = l.now
+	c.flags |= fUpgraded
+	c.setPhase(stOpen)
+	l.stats.HandshakesOK.Add(1)
+	l.stats.WebSocketsOpen.Add(1)
+	l.arm(c)
+	l.depth++
+	l.srv.h.OnOpen(c)
+	l.leave()
+}

@@ -1,0 +1,216 @@
+package loop
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/parser"
+)
+
+// Default values of Options. Zero in a field means its default; a negative
+// duration disables the timer where the field says so.
+const (
+	DefaultAddr             = "tcp://:8080"
+	DefaultReadBufferCap    = 64 << 10
+	DefaultWriteBufferCap   = 64 << 10
+	DefaultMaxMessage       = frame.DefaultMaxMessage
+	DefaultMaxOutbound      = 4 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 2 * time.Minute
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 10 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultDrainTimeout     = 10 * time.Second
+	DefaultTimerResolution  = 100 * time.Millisecond
+)
+
+// Options configure a Server. The zero value is usable: every limit has a
+// safe default. Options are read once, by New.
+type Options struct {
+	// Addr is the listening address, "tcp://host:port" or "host:port".
+	// Port 0 picks a free port; Server.Addr tells which. Default DefaultAddr.
+	Addr string
+
+	// Multicore runs one event loop per CPU; NumLoops, when positive, sets
+	// the number of loops instead. Default: one loop.
+	Multicore bool
+	NumLoops  int
+
+	// ReusePort gives each event loop its own listening socket with
+	// SO_REUSEPORT, letting the kernel spread accepts over the loops. It
+	// needs an explicit port: with port 0 every loop would get another one.
+	ReusePort bool
+
+	// DeferAccept sets TCP_DEFER_ACCEPT (Linux): the kernel hands over a
+	// connection only once its first bytes arrived, or after this long.
+	// Zero leaves it off. It cannot be combined with ReusePort and several
+	// loops, whose extra listeners gnet does not expose.
+	DeferAccept time.Duration
+
+	// Nagle leaves Nagle's algorithm on. By default TCP_NODELAY is set:
+	// frames leave as soon as they are written.
+	Nagle bool
+
+	// ReadBufferCap is the size of each loop's read buffer: the most bytes
+	// one read callback sees. Default DefaultReadBufferCap.
+	ReadBufferCap int
+	// WriteBufferCap is how far a connection's outbound ring buffer grows
+	// before gnet chains further bytes in a list. Default DefaultWriteBufferCap.
+	WriteBufferCap int
+	// SocketRecvBuffer and SocketSendBuffer set SO_RCVBUF and SO_SNDBUF when
+	// positive; zero keeps the kernel's defaults.
+	SocketRecvBuffer int
+	SocketSendBuffer int
+
+	// Head bounds the request head (size and number of header fields).
+	// Zero fields take the parser's defaults (8 KiB, 100 fields).
+	Head parser.Limits
+
+	// MaxMessage is the largest WebSocket message accepted, in bytes over
+	// all its fragments; a larger one closes the connection with 1009.
+	// Handler.OnRequest may set another limit per connection. At most
+	// 4 GiB - 1. Default DefaultMaxMessage (1 MiB).
+	MaxMessage int64
+
+	// MaxOutbound bounds the bytes waiting to be written to one connection
+	// (gnet's outbound buffer plus writes queued from other goroutines).
+	// A send finding the queue over the bound closes the connection with
+	// 1008 (policy violation) and is counted as a slow consumer, so one peer
+	// that does not read holds at most about MaxOutbound plus one message.
+	// At most 1 GiB. Default DefaultMaxOutbound (4 MiB).
+	MaxOutbound int
+
+	// HandshakeTimeout bounds the time from accept (or from the previous
+	// response on a keep-alive connection) to a complete request head; a
+	// connection that misses it is answered 408 and closed (an idle
+	// keep-alive connection, with no new request begun, is closed without
+	// a response). Negative disables it (not recommended: slowloris).
+	// Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes an open WebSocket connection (1001) that received
+	// nothing, not even a pong, for this long. Negative disables it.
+	// Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// PingInterval is how long an open connection may stay silent before the
+	// server pings it; PongTimeout is how long it then has to send anything
+	// (normally the pong) before the TCP connection is dropped. A negative
+	// PingInterval disables pings. Defaults DefaultPingInterval and
+	// DefaultPongTimeout.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// CloseTimeout bounds each closing step: waiting for the peer's close
+	// frame after the server sent one, and waiting for the final bytes to be
+	// written and the peer to close TCP after the server's last frame or
+	// error response. Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// DrainTimeout bounds Shutdown's wait for close handshakes before the
+	// engine stops. Default DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// TimerResolution is the tick of the per-loop timing wheel: timeouts
+	// fire up to about two ticks late, never early. Default
+	// DefaultTimerResolution.
+	TimerResolution time.Duration
+
+	// Logger receives gnet's log lines. Default: errors go to the standard
+	// logger, other levels are dropped.
+	Logger Logger
+}
+
+// Logger is the logging interface of gnet's engine.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// quietLogger drops everything below errors.
+type quietLogger struct{}
+
+func (quietLogger) Debugf(string, ...any)          {}
+func (quietLogger) Infof(string, ...any)           {}
+func (quietLogger) Warnf(string, ...any)           {}
+func (quietLogger) Errorf(format string, a ...any) { log.Printf("loop: gnet: "+format, a...) }
+func (quietLogger) Fatalf(format string, a ...any) { log.Fatalf("loop: gnet: "+format, a...) }
+
+func defaultDuration(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// normalize fills in defaults and checks the combination.
+func (o Options) normalize() (Options, error) {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.ReadBufferCap <= 0 {
+		o.ReadBufferCap = DefaultReadBufferCap
+	}
+	if o.WriteBufferCap <= 0 {
+		o.WriteBufferCap = DefaultWriteBufferCap
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.MaxOutbound <= 0 {
+		o.MaxOutbound = DefaultMaxOutbound
+	}
+	if o.MaxOutbound > maxAsyncFrame {
+		o.MaxOutbound = maxAsyncFrame
+	}
+	defaultDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	defaultDuration(&o.IdleTimeout, DefaultIdleTimeout)
+	defaultDuration(&o.PingInterval, DefaultPingInterval)
+	if o.PongTimeout <= 0 {
+		o.PongTimeout = DefaultPongTimeout
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.TimerResolution <= 0 {
+		o.TimerResolution = DefaultTimerResolution
+	}
+	if o.TimerResolution < time.Millisecond {
+		o.TimerResolution = time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger{}
+	}
+	if o.ReusePort && (o.Multicore || o.NumLoops > 1) {
+		if o.DeferAccept > 0 {
+			return o, fmt.Errorf("loop: DeferAccept cannot be combined with ReusePort and several event loops")
+		}
+		hostport := o.Addr
+		if i := strings.Index(hostport, "://"); i >= 0 {
+			hostport = hostport[i+3:]
+		}
+		if _, port, err := net.SplitHostPort(hostport); err == nil && (port == "0" || port == "") {
+			return o, fmt.Errorf("loop: ReusePort with several event loops needs an explicit port, not %q", o.Addr)
+		}
+	}
+	return o, nil
+}
+
+// ticks converts a duration to timer ticks for deadlines: rounded up, plus
+// one because a loop's current tick lags the clock by up to one tick, so a
+// timeout never fires early (and at most about one tick late). 0 for a
+// disabled (negative) duration.
+func ticks(d, res time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	n := (d+res-1)/res + 1
+	if n > 1<<30 {
+		n = 1 << 30
+	}
+	return uint32(n)
+}

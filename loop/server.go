@@ -1,0 +1,399 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// gnetMu serialises the start and the end of gnet engines: gnet keeps its
+// default logger in package variables that an engine writes while starting
+// (before OnBoot) and reads while stopping, so two servers starting or
+// stopping at once would race.
+var gnetMu sync.Mutex
+
+// Server is a WebSocket server on a gnet engine. Create it with New, start it
+// with Start and stop it with Shutdown.
+type Server struct {
+	h    Handler
+	opts Options
+
+	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
+
+	start time.Time
+	mu    sync.Mutex
+	loops atomic.Pointer[[]*evloop]
+
+	eng      gnet.Engine
+	addr     net.Addr
+	bootErr  error
+	runErr   error
+	booted   chan struct{}
+	done     chan struct{}
+	unlock   sync.Once
+	started  atomic.Bool
+	draining atomic.Bool
+	stopping atomic.Bool
+	open     atomic.Int64
+	nextID   atomic.Uint64
+}
+
+// New returns a server that will call h, configured by o (see Options for
+// the defaults). It does not listen yet. Any goroutine.
+func New(h Handler, o Options) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("loop: nil Handler")
+	}
+	o, err := o.normalize()
+	if err != nil {
+		return nil, err
+	}
+	res := o.TimerResolution
+	s := &Server{
+		h:          h,
+		opts:       o,
+		hsTicks:    ticks(o.HandshakeTimeout, res),
+		idleTicks:  ticks(o.IdleTimeout, res),
+		pingTicks:  ticks(o.PingInterval, res),
+		pongTicks:  ticks(o.PongTimeout, res),
+		closeTicks: ticks(o.CloseTimeout, res),
+		start:      time.Now(),
+		booted:     make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	s.loops.Store(new([]*evloop))
+	return s, nil
+}
+
+// Start opens the listener and runs the engine in the background. It returns
+// once the server accepts connections (or failed to start). Any goroutine,
+// once.
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrServerStarted
+	}
+	o := s.opts
+	addr := o.Addr
+	if !strings.Contains(addr, "://") {
+		addr = "tcp://" + addr
+	}
+	nodelay := gnet.TCPNoDelay
+	if o.Nagle {
+		nodelay = gnet.TCPDelay
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(o.Multicore),
+		gnet.WithNumEventLoop(o.NumLoops),
+		gnet.WithReusePort(o.ReusePort),
+		gnet.WithTCPNoDelay(nodelay),
+		gnet.WithReadBufferCap(o.ReadBufferCap),
+		gnet.WithWriteBufferCap(o.WriteBufferCap),
+		gnet.WithSocketRecvBuffer(o.SocketRecvBuffer),
+		gnet.WithSocketSendBuffer(o.SocketSendBuffer),
+		gnet.WithTicker(true),
+		gnet.WithLogger(o.Logger),
+	}
+	gnetMu.Lock()
+	go func() {
+		err := gnet.Run((*events)(s), addr, opts...)
+		s.unlock.Do(gnetMu.Unlock)
+		s.runErr = err
+		close(s.done)
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case <-s.done:
+		if s.bootErr != nil {
+			return s.bootErr
+		}
+		if s.runErr != nil {
+			return s.runErr
+		}
+		return errors.New("loop: engine stopped while starting")
+	}
+}
+
+// Addr returns the listening address (with the port the kernel chose for
+// port 0), or nil before Start. Any goroutine.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.booted:
+		return s.addr
+	default:
+		return nil
+	}
+}
+
+// Done is closed when the engine has stopped. Any goroutine.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stats returns the sum of every loop's counters. Any goroutine; it
+// allocates the snapshot, which is the caller's.
+func (s *Server) Stats() Snapshot {
+	p := Snapshot{Rejected: map[int]uint64{}, Closes: map[ws.StatusCode]uint64{}}
+	for _, l := range *s.loops.Load() {
+		l.stats.addTo(&p)
+	}
+	return p
+}
+
+// Shutdown drains the server: it stops accepting (new connections are closed
+// at once), sends close 1001 to every WebSocket connection, ends idle HTTP
+// connections (503 for a request in progress), waits for the close
+// handshakes up to Options.DrainTimeout or ctx's end, then stops the engine.
+// Bytes queued before Shutdown are written before the close frames. Any
+// goroutine but an event loop's; later calls wait for the same end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return ErrServerNotStarted
+	}
+	select {
+	case <-s.booted:
+	case <-s.done:
+		return s.runErr
+	}
+	if s.draining.CompareAndSwap(false, true) {
+		drained := 0
+		drain := func() {
+			// A loop seen for the first time while the drain began may
+			// hold a connection opened just before: drain it too.
+			loops := *s.loops.Load()
+			for _, l := range loops[drained:] {
+				_ = l.el.Execute(ctx, gnet.RunnableFunc(l.drainTask))
+			}
+			drained = len(loops)
+		}
+		drain()
+		timer := time.NewTimer(s.opts.DrainTimeout)
+		poll := time.NewTicker(5 * time.Millisecond)
+	wait:
+		for s.open.Load() > 0 {
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-timer.C:
+				break wait
+			case <-poll.C:
+				drain()
+			}
+		}
+		timer.Stop()
+		poll.Stop()
+		s.stop()
+	}
+	select {
+	case <-s.done:
+		return s.runErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop stops the engine; connections still open are closed by gnet.
+func (s *Server) stop() {
+	s.stopping.Store(true)
+	gnetMu.Lock()
+	stopCtx, cancel := context.WithCancel(context.Background())
+	go func() { _ = s.eng.Stop(stopCtx) }()
+	go func() {
+		<-s.done
+		cancel()
+		gnetMu.Unlock()
+	}()
+}
+
+// drainTask runs on a loop during Shutdown.
+func (l *evloop) drainTask(context.Context) error {
+	l.sweep(func(c *Conn) {
+		switch c.phase() {
+		case stOpen:
+			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
+		case stHead:
+			if c.gc.InboundBuffered() > 0 {
+				l.respondError(c, errDraining)
+			} else {
+				l.beginLinger(c)
+			}
+		}
+	})
+	return nil
+}
+
+// loopOf returns the state of the loop that owns gc, creating it on the
+// loop's first connection (gnet does not list its loops).
+func (s *Server) loopOf(gc gnet.Conn) *evloop {
+	el := gc.EventLoop()
+	for _, l := range *s.loops.Load() {
+		if l.el == el {
+			return l
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.loops.Load()
+	for _, l := range old {
+		if l.el == el {
+			return l
+		}
+	}
+	l := newEvloop(s, el)
+	loops := append(old[:len(old):len(old)], l)
+	s.loops.Store(&loops)
+	return l
+}
+
+// events is the Server seen as gnet's event handler; keeping the callbacks
+// on this type keeps them out of Server's API.
+type events Server
+
+// OnBoot implements gnet.EventHandler: it records the engine and the bound
+// address and applies listener options. gnet calls it once, before the loops
+// start.
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
+	s := (*Server)(e)
+	s.eng = eng
+	fd, err := eng.Dup()
+	if err == nil {
+		if sa, e := syscall.Getsockname(fd); e == nil {
+			s.addr = sockaddrTCP(sa)
+		}
+		if s.opts.DeferAccept > 0 {
+			err = setDeferAccept(fd, s.opts.DeferAccept)
+		}
+		_ = syscall.Close(fd)
+	}
+	if err != nil {
+		s.bootErr = err
+		return gnet.Shutdown
+	}
+	s.unlock.Do(gnetMu.Unlock)
+	close(s.booted)
+	return gnet.None
+}
+
+func sockaddrTCP(sa syscall.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	case *syscall.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
+	}
+	return nil
+}
+
+// OnShutdown implements gnet.EventHandler.
+func (e *events) OnShutdown(gnet.Engine) {}
+
+// OnOpen implements gnet.EventHandler: it attaches a Conn in the head phase
+// and arms the handshake timer. Loop goroutine.
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := (*Server)(e)
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	l := s.loopOf(gc)
+	c := &Conn{gc: gc, l: l, remote: gc.RemoteAddr(), id: s.nextID.Add(1), tslot: -1}
+	gc.SetContext(c)
+	s.open.Add(1)
+	l.stats.ConnsOpen.Add(1)
+	l.stats.ConnsTotal.Add(1)
+	c.lastRead = l.now
+	c.mark = l.now + s.hsTicks
+	l.arm(c)
+	return nil, gnet.None
+}
+
+// OnTraffic implements gnet.EventHandler: the read callback. Loop goroutine.
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.Close
+	}
+	l := c.l
+	l.cur = c
+	c.lastRead = l.now
+	var act gnet.Action
+	switch c.phase() {
+	case stHead:
+		act = l.head(c)
+	case stOpen, stClosing:
+		buf, _ := gc.Peek(-1)
+		act = l.websocket(c, buf, 0)
+	default:
+		_, _ = gc.Discard(gc.InboundBuffered())
+	}
+	l.flush()
+	l.cur = nil
+	switch c.phase() {
+	case stClosed:
+		l.releaseAux(c)
+		return gnet.Close
+	case stFlushing, stLinger:
+		l.releaseAux(c)
+	}
+	return act
+}
+
+// OnClose implements gnet.EventHandler: it releases the connection's state
+// and reports the end of an upgraded connection to Handler.OnClose. Loop
+// goroutine.
+func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	s := (*Server)(e)
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.None
+	}
+	l := c.l
+	c.setPhase(stClosed)
+	l.unlink(c)
+	if c != l.cur {
+		l.releaseAux(c)
+	}
+	s.open.Add(-1)
+	l.stats.ConnsOpen.Add(-1)
+	if c.flags&fUpgraded == 0 {
+		return gnet.None
+	}
+	l.stats.WebSocketsOpen.Add(-1)
+	code, why := c.code, c.err()
+	if code == 0 {
+		code = ws.StatusAbnormalClosure
+	}
+	if why == nil && c.flags&(fCloseSent|fPeerClose) != fCloseSent|fPeerClose {
+		switch {
+		case s.stopping.Load():
+			why = ErrShutdown
+		case err != nil && !errors.Is(err, io.EOF):
+			why = err
+		default:
+			why = ErrAbnormalClosure
+		}
+	}
+	l.stats.closed(code)
+	l.reportClose(c, code, why)
+	return gnet.None
+}
+
+// OnTick implements gnet.EventHandler. It runs on gnet's ticker goroutine and
+// only schedules each loop's timer work onto that loop.
+func (e *events) OnTick() (time.Duration, gnet.Action) {
+	s := (*Server)(e)
+	for _, l := range *s.loops.Load() {
+		if l.tickQueued.CompareAndSwap(false, true) {
+			if l.el.Execute(context.Background(), l) != nil {
+				l.tickQueued.Store(false)
+			}
+		}
+	}
+	return s.opts.TimerResolution, gnet.None
+}

@@ -1,0 +1,32 @@
+package loop
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// TestDeferAccept: the listener carries TCP_DEFER_ACCEPT and still serves.
+func TestDeferAccept(t *testing.T) {
+	o := testOptions()
+	o.DeferAccept = 2 * time.Second
+	s := startServer(t, newTestHandler(), o)
+	if err := s.Start(); err != ErrServerStarted {
+		t.Fatalf("second Start: %v", err)
+	}
+	fd, err := s.eng.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT)
+	if err != nil || v == 0 {
+		t.Fatalf("TCP_DEFER_ACCEPT = %d, %v", v, err)
+	}
+	w := dialWS(t, s)
+	w.write(text("deferred"))
+	w.expectMessage(ws.OpText, []byte("deferred"))
+	w.closeNormally()
+}

@@ -1,0 +1,112 @@
+package loop
+
+import (
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+)
+
+// rejectStatuses are the statuses counted one by one; others are counted
+// together under status 0.
+var rejectStatuses = [...]int{400, 403, 404, 405, 408, 413, 414, 426, 429, 431, 500, 501, 503, 505}
+
+func rejectIndex(status int) int {
+	for i, s := range rejectStatuses {
+		if s == status {
+			return i
+		}
+	}
+	return len(rejectStatuses)
+}
+
+// closeIndex maps close codes 1000-1015 to 0-15 and every other code to 16.
+func closeIndex(code ws.StatusCode) int {
+	if code >= 1000 && code <= 1015 {
+		return int(code - 1000)
+	}
+	return 16
+}
+
+// Stats are the counters of one event loop. Every field is atomic: the loop
+// updates them as events happen and any goroutine may read them. A Server
+// keeps one Stats per loop (no cache line is shared between loops on the
+// hot path); Server.Stats sums them.
+type Stats struct {
+	ConnsOpen         atomic.Int64  // TCP connections open now
+	ConnsTotal        atomic.Uint64 // TCP connections accepted
+	WebSocketsOpen    atomic.Int64  // connections past the 101, not yet closed
+	HandshakesOK      atomic.Uint64 // 101 responses written
+	HTTPResponses     atomic.Uint64 // plain responses written by ActRespond
+	MessagesIn        atomic.Uint64 // messages delivered to OnMessage
+	BytesIn           atomic.Uint64 // payload bytes of those messages
+	MessagesOut       atomic.Uint64 // data frames sent
+	BytesOut          atomic.Uint64 // payload bytes of those frames
+	PingsSent         atomic.Uint64 // server pings
+	ProtocolErrors    atomic.Uint64 // connections failed for violating RFC 6455
+	SlowConsumers     atomic.Uint64 // connections closed with 1008 for MaxOutbound
+	HandshakeTimeouts atomic.Uint64 // heads not complete within HandshakeTimeout
+	IdleTimeouts      atomic.Uint64 // connections closed for IdleTimeout
+	PongTimeouts      atomic.Uint64 // connections dropped for PongTimeout
+	CloseTimeouts     atomic.Uint64 // close handshakes or lingers cut short
+
+	rejected [len(rejectStatuses) + 1]atomic.Uint64
+	closes   [17]atomic.Uint64
+
+	_ [64]byte // keeps the next loop's counters off this cache line
+}
+
+func (s *Stats) reject(status int)         { s.rejected[rejectIndex(status)].Add(1) }
+func (s *Stats) closed(code ws.StatusCode) { s.closes[closeIndex(code)].Add(1) }
+
+// Snapshot is a point-in-time sum of the Stats of every loop.
+type Snapshot struct {
+	ConnsOpen, WebSocketsOpen                  int64
+	ConnsTotal, HandshakesOK, HTTPResponses    uint64
+	MessagesIn, BytesIn, MessagesOut, BytesOut uint64
+	PingsSent, ProtocolErrors, SlowConsumers   uint64
+	HandshakeTimeouts, IdleTimeouts            uint64
+	PongTimeouts, CloseTimeouts                uint64
+	// Rejected counts error responses (4xx and 5xx, including 426 and
+	// parser rejections) by status; status 0 gathers uncommon statuses.
+	Rejected map[int]uint64
+	// Closes counts WebSocket closes by the code OnClose reported; code 0
+	// gathers codes outside 1000-1015.
+	Closes map[ws.StatusCode]uint64
+}
+
+func (s *Stats) addTo(p *Snapshot) {
+	p.ConnsOpen += s.ConnsOpen.Load()
+	p.WebSocketsOpen += s.WebSocketsOpen.Load()
+	p.ConnsTotal += s.ConnsTotal.Load()
+	p.HandshakesOK += s.HandshakesOK.Load()
+	p.HTTPResponses += s.HTTPResponses.Load()
+	p.MessagesIn += s.MessagesIn.Load()
+	p.BytesIn += s.BytesIn.Load()
+	p.MessagesOut += s.MessagesOut.Load()
+	p.BytesOut += s.BytesOut.Load()
+	p.PingsSent += s.PingsSent.Load()
+	p.ProtocolErrors += s.ProtocolErrors.Load()
+	p.SlowConsumers += s.SlowConsumers.Load()
+	p.HandshakeTimeouts += s.HandshakeTimeouts.Load()
+	p.IdleTimeouts += s.IdleTimeouts.Load()
+	p.PongTimeouts += s.PongTimeouts.Load()
+	p.CloseTimeouts += s.CloseTimeouts.Load()
+	for i := range s.rejected {
+		if n := s.rejected[i].Load(); n != 0 {
+			status := 0
+			if i < len(rejectStatuses) {
+				status = rejectStatuses[i]
+			}
+			p.Rejected[status] += n
+		}
+	}
+	for i := range s.closes {
+		if n := s.closes[i].Load(); n != 0 {
+			code := ws.StatusCode(0)
+			if i < 16 {
+				code = ws.StatusCode(1000 + i)
+			}
+			p.Closes[code] += n
+		}
+	}
+}
