@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/upgate/upgate/loop/frame"
+)
+
+// The admin API, served by net/http on Config.Admin (keep it on loopback or
+// a private network: it has no authentication). Answers are JSON, errors
+// {"error": "..."} with a precise status:
+//
+//	GET    /metrics                 Prometheus text format
+//	GET    /healthz, /readyz        as on the public listener
+//	POST   /publish/{topic}         body = message; ?binary=1 sends binary
+//	                                200 {"topic","delivered"}; 400 bad topic or
+//	                                text that is not UTF-8; 413 over limits.max_message
+//	GET    /connections/{id}        200 {"id","route","topic","subprotocol","client","remote"}
+//	POST   /connections/{id}/send   body = message; ?binary=1; 200 {"id","sent":1};
+//	                                413 over the route's max_message
+//	DELETE /connections/{id}        ?code=1000&reason=...; 200 {"id","closed":1}
+//
+// Unknown ids are 404, malformed ids, codes and flags 400, and a connection
+// already closing 410.
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", g.serveMetrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if g.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("POST /publish/{topic}", g.servePublish)
+	mux.HandleFunc("GET /connections/{id}", g.serveConnInfo)
+	mux.HandleFunc("POST /connections/{id}/send", g.serveSend)
+	mux.HandleFunc("DELETE /connections/{id}", g.serveDisconnect)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (g *Gateway) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if err := g.writeMetrics(w); err != nil {
+		g.log.Debug("gateway: writing metrics", "err", err)
+	}
+}
+
+// readMessage reads a message body of at most limit bytes and its opcode
+// from ?binary. It answers the error itself and returns ok false.
+func readMessage(w http.ResponseWriter, r *http.Request, limit int64) (OpCode, []byte, bool) {
+	op := OpText
+	switch r.URL.Query().Get("binary") {
+	case "", "0", "false":
+	case "1", "true":
+		op = OpBinary
+	default:
+		writeError(w, http.StatusBadRequest, "binary: want 1, true, 0 or false")
+		return 0, nil, false
+	}
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, "message over "+strconv.FormatInt(limit, 10)+" bytes")
+		return 0, nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeError(w, http.StatusRequestEntityTooLarge, "message over "+strconv.FormatInt(limit, 10)+" bytes")
+		} else {
+			writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		}
+		return 0, nil, false
+	}
+	if op == OpText && !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "text message is not valid UTF-8 (use ?binary=1)")
+		return 0, nil, false
+	}
+	return op, body, true
+}
+
+func (g *Gateway) servePublish(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("topic")
+	if !validTopic([]byte(name)) {
+		writeError(w, http.StatusBadRequest, "invalid topic")
+		return
+	}
+	op, body, ok := readMessage(w, r, g.cfg.Limits.MaxMessage)
+	if !ok {
+		return
+	}
+	n := g.Publish(name, op, body)
+	writeJSON(w, http.StatusOK, map[string]any{"topic": name, "delivered": n})
+}
+
+// connOf resolves the {id} of the path, answering 400 or 404 itself.
+func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) *Conn {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "connection id must be a decimal number")
+		return nil
+	}
+	c := g.conns.get(id)
+	if c == nil {
+		writeError(w, http.StatusNotFound, "no open connection with id "+strconv.FormatUint(id, 10))
+	}
+	return c
+}
+
+// sendError answers the error of a Send or Close on an open connection.
+func sendError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrSlowConsumer):
+		writeError(w, http.StatusGone, "connection is closing: "+err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {
+	c := g.connOf(w, r)
+	if c == nil {
+		return
+	}
+	info := map[string]any{
+		"id":          c.ID(),
+		"route":       c.Route(),
+		"topic":       c.Topic(),
+		"subprotocol": c.Subprotocol(),
+		"client":      c.ClientAddr().String(),
+		"remote":      c.RemoteAddr().String(),
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
+	c := g.connOf(w, r)
+	if c == nil {
+		return
+	}
+	op, body, ok := readMessage(w, r, c.rt.maxMessage)
+	if !ok {
+		return
+	}
+	if err := c.Send(op, body); err != nil {
+		sendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": c.ID(), "sent": 1})
+}
+
+func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
+	c := g.connOf(w, r)
+	if c == nil {
+		return
+	}
+	q := r.URL.Query()
+	code := StatusCode(1000)
+	if s := q.Get("code"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || !frame.ValidCloseCode(StatusCode(n)) {
+			writeError(w, http.StatusBadRequest, "code: want a close code that may be sent (1000-1003, 1007-1014, 3000-4999)")
+			return
+		}
+		code = StatusCode(n)
+	}
+	reason := q.Get("reason")
+	if len(reason) > 123 || !utf8.ValidString(reason) {
+		writeError(w, http.StatusBadRequest, "reason: want at most 123 bytes of UTF-8")
+		return
+	}
+	if err := c.Close(code, reason); err != nil {
+		sendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": c.ID(), "closed": 1})
+}

@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ids returns the ids of the open connections.
+func ids(g *Gateway) []uint64 {
+	var out []uint64
+	for i := range g.conns.shards {
+		sh := &g.conns.shards[i]
+		sh.mu.RLock()
+		for id := range sh.m {
+			out = append(out, id)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// dialID opens a connection on path and returns it with its id.
+func dialID(t *testing.T, g *Gateway, path string) (*websocket.Conn, uint64) {
+	t.Helper()
+	before := map[uint64]bool{}
+	for _, id := range ids(g) {
+		before[id] = true
+	}
+	c := dial(t, g, path, nil)
+	var id uint64
+	eventually(t, "registration", func() bool {
+		for _, x := range ids(g) {
+			if !before[x] {
+				id = x
+				return true
+			}
+		}
+		return false
+	})
+	return c, id
+}
+
+func TestSendDisconnectGo(t *testing.T) {
+	g := startGateway(t, testConfig())
+	c, id := dialID(t, g, "/echo")
+	if err := g.Send(id, OpText, []byte("pushed")); err != nil {
+		t.Fatal(err)
+	}
+	expectMessage(t, c, websocket.TextMessage, []byte("pushed"))
+	if err := g.Send(id+1000, OpText, nil); err != ErrUnknownConn {
+		t.Fatalf("Send to unknown id: %v", err)
+	}
+	if err := g.Disconnect(id+1000, 1000, ""); err != ErrUnknownConn {
+		t.Fatalf("Disconnect of unknown id: %v", err)
+	}
+	if err := g.Disconnect(id, 1005, ""); err == nil {
+		t.Fatal("Disconnect with 1005 accepted")
+	}
+	if err := g.Disconnect(id, 4001, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Send(id, OpText, []byte("late")); err != ErrClosed && err != ErrUnknownConn {
+		t.Fatalf("Send while closing: %v", err)
+	}
+	expectClose(t, c, 4001)
+	eventually(t, "unregistration", func() bool { return g.Conn(id) == nil })
+}
+
+func TestAdminSendDisconnect(t *testing.T) {
+	cfg := testConfig(Route{Path: "/small", Behaviour: Echo, MaxMessage: 100})
+	cfg.Limits.MaxMessage = 4096
+	g := startGateway(t, cfg)
+	c, id := dialID(t, g, "/small")
+	base := adminURL(g, fmt.Sprintf("/connections/%d", id))
+
+	m := doJSON(t, "POST", base+"/send", []byte("hello"), 200)
+	if m["sent"] != float64(1) || m["id"] != float64(id) {
+		t.Fatalf("send answer %v", m)
+	}
+	expectMessage(t, c, websocket.TextMessage, []byte("hello"))
+	doJSON(t, "POST", base+"/send?binary=1", []byte{0xff, 0}, 200)
+	expectMessage(t, c, websocket.BinaryMessage, []byte{0xff, 0})
+
+	info := doJSON(t, "GET", base, nil, 200)
+	if info["route"] != "/small" || info["client"] != "127.0.0.1" {
+		t.Fatalf("connection info %v", info)
+	}
+
+	doJSON(t, "POST", base+"/send", []byte{0xff}, 400)                      // text that is not UTF-8
+	doJSON(t, "POST", base+"/send?binary=maybe", nil, 400)                  // bad flag
+	doJSON(t, "POST", base+"/send", make([]byte, 101), 413)                 // over the route's limit
+	doJSON(t, "POST", adminURL(g, "/connections/999999/send"), nil, 404)    // unknown id
+	doJSON(t, "POST", adminURL(g, "/connections/abc/send"), nil, 400)       // malformed id
+	doJSON(t, "DELETE", adminURL(g, "/connections/999999"), nil, 404)       // unknown id
+	doJSON(t, "DELETE", base+"?code=1006", nil, 400)                        // code that may not be sent
+	doJSON(t, "DELETE", base+"?reason="+strings.Repeat("x", 124), nil, 400) // reason too long
+	if status, _, _ := do(t, "GET", base+"/send", nil); status != 405 {
+		t.Fatalf("GET on /send: %d, want 405", status)
+	}
+	doJSON(t, "POST", adminURL(g, "/publish/t"), make([]byte, 4097), 413)
+
+	m = doJSON(t, "DELETE", base+"?code=4000&reason=kicked", nil, 200)
+	if m["closed"] != float64(1) {
+		t.Fatalf("disconnect answer %v", m)
+	}
+	expectClose(t, c, 4000)
+	eventually(t, "unregistration", func() bool { return g.Conn(id) == nil })
+	doJSON(t, "POST", base+"/send", []byte("late"), 404)
+}
+
+func TestMetrics(t *testing.T) {
+	g := startGateway(t, testConfig())
+	status, h, body := do(t, "GET", adminURL(g, "/metrics"), nil)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("GET /metrics: %d %q", status, h.Get("Content-Type"))
+	}
+	for _, name := range []string{
+		"upgate_tcp_connections_open", "upgate_tcp_connections_total",
+		"upgate_websocket_connections_open", "upgate_handshakes_total",
+		"upgate_handshake_duration_seconds", "upgate_http_requests_total",
+		"upgate_http_errors_total", "upgate_messages_received_total",
+		"upgate_received_bytes_total", "upgate_messages_sent_total",
+		"upgate_sent_bytes_total", "upgate_closes_total",
+		"upgate_slow_consumers_total", "upgate_rejections_total",
+		"upgate_protocol_errors_total", "upgate_timeouts_total",
+		"upgate_publishes_total", "upgate_publish_deliveries_total",
+		"upgate_topics", "upgate_draining",
+	} {
+		if !strings.Contains(string(body), "# TYPE "+name+" ") {
+			t.Errorf("no metric family %s", name)
+		}
+	}
+
+	in := metric(t, g, "upgate_messages_received_total")
+	out := metric(t, g, "upgate_sent_bytes_total")
+	hs := metric(t, g, `upgate_handshakes_total{route="/echo",result="accepted",status="101"}`)
+	lat := metric(t, g, "upgate_handshake_duration_seconds_count")
+	c := dial(t, g, "/echo", nil)
+	eventually(t, "open gauge", func() bool {
+		return metric(t, g, `upgate_websocket_connections_open{route="/echo"}`) == 1
+	})
+	for range 3 {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("12345")); err != nil {
+			t.Fatal(err)
+		}
+		expectMessage(t, c, websocket.TextMessage, []byte("12345"))
+	}
+	if v := metric(t, g, "upgate_messages_received_total"); v != in+3 {
+		t.Fatalf("messages received %v, want %v", v, in+3)
+	}
+	if v := metric(t, g, "upgate_sent_bytes_total"); v != out+15 {
+		t.Fatalf("bytes sent %v, want %v", v, out+15)
+	}
+	if v := metric(t, g, `upgate_handshakes_total{route="/echo",result="accepted",status="101"}`); v != hs+1 {
+		t.Fatalf("accepted handshakes %v, want %v", v, hs+1)
+	}
+	if v := metric(t, g, "upgate_handshake_duration_seconds_count"); v != lat+1 {
+		t.Fatalf("handshake latency count %v, want %v", v, lat+1)
+	}
+	dialStatus(t, g, "/nowhere", nil, 404)
+	if v := metric(t, g, `upgate_handshakes_total{route="none",result="rejected",status="404"}`); v != 1 {
+		t.Fatalf("unrouted handshakes %v, want 1", v)
+	}
+	_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
+	expectClose(t, c, 1000)
+	eventually(t, "close counted", func() bool {
+		return metric(t, g, `upgate_closes_total{route="/echo",code="1000"}`) == 1
+	})
+	if v := metric(t, g, `upgate_websocket_connections_open{route="/echo"}`); v != 0 {
+		t.Fatalf("open gauge %v after close", v)
+	}
+	// Malformed requests, answered by the loop, are counted too.
+	nc, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := nc.Write([]byte("GET /echo HTTP/1.1\nHost: x\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 400 ") {
+		t.Fatalf("bare LF head: %q, %v", line, err)
+	}
+	if v := metric(t, g, `upgate_http_errors_total{status="400"}`); v < 1 {
+		t.Fatalf("http errors 400: %v", v)
+	}
+}

@@ -1,0 +1,329 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Behaviour names what a route does with its connections.
+type Behaviour string
+
+// Built-in behaviours.
+const (
+	// Echo sends every message back to its sender.
+	Echo Behaviour = "echo"
+	// PubSub fans messages out to the subscribers of a topic. The topic is
+	// the path segment that matches "{topic}" in the route's path, or the
+	// "topic" query parameter.
+	PubSub Behaviour = "pubsub"
+	// Custom hands connections to the Handler given to New.
+	Custom Behaviour = "custom"
+)
+
+// Route maps a path to a behaviour and its own rules.
+type Route struct {
+	// Path is matched exactly ("/echo"), or, when it ends in "/{topic}",
+	// as a prefix whose next segment names the topic ("/ws/{topic}"); the
+	// prefix alone ("/ws") matches too, the topic then coming from the
+	// "topic" query parameter. An exact path wins over a pattern. The paths
+	// /healthz and /readyz are the gateway's own.
+	Path      string    `yaml:"path"`
+	Behaviour Behaviour `yaml:"behaviour"`
+	// Origins lists the Origin values allowed to open a WebSocket. Empty
+	// allows any origin, including none; "*" allows any origin too. A
+	// request whose Origin is not listed is answered 403 (cross-site
+	// WebSocket hijacking, RFC 6455 §10.2). Origins compare without regard
+	// to case and to a trailing "/". A request without Origin does not come
+	// from a browser and is allowed.
+	Origins []string `yaml:"origins"`
+	// Subprotocols lists the subprotocols the route speaks, in no particular
+	// order: the client's first one that is listed is chosen. When
+	// RequireSubprotocol is set, a handshake that offers none of them is
+	// answered 400.
+	Subprotocols       []string `yaml:"subprotocols"`
+	RequireSubprotocol bool     `yaml:"require_subprotocol"`
+	// MaxMessage is the route's message size limit in bytes; zero takes
+	// Limits.MaxMessage.
+	MaxMessage int64 `yaml:"max_message"`
+	// PlainHTTP answers a request without a WebSocket upgrade with 200 and
+	// a short description; otherwise such a request gets 426 Upgrade
+	// Required.
+	PlainHTTP bool `yaml:"plain_http"`
+	// Publish lets clients of a pubsub route publish to their topic: each
+	// message they send reaches every subscriber of the topic, themselves
+	// included. Otherwise their messages are refused (close 1008).
+	Publish bool `yaml:"publish"`
+}
+
+// Limits bound what clients may take. Each rejection is counted in metrics.
+type Limits struct {
+	// MaxConnections caps open WebSocket connections; a handshake beyond it
+	// is answered 503 with Retry-After. Plain HTTP requests (health checks)
+	// are still answered. Zero means DefaultMaxConnections.
+	MaxConnections int `yaml:"max_connections"`
+	// ConnectRate is the sustained number of new connections accepted per
+	// second, ConnectBurst the bucket size (token bucket). Over it a
+	// handshake is answered 429 with Retry-After. Zero rate disables the
+	// limit; zero burst means the rate rounded up (Normalize fills it in).
+	ConnectRate  float64 `yaml:"connect_rate"`
+	ConnectBurst int     `yaml:"connect_burst"`
+	// MaxMessage is the largest message accepted (close 1009 beyond).
+	MaxMessage int64 `yaml:"max_message"`
+	// MaxOutbound bounds the bytes queued to one connection; a slow
+	// consumer beyond it is closed with 1008.
+	MaxOutbound int `yaml:"max_outbound"`
+	// MaxHeadBytes and MaxHeaderFields bound the request head (431/414).
+	MaxHeadBytes    int `yaml:"max_head_bytes"`
+	MaxHeaderFields int `yaml:"max_header_fields"`
+}
+
+// Timeouts bound how long connections may take. Zero means the default;
+// a negative Idle or Ping disables that timer.
+type Timeouts struct {
+	Handshake time.Duration `yaml:"handshake"` // accept to complete request head (408)
+	Idle      time.Duration `yaml:"idle"`      // no inbound traffic (close 1001)
+	Ping      time.Duration `yaml:"ping"`      // silence before a server ping
+	Pong      time.Duration `yaml:"pong"`      // time to answer a ping
+	Close     time.Duration `yaml:"close"`     // each step of a close handshake
+	Drain     time.Duration `yaml:"drain"`     // graceful shutdown budget
+	// DrainDelay is how long Shutdown keeps serving, /readyz answering 503,
+	// before it stops accepting and closes connections: time for load
+	// balancers to take the instance out of rotation. Default 0.
+	DrainDelay time.Duration `yaml:"drain_delay"`
+}
+
+// Config is the whole configuration of a gateway. The zero value, after
+// Normalize, is the default gateway: public listener on :8080, admin on
+// 127.0.0.1:9090, routes /echo and /ws/{topic}.
+type Config struct {
+	// Listen is the public address, "host:port".
+	Listen string `yaml:"listen"`
+	// Admin is the admin listener (metrics, publish/send/disconnect API).
+	// Keep it on loopback or a private network. "off" disables it.
+	Admin string `yaml:"admin"`
+	// Loops is the number of event loops; zero means one per CPU.
+	Loops int `yaml:"loops"`
+	// ReusePort gives each loop its own listening socket (SO_REUSEPORT).
+	ReusePort bool `yaml:"reuse_port"`
+	// ProxyProtocol expects a PROXY protocol header (v1 or v2) before each
+	// request on the public listener, as sent by an L4 load balancer.
+	// Not supported yet: New refuses a Config that sets it.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
+	// TrustedProxies lists the addresses or CIDR prefixes whose
+	// X-Forwarded-For header is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	Routes   []Route  `yaml:"routes"`
+	Limits   Limits   `yaml:"limits"`
+	Timeouts Timeouts `yaml:"timeouts"`
+}
+
+// Defaults of Config.
+const (
+	DefaultListen         = ":8080"
+	DefaultAdmin          = "127.0.0.1:9090"
+	DefaultMaxConnections = 100_000
+	DefaultMaxMessage     = 1 << 20
+	DefaultMaxOutbound    = 4 << 20
+)
+
+// DefaultRoutes are the routes of a gateway configured with none.
+func DefaultRoutes() []Route {
+	return []Route{
+		{Path: "/echo", Behaviour: Echo, PlainHTTP: true},
+		{Path: "/ws/{topic}", Behaviour: PubSub, Publish: true},
+	}
+}
+
+// Default timeouts.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 2 * time.Minute
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 10 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultDrainTimeout     = 10 * time.Second
+)
+
+// Normalize fills in defaults.
+func (c *Config) Normalize() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Admin == "" {
+		c.Admin = DefaultAdmin
+	}
+	if len(c.Routes) == 0 {
+		c.Routes = DefaultRoutes()
+	}
+	l := &c.Limits
+	if l.MaxConnections == 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.MaxMessage == 0 {
+		l.MaxMessage = DefaultMaxMessage
+	}
+	if l.MaxOutbound == 0 {
+		l.MaxOutbound = DefaultMaxOutbound
+	}
+	if l.ConnectBurst == 0 && l.ConnectRate > 0 {
+		l.ConnectBurst = int(math.Ceil(l.ConnectRate))
+	}
+	t := &c.Timeouts
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&t.Handshake, DefaultHandshakeTimeout},
+		{&t.Idle, DefaultIdleTimeout},
+		{&t.Ping, DefaultPingInterval},
+		{&t.Pong, DefaultPongTimeout},
+		{&t.Close, DefaultCloseTimeout},
+		{&t.Drain, DefaultDrainTimeout},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Behaviour == "" {
+			c.Routes[i].Behaviour = Echo
+		}
+	}
+}
+
+// ConfigError names the configuration key that is wrong and why.
+type ConfigError struct {
+	Key    string // YAML path, e.g. "routes[1].path"
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "gateway: config: " + e.Key + ": " + e.Reason }
+
+// Validate checks a normalized Config and returns a *ConfigError naming the
+// first bad key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, a ...any) error {
+		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, a...)}
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.ReusePort && (port == "0" || port == "") {
+		return bad("reuse_port", "needs an explicit port in listen, got %q", c.Listen)
+	}
+	if c.Admin != "off" {
+		_, aport, err := net.SplitHostPort(c.Admin)
+		if err != nil {
+			return bad("admin", "want host:port or off, got %q", c.Admin)
+		}
+		if c.Admin == c.Listen && aport != "0" {
+			return bad("admin", "must differ from listen (%q)", c.Listen)
+		}
+	}
+	if c.Loops < 0 || c.Loops > 1024 {
+		return bad("loops", "want 0 (one per CPU) to 1024, got %d", c.Loops)
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return bad(fmt.Sprintf("trusted_proxies[%d]", i), "want an IP address or CIDR prefix, got %q", p)
+			}
+		}
+	}
+	seen := make(map[string]int)
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if !strings.HasPrefix(r.Path, "/") {
+			return bad(key+".path", "must start with /, got %q", r.Path)
+		}
+		if strings.ContainsAny(r.Path, "?# \t") {
+			return bad(key+".path", "must not hold '?', '#' or blanks, got %q", r.Path)
+		}
+		if r.Path == "/healthz" || r.Path == "/readyz" {
+			return bad(key+".path", "%q is reserved for health checks", r.Path)
+		}
+		if j, ok := seen[r.Path]; ok {
+			return bad(key+".path", "%q is also routes[%d].path", r.Path, j)
+		}
+		seen[r.Path] = i
+		if strings.Contains(strings.TrimSuffix(r.Path, "/{topic}"), "{") {
+			return bad(key+".path", "only a final /{topic} segment may be a pattern, got %q", r.Path)
+		}
+		switch r.Behaviour {
+		case Echo, PubSub, Custom:
+		default:
+			return bad(key+".behaviour", "want echo, pubsub or custom, got %q", r.Behaviour)
+		}
+		if r.MaxMessage < 0 || r.MaxMessage > 1<<31 {
+			return bad(key+".max_message", "want 0 (limits.max_message) to 2 GiB, got %d", r.MaxMessage)
+		}
+		for j, p := range r.Subprotocols {
+			if !isToken(p) {
+				return bad(fmt.Sprintf("%s.subprotocols[%d]", key, j), "want an HTTP token, got %q", p)
+			}
+		}
+		for j, o := range r.Origins {
+			if o != "*" && !strings.Contains(o, "://") {
+				return bad(fmt.Sprintf("%s.origins[%d]", key, j), "want * or scheme://host[:port], got %q", o)
+			}
+		}
+		if r.RequireSubprotocol && len(r.Subprotocols) == 0 {
+			return bad(key+".require_subprotocol", "needs subprotocols")
+		}
+	}
+	l := c.Limits
+	switch {
+	case l.MaxConnections < 0:
+		return bad("limits.max_connections", "must not be negative, got %d", l.MaxConnections)
+	case l.ConnectRate < 0:
+		return bad("limits.connect_rate", "must not be negative, got %v", l.ConnectRate)
+	case l.ConnectBurst < 0:
+		return bad("limits.connect_burst", "must not be negative, got %d", l.ConnectBurst)
+	case l.MaxMessage < 0 || l.MaxMessage > 1<<31:
+		return bad("limits.max_message", "want 0 to 2 GiB, got %d", l.MaxMessage)
+	case l.MaxOutbound < 0:
+		return bad("limits.max_outbound", "must not be negative, got %d", l.MaxOutbound)
+	case l.MaxHeadBytes < 0 || l.MaxHeadBytes > 1<<20:
+		return bad("limits.max_head_bytes", "want 0 (default 8 KiB) to 1 MiB, got %d", l.MaxHeadBytes)
+	case l.MaxHeaderFields < 0 || l.MaxHeaderFields > 10000:
+		return bad("limits.max_header_fields", "want 0 (default 100) to 10000, got %d", l.MaxHeaderFields)
+	}
+	t := c.Timeouts
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"timeouts.handshake", t.Handshake}, {"timeouts.pong", t.Pong},
+		{"timeouts.close", t.Close}, {"timeouts.drain", t.Drain},
+		{"timeouts.drain_delay", t.DrainDelay},
+	} {
+		if d.v < 0 {
+			return bad(d.key, "must be positive, got %v", d.v)
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is a non-empty HTTP token (RFC 9110 §5.6.2), the
+// form a subprotocol name takes (RFC 6455 §4.1).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

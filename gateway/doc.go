@@ -1,0 +1,49 @@
+// Package gateway is upgate's product layer: an embeddable WebSocket gateway
+// on the event-loop server of package loop.
+//
+// A [Gateway] is built from a [Config] by [New] and runs two listeners:
+//
+//   - the public listener (an event-loop server, no goroutine per
+//     connection): WebSocket routes, plain-HTTP answers (/healthz, /readyz,
+//     a short description or 426 Upgrade Required on a route, 404 elsewhere);
+//   - the admin listener (net/http): /metrics in the Prometheus text format
+//     and a small JSON API to publish to topics and to send to or disconnect
+//     connections by id.
+//
+// # Routes and behaviours
+//
+// A [Route] maps a path to a behaviour with its own origin allowlist (403),
+// subprotocols (400 when required and none offered; the client's first
+// listed one that the route speaks is chosen), message size limit (close
+// 1009) and plain-HTTP answer (200 or 426). Behaviours:
+//
+//   - [Echo] writes every message back, on the event loop, with no
+//     allocation.
+//   - [PubSub] subscribes the connection to a topic, named by the {topic}
+//     path segment ("/ws/{topic}") or the "topic" query parameter. When the
+//     route allows it, a client's messages are published to its topic
+//     (itself included); otherwise a message closes it with 1008. A publish
+//     encodes its frame once and shares the bytes with every subscriber.
+//   - [Custom] hands the connection to the application's [Handler].
+//
+// Before a route's rules, the connection limits apply: Limits.MaxConnections
+// (503 with Retry-After) and Limits.ConnectRate, a token bucket (429 with
+// Retry-After). X-Forwarded-For is believed only from Config.TrustedProxies.
+//
+// # Goroutines
+//
+// [Handler] callbacks run on the event loop goroutine that owns the
+// connection: they must not block. [Conn] methods and the Gateway's Send,
+// Disconnect, Publish, Conn, Connections and Subscribers are safe from any
+// goroutine, including Handler callbacks; on the connection's own loop a
+// send is written directly. Start, Shutdown, Addr, AdminAddr and Done may be
+// called from any goroutine, Shutdown not from a Handler callback.
+//
+// # Memory
+//
+// A payload handed to Handler.OnMessage points into the event loop's read
+// buffer and is valid only during the call. The [Request] handed to
+// Handler.OnOpen is a copy, valid for as long as it is kept. Payloads given
+// to Send and Publish are copied (Send) or encoded (Publish) before they
+// return, so the caller may reuse them at once.
+package gateway

@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/parser"
+)
+
+// engine is the Gateway seen by the event loop: it implements loop.Handler
+// without exporting those methods on Gateway. Every method runs on the
+// event loop goroutine of its connection.
+type engine Gateway
+
+var _ loop.Handler = (*engine)(nil)
+
+// Plain answers of the gateway's own paths.
+var (
+	bodyOK      = []byte("ok\n")
+	bodyReady   = []byte("ready\n")
+	bodyDrained = []byte("draining\n")
+)
+
+const textPlain = "text/plain; charset=utf-8"
+
+// Reasons of refused handshakes (the bodies of the error responses).
+const (
+	reasonOrigin      = "gateway: origin not allowed"
+	reasonSubprotocol = "gateway: no supported subprotocol offered"
+	reasonTopic       = "gateway: missing or invalid topic"
+	reasonFull        = "gateway: too many connections"
+	reasonRate        = "gateway: too many new connections"
+	reasonNotFound    = "gateway: no route for this path"
+	reasonForbidden   = "gateway: handshake not authorized"
+	reasonPublish     = "publishing is not allowed on this route"
+)
+
+// OnRequest routes a complete request head: the health paths, then the
+// route table; for a WebSocket handshake it applies the route's origin and
+// subprotocol rules and the connection limits, and on success attaches the
+// connection's state and accepts. Echo routes allocate only the Conn (and
+// the loop's box for it); pubsub routes add the subscriber list's new snapshot.
+func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
+	g := (*Gateway)(e)
+	h := r.Head
+	path := h.Path()
+	switch string(path) {
+	case "/healthz":
+		g.health.http(200)
+		respond(d, h, 200, bodyOK)
+		return
+	case "/readyz":
+		if g.draining.Load() {
+			g.ready.http(503)
+			respond(d, h, 503, bodyDrained)
+			return
+		}
+		g.ready.http(200)
+		respond(d, h, 200, bodyReady)
+		return
+	}
+	rt, seg := g.routes.match(path)
+	if rt == nil {
+		if r.WebSocket {
+			g.unrouted.handshake(404)
+		} else {
+			g.unrouted.http(404)
+		}
+		d.Reject(404, reasonNotFound)
+		return
+	}
+	if !r.WebSocket {
+		if rt.PlainHTTP && !h.WantsUpgrade() {
+			rt.stats.http(200)
+			respond(d, h, 200, rt.plainBody)
+			return
+		}
+		rt.stats.http(426)
+		d.RequireUpgrade()
+		return
+	}
+	start := time.Now()
+	if !rt.originOK(h.Origin()) {
+		g.refuse(rt, d, rejOrigin, 403, reasonOrigin, "")
+		return
+	}
+	sub, err := h.SelectSubprotocol(rt.Subprotocols)
+	if err != nil {
+		pe, _ := err.(*parser.Error)
+		if pe == nil {
+			pe = parser.ErrBadSubprotocols
+		}
+		g.stats.rejections[rejSubprotocol].Add(1)
+		rt.stats.handshake(pe.Status)
+		d.RejectError(pe)
+		return
+	}
+	if sub == nil && rt.RequireSubprotocol {
+		g.refuse(rt, d, rejSubprotocol, 400, reasonSubprotocol, "")
+		return
+	}
+	var topic []byte
+	if rt.kind == kindPubSub || (rt.kind == kindCustom && rt.pattern) {
+		var ok bool
+		if topic, ok = topicOf(seg, h.Query()); !ok && rt.kind == kindPubSub {
+			g.refuse(rt, d, rejTopic, 400, reasonTopic, "")
+			return
+		}
+	}
+	if !g.acquireSlot() {
+		g.refuse(rt, d, rejMaxConnections, 503, reasonFull, retryAfterHeaders[retryAfterFull])
+		return
+	}
+	if g.bucket != nil {
+		if ok, wait := g.bucket.take(start); !ok {
+			g.releaseSlot()
+			g.refuse(rt, d, rejConnectRate, 429, reasonRate, retryAfter(wait))
+			return
+		}
+	}
+	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind, start: start}
+	c.client = g.clientAddr(r.Conn.RemoteAddr(), h)
+	if sub != nil {
+		c.sub = rt.subprotocolName(sub)
+	}
+	switch rt.kind {
+	case kindPubSub:
+		c.topicName = g.topics.intern(topic)
+	case kindCustom:
+		req := copyRequest(h)
+		req.Route, req.Topic = rt.Path, string(topic)
+		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.sub, r.Conn.RemoteAddr(), c.client
+		c.req = req
+		if g.authz != nil {
+			if err := g.authz.Authorize(req); err != nil {
+				g.releaseSlot()
+				status, reason := 403, reasonForbidden
+				var re *RejectError
+				if errors.As(err, &re) && re.Status >= 400 && re.Status <= 599 {
+					status, reason = re.Status, re.Reason
+				}
+				g.refuse(rt, d, rejAuthorize, status, reason, "")
+				return
+			}
+		}
+	}
+	r.Conn.SetContext(c)
+	d.Upgrade(sub, nil, rt.maxMessage)
+}
+
+// respond answers a plain request with a text body, left out for HEAD
+// (RFC 9110 §9.3.2: the response to HEAD has no content).
+func respond(d *loop.Decision, h *parser.Request, status int, body []byte) {
+	if string(h.Method()) == "HEAD" {
+		body = nil
+	}
+	d.Respond(status, "", textPlain, body)
+}
+
+// refuse answers a handshake with an error status and counts it.
+func (g *Gateway) refuse(rt *route, d *loop.Decision, reason, status int, body, header string) {
+	g.stats.rejections[reason].Add(1)
+	rt.stats.handshake(status)
+	d.Reject(status, body)
+	d.Header = header
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("gateway: handshake refused", "route", rt.Path, "status", status, "reason", rejectionNames[reason])
+	}
+}
+
+// OnOpen registers a connection whose 101 is written, subscribes it to its
+// topic and hands Custom connections to the Handler.
+func (e *engine) OnOpen(lc *loop.Conn) {
+	g := (*Gateway)(e)
+	c, _ := lc.Context().(*Conn)
+	if c == nil {
+		_ = lc.Close(ws.StatusInternalServerError, "no connection state")
+		return
+	}
+	g.stats.handshakeTime.observe(time.Since(c.start))
+	g.conns.add(c)
+	rt := c.rt
+	rt.stats.open.Add(1)
+	rt.stats.handshake(101)
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.client, "topic", c.topicName, "subprotocol", c.sub)
+	}
+	switch c.kind {
+	case kindPubSub:
+		c.topic = g.topics.subscribe(c.topicName, c)
+	case kindCustom:
+		g.handler.OnOpen(c, c.req)
+	}
+}
+
+// OnMessage is the per-message path: no lock, no allocation. Echo writes the
+// message back on the loop; pubsub publishes it to the connection's topic
+// (one shared frame); Custom hands it to the Handler. payload is only valid
+// during the call.
+func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
+	c, _ := lc.Context().(*Conn)
+	if c == nil {
+		return
+	}
+	switch c.kind {
+	case kindEcho:
+		_ = lc.Send(op, payload)
+	case kindPubSub:
+		rt := c.rt
+		if !rt.Publish {
+			if lc.Close(ws.StatusPolicyViolation, reasonPublish) == nil {
+				(*Gateway)(e).stats.rejections[rejPublishDenied].Add(1)
+			}
+			return
+		}
+		n := fanout(c.topic, op, payload)
+		rt.stats.publishes.Add(1)
+		rt.stats.deliveries.Add(uint64(n))
+	case kindCustom:
+		e.handler.OnMessage(c, op, payload)
+	}
+}
+
+// OnClose unsubscribes and unregisters an ended connection, releases its
+// slot, counts its close code and tells the Handler.
+func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
+	g := (*Gateway)(e)
+	c, _ := lc.Context().(*Conn)
+	if c == nil {
+		return
+	}
+	c.closed.Store(true)
+	if c.topic != nil {
+		g.topics.unsubscribe(c)
+	}
+	g.conns.remove(c)
+	g.releaseSlot()
+	rt := c.rt
+	rt.stats.open.Add(-1)
+	rt.stats.closes[closeSlot(code)].Add(1)
+	if frame.CodeOf(err) == ws.StatusMessageTooBig {
+		g.stats.rejections[rejMaxMessage].Add(1)
+	}
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("gateway: connection closed", "id", lc.ID(), "route", rt.Path, "code", int(code), "err", err)
+	}
+	if c.kind == kindCustom {
+		g.handler.OnClose(c, code, err)
+	}
+}

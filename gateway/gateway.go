@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/parser"
+)
+
+// Option configures a Gateway beyond its Config.
+type Option func(*Gateway)
+
+// WithLogger sets the logger. By default the gateway logs warnings and
+// errors to slog.Default(). Nothing is logged per message; connection
+// events are logged at debug level.
+func WithLogger(l *slog.Logger) Option {
+	return func(g *Gateway) {
+		if l != nil {
+			g.log = l
+		}
+	}
+}
+
+// WithHandler sets the Handler of the routes whose Behaviour is Custom. New
+// fails when such a route exists and no Handler was given.
+func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
+
+// Gateway is a WebSocket gateway: the public listener on an event-loop
+// server, routes with their built-in behaviours, limits, a connection
+// registry and a topic registry, and the admin HTTP listener. Create it with
+// New, then Start; stop it with Shutdown.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	handler Handler
+	authz   Authorizer // handler's, when it implements it
+
+	routes   routeTable
+	srv      *loop.Server
+	conns    *registry
+	topics   *topicRegistry
+	bucket   *tokenBucket // nil: no rate limit
+	maxConns int64
+	open     atomic.Int64 // connection slots taken (Limits.MaxConnections)
+	trusted  []netip.Prefix
+
+	stats                   gatewayStats
+	health, ready, unrouted routeStats
+
+	admin   *http.Server
+	adminLn net.Listener
+
+	mu        sync.Mutex
+	started   bool
+	stopping  bool
+	draining  atomic.Bool
+	stopErr   error
+	done      chan struct{}
+	closeDone sync.Once
+}
+
+// New builds a gateway from cfg: it normalizes and validates cfg (a
+// *ConfigError names the first bad key) and prepares everything, but
+// listens nowhere until Start.
+func New(cfg Config, opts ...Option) (*Gateway, error) {
+	cfg.Normalize()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ProxyProtocol {
+		return nil, &ConfigError{Key: "proxy_protocol", Reason: "the PROXY protocol is not supported yet by the event loop; put the load balancer in HTTP mode with X-Forwarded-For and trusted_proxies"}
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      slog.New(warnHandler{slog.Default().Handler()}),
+		conns:    newRegistry(),
+		topics:   newTopicRegistry(),
+		maxConns: int64(cfg.Limits.MaxConnections),
+		trusted:  parsePrefixes(cfg.TrustedProxies),
+		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
+	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage)
+	for i, rt := range g.routes.all {
+		if rt.kind == kindCustom && g.handler == nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i), Reason: "custom needs a Handler (WithHandler)"}
+		}
+	}
+	if a, ok := g.handler.(Authorizer); ok {
+		g.authz = a
+	}
+	if cfg.Limits.ConnectRate > 0 {
+		g.bucket = newTokenBucket(cfg.Limits.ConnectRate, cfg.Limits.ConnectBurst, time.Now())
+	}
+	srv, err := loop.New((*engine)(g), g.loopOptions())
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
+	return g, nil
+}
+
+// loopOptions maps the Config onto the event loop's options.
+func (g *Gateway) loopOptions() loop.Options {
+	c := g.cfg
+	return loop.Options{
+		Addr:             c.Listen,
+		Multicore:        c.Loops == 0,
+		NumLoops:         c.Loops,
+		ReusePort:        c.ReusePort,
+		Head:             parser.Limits{MaxHeadBytes: c.Limits.MaxHeadBytes, MaxFields: c.Limits.MaxHeaderFields},
+		MaxMessage:       c.Limits.MaxMessage,
+		MaxOutbound:      c.Limits.MaxOutbound,
+		HandshakeTimeout: c.Timeouts.Handshake,
+		IdleTimeout:      c.Timeouts.Idle,
+		PingInterval:     c.Timeouts.Ping,
+		PongTimeout:      c.Timeouts.Pong,
+		CloseTimeout:     c.Timeouts.Close,
+		DrainTimeout:     c.Timeouts.Drain,
+		Logger:           gnetLogger{g.log},
+	}
+}
+
+// Start opens the admin listener (unless Config.Admin is "off") and the
+// public listener, and returns once both accept connections. Any goroutine,
+// once.
+func (g *Gateway) Start() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.stopping:
+		return ErrStopped
+	case g.started:
+		return ErrStarted
+	}
+	if g.cfg.Admin != "off" {
+		ln, err := net.Listen("tcp", g.cfg.Admin)
+		if err != nil {
+			return fmt.Errorf("gateway: admin listener: %w", err)
+		}
+		g.adminLn = ln
+		g.admin = &http.Server{
+			Handler:           g.adminHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := g.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("gateway: admin listener failed", "err", err)
+			}
+		}()
+	}
+	if err := g.srv.Start(); err != nil {
+		if g.admin != nil {
+			_ = g.admin.Close()
+		}
+		return fmt.Errorf("gateway: public listener: %w", err)
+	}
+	g.started = true
+	go g.watch()
+	attrs := []any{"listen", g.srv.Addr().String(), "routes", len(g.routes.all)}
+	if g.adminLn != nil {
+		attrs = append(attrs, "admin", g.adminLn.Addr().String())
+	}
+	g.log.Info("gateway: started", attrs...)
+	return nil
+}
+
+// watch waits for the engine to stop, expectedly or not, then stops the
+// admin listener and marks the gateway done.
+func (g *Gateway) watch() {
+	<-g.srv.Done()
+	g.mu.Lock()
+	expected := g.stopping
+	g.mu.Unlock()
+	if !expected {
+		g.draining.Store(true)
+		g.log.Error("gateway: event loop engine stopped unexpectedly")
+	}
+	if g.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if g.admin.Shutdown(ctx) != nil {
+			_ = g.admin.Close()
+		}
+		cancel()
+	}
+	g.log.Info("gateway: stopped")
+	g.closeDone.Do(func() { close(g.done) })
+}
+
+// Addr returns the public listener's address (with the port chosen for port
+// 0), or nil before Start. Any goroutine.
+func (g *Gateway) Addr() net.Addr { return g.srv.Addr() }
+
+// AdminAddr returns the admin listener's address, or nil when the admin
+// listener is off or not started. Any goroutine.
+func (g *Gateway) AdminAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.adminLn == nil {
+		return nil
+	}
+	return g.adminLn.Addr()
+}
+
+// Done is closed when the gateway has fully stopped: after Shutdown, or when
+// the event loop engine died. Any goroutine.
+func (g *Gateway) Done() <-chan struct{} { return g.done }
+
+// Shutdown stops the gateway gracefully: /readyz answers 503 at once (and,
+// for Timeouts.DrainDelay, the gateway keeps serving so that load balancers
+// notice), then the public listener stops accepting, every WebSocket
+// connection gets a close frame with 1001, and Shutdown waits for the close
+// handshakes up to Timeouts.Drain or ctx's end, whichever comes first;
+// connections still open then are dropped. The admin listener stops last.
+// It returns ctx.Err() when ctx ended first, else the engine's error.
+//
+// Any goroutine except an event loop's (not from a Handler callback).
+// Idempotent: later calls wait for the same end.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	first := !g.stopping
+	g.stopping = true
+	started := g.started
+	g.mu.Unlock()
+	if !started {
+		g.draining.Store(true)
+		g.closeDone.Do(func() { close(g.done) })
+		return nil
+	}
+	if first {
+		g.draining.Store(true)
+		g.log.Info("gateway: draining", "connections", g.Connections(), "delay", g.cfg.Timeouts.DrainDelay)
+		if d := g.cfg.Timeouts.DrainDelay; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		err := g.srv.Shutdown(ctx)
+		if err != nil && ctx.Err() == nil {
+			g.mu.Lock()
+			g.stopErr = err
+			g.mu.Unlock()
+		}
+	}
+	select {
+	case <-g.done:
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// warnHandler passes records at warning level and above.
+type warnHandler struct{ slog.Handler }
+
+func (h warnHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return warnHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h warnHandler) WithGroup(name string) slog.Handler {
+	return warnHandler{h.Handler.WithGroup(name)}
+}
+
+// gnetLogger sends the engine's log lines to the gateway's logger.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.logf(slog.LevelDebug, f, a) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.logf(slog.LevelInfo, f, a) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.logf(slog.LevelWarn, f, a) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
+
+// Fatalf logs at error level and does not exit: the gateway decides what
+// an engine failure means (Done is closed when the engine stops).
+func (g gnetLogger) Fatalf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
+
+func (g gnetLogger) logf(level slog.Level, f string, a []any) {
+	if g.l.Enabled(context.Background(), level) {
+		g.l.Log(context.Background(), level, "gateway: engine: "+fmt.Sprintf(f, a...))
+	}
+}

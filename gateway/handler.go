@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/parser"
+)
+
+// OpCode is a WebSocket opcode; Send and Publish take OpText or OpBinary.
+// It is the loop's type: no conversion is needed in either direction.
+type OpCode = ws.OpCode
+
+// StatusCode is a WebSocket close code (RFC 6455 §7.4).
+type StatusCode = ws.StatusCode
+
+// Opcodes of data messages.
+const (
+	OpText   = ws.OpText
+	OpBinary = ws.OpBinary
+)
+
+// Errors of the connection API.
+var (
+	// ErrClosed is returned by Conn methods (and Gateway.Send and
+	// Gateway.Disconnect) once the connection's close handshake began.
+	ErrClosed = loop.ErrClosed
+	// ErrSlowConsumer is returned by a send that found the connection's
+	// outbound queue over Limits.MaxOutbound: the connection is being
+	// closed with 1008.
+	ErrSlowConsumer = loop.ErrSlowConsumer
+	// ErrUnknownConn is returned for a connection id that is not open.
+	ErrUnknownConn = errors.New("gateway: unknown connection id")
+	// ErrStarted is returned by a second call to Start.
+	ErrStarted = errors.New("gateway: already started")
+	// ErrStopped is returned by Start after Shutdown.
+	ErrStopped = errors.New("gateway: stopped")
+)
+
+// Handler receives the connections of the routes whose Behaviour is Custom.
+// Every method runs on the event loop goroutine that owns the connection,
+// never concurrently for one connection, and must return quickly without
+// blocking: a slow callback stalls every connection of its loop. Work that
+// may block belongs on another goroutine, which can then use the
+// goroutine-safe Conn methods. Callbacks must not panic.
+type Handler interface {
+	// OnOpen is called once the 101 Switching Protocols response is
+	// written. r is a copy of the request that lives as long as the caller
+	// keeps it (the same value as c.Request()). Messages sent from OnOpen
+	// follow the 101.
+	OnOpen(c *Conn, r *Request)
+
+	// OnMessage delivers one complete text or binary message (op is OpText
+	// or OpBinary; text is valid UTF-8). payload points into the event
+	// loop's read buffer and is valid only until OnMessage returns: copy it
+	// to keep it. A c.Send from inside OnMessage writes on the loop with
+	// no allocation and no copy beyond the write path's own.
+	OnMessage(c *Conn, op OpCode, payload []byte)
+
+	// OnClose is called once when the connection has ended. code is the
+	// close code of the handshake (the peer's when the peer started it,
+	// 1005 when its close frame had none, the server's when the server
+	// did, 1006 when TCP ended without a close frame); err is nil for a
+	// completed close handshake, else why the connection ended (a protocol
+	// error, ErrSlowConsumer, a timeout, the shutdown, ...). After OnClose
+	// every method of c that sends returns ErrClosed.
+	OnClose(c *Conn, code StatusCode, err error)
+}
+
+// Authorizer may be implemented by a Handler to accept or refuse a
+// WebSocket handshake of a Custom route before the 101 is written, after
+// the route's origin, subprotocol and limit checks passed. Authorize runs on
+// the event loop goroutine and must not block. A nil error accepts; a
+// *RejectError answers its status, any other error 403.
+type Authorizer interface {
+	Authorize(r *Request) error
+}
+
+// RejectError is an Authorizer's refusal: Status (4xx or 5xx) and Reason,
+// the body of the plain-text answer.
+type RejectError struct {
+	Status int
+	Reason string
+}
+
+func (e *RejectError) Error() string { return "gateway: handshake rejected: " + e.Reason }
+
+// Request is a copy of a WebSocket handshake request, made for Custom
+// routes. It owns its memory: it stays valid after the callbacks return.
+// It is not modified by the gateway after OnOpen; treat it as read-only.
+type Request struct {
+	Route       string      // the configured path of the route
+	Path        string      // the request path as sent (still percent-encoded)
+	RawQuery    string      // the query without '?', still encoded
+	Topic       string      // the decoded {topic} segment of a pattern route, else ""
+	Header      http.Header // every header field, names canonicalized
+	Subprotocol string      // the chosen subprotocol, "" for none
+	RemoteAddr  net.Addr    // the TCP peer
+	// ClientAddr is the client's address: the TCP peer, or, when the peer
+	// is in Config.TrustedProxies, the right-most X-Forwarded-For hop that
+	// is not a trusted proxy.
+	ClientAddr netip.Addr
+}
+
+// Query parses RawQuery. It allocates on every call.
+func (r *Request) Query() url.Values {
+	v, _ := url.ParseQuery(r.RawQuery)
+	return v
+}
+
+// copyRequest copies what a handler may need from the loop's views.
+func copyRequest(h *parser.Request) *Request {
+	r := &Request{
+		Path:     string(h.Path()),
+		RawQuery: string(h.Query()),
+		Header:   make(http.Header, h.NumFields()),
+	}
+	for i := 0; i < h.NumFields(); i++ {
+		name, value := h.Field(i)
+		key := http.CanonicalHeaderKey(string(name))
+		r.Header[key] = append(r.Header[key], string(value))
+	}
+	return r
+}
+
+// behaviour kinds, resolved once per route for the per-message switch.
+const (
+	kindEcho uint8 = iota
+	kindPubSub
+	kindCustom
+)
+
+// Conn is the gateway's handle of one WebSocket connection. Its methods are
+// safe to call from any goroutine. A Conn may outlive its connection: once
+// the close handshake began, Send and Close return ErrClosed.
+type Conn struct {
+	lc     *loop.Conn
+	g      *Gateway
+	rt     *route
+	kind   uint8
+	closed atomic.Bool
+
+	topicName string // pubsub: the topic, interned
+	topic     *topic // pubsub: set by OnOpen, read by OnMessage and OnClose (loop goroutine)
+	subPos    int    // pubsub: index in the topic's subscriber list, under the topic's lock
+
+	sub    string     // chosen subprotocol
+	client netip.Addr // client address after X-Forwarded-For
+	req    *Request   // Custom routes: the copied request
+	start  time.Time  // the request head was complete (handshake latency)
+
+	data atomic.Pointer[dataBox]
+}
+
+type dataBox struct{ v any }
+
+// ID returns the connection's identifier, unique within the gateway, as used
+// by Gateway.Send, Gateway.Disconnect and the admin API. Any goroutine.
+func (c *Conn) ID() uint64 { return c.lc.ID() }
+
+// Send sends one message: op is OpText (payload must be valid UTF-8; it is
+// not checked) or OpBinary; OpPing and OpPong (at most 125 bytes) work too.
+// payload is copied before Send returns. Any goroutine: on the connection's
+// event loop (inside a Handler callback) it writes directly, elsewhere it
+// hands the frame to the loop. It returns ErrClosed once the close
+// handshake began and ErrSlowConsumer when the outbound queue is full (the
+// connection is then closed with 1008).
+func (c *Conn) Send(op OpCode, payload []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.lc.Send(op, payload)
+}
+
+// Close starts the close handshake with code and reason (at most 123 bytes
+// of UTF-8 are sent). Any goroutine. Handler.OnClose follows once the peer
+// answered or Timeouts.Close passed. It returns ErrClosed when the handshake
+// already began, or an error for a code that may not be sent.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.lc.Close(code, reason)
+}
+
+// Data returns the value last given to SetData, or nil. Any goroutine.
+func (c *Conn) Data() any {
+	if b := c.data.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// SetData attaches a value of the application's to the connection. Any
+// goroutine; the gateway never reads it.
+func (c *Conn) SetData(v any) { c.data.Store(&dataBox{v}) }
+
+// Request returns the copied handshake request of a Custom route, or nil for
+// the built-in behaviours. Any goroutine.
+func (c *Conn) Request() *Request { return c.req }
+
+// Route returns the configured path of the connection's route. Any goroutine.
+func (c *Conn) Route() string { return c.rt.Path }
+
+// Topic returns the topic of a pubsub connection, else "". Any goroutine.
+func (c *Conn) Topic() string { return c.topicName }
+
+// Subprotocol returns the negotiated subprotocol, or "". Any goroutine.
+func (c *Conn) Subprotocol() string { return c.sub }
+
+// ClientAddr returns the client's address (see Request.ClientAddr). Any
+// goroutine.
+func (c *Conn) ClientAddr() netip.Addr { return c.client }
+
+// RemoteAddr returns the TCP peer's address. Any goroutine.
+func (c *Conn) RemoteAddr() net.Addr { return c.lc.RemoteAddr() }
+
+// Closed reports whether the connection has ended (Handler.OnClose ran or is
+// running). Any goroutine.
+func (c *Conn) Closed() bool { return c.closed.Load() }
