@@ -2,7 +2,8 @@
 # The one test command for upgate. Runs, in order, failing fast:
 #   1. gofmt      every Go file (tracked and untracked) must be gofmt-clean
 #   2. vet        go vet ./...
-#   3. deps       node test clients' dependencies (npm ci from the lock file)
+#   3. deps       node test clients' dependencies (npm ci from the lock file),
+#                 and Debian's chromium for the browser test when it is absent
 #   4. test       go test -race ./...
 #   5. fuzz       a short run of every FuzzXxx target in the module
 #   6. bench      scripts/bench.sh --quick, when that script exists
@@ -117,7 +118,7 @@ step_end
 # ------------------------------------------------------------------- deps --
 
 NODE_DIR=$ROOT/scripts/node
-step_begin deps "node test clients (ws from scripts/node/package-lock.json)"
+step_begin deps "node test clients (ws from scripts/node/package-lock.json), chromium"
 if [ ! -f "$NODE_DIR/package-lock.json" ]; then
 	step_fail "scripts/node/package-lock.json is missing"
 fi
@@ -142,6 +143,22 @@ if [ -f "$NODE_DIR/node_modules/ws/package.json" ]; then
 	fi
 else
 	echo "test.sh: WARNING: ws is not installed: UPGATE_NODE_MODULES is not set." >&2
+fi
+# Headless Chromium for cmd/upgate's browser test, from Debian's packages.
+# A failed install is not fatal: that test then skips.
+if [ -x /usr/bin/chromium ]; then
+	echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "test.sh: WARNING: /usr/bin/chromium is absent and cannot be installed here (needs root and apt-get):" >&2
+	echo "test.sh: WARNING: the browser test will skip." >&2
+else
+	echo "installing Debian's chromium for the browser test (apt-get update && apt-get install -y chromium)"
+	if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
+		echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+	else
+		tail -n 20 "$TMP_DIR/apt.log" >&2
+		echo "test.sh: WARNING: installing chromium failed (see above): the browser test will skip." >&2
+	fi
 fi
 step_end
 

@@ -1,0 +1,497 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upgate/upgate/gateway"
+)
+
+// fileConfig is everything the binary can be told: the gateway's Config and
+// the binary's own logging settings. Its YAML shape is the configuration
+// file's: gateway keys at the top level, logging under "log".
+type fileConfig struct {
+	gateway.Config `yaml:",inline"`
+	Log            logConfig `yaml:"log"`
+}
+
+type logConfig struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn or error
+}
+
+// Defaults of the binary's own settings.
+const (
+	defaultLogFormat = "text"
+	defaultLogLevel  = "info"
+	envPrefix        = "UPGATE_"
+	envConfig        = "UPGATE_CONFIG"
+)
+
+// option is one setting reachable from a flag, an environment variable and
+// a key of the configuration file. Its value type is the type of the field
+// it points to.
+type option struct {
+	flag  string                // flag name without dashes; the env var is derived from it
+	key   string                // YAML path, as gateway.ConfigError names it
+	group string                // heading in --help
+	meta  string                // value placeholder in --help
+	usage string                // one sentence or two for --help
+	zero  string                // what the zero value means, when it means something else
+	field func(*fileConfig) any // pointer to the field
+}
+
+// env is the option's environment variable: UPGATE_ and the flag name in
+// upper snake case.
+func (o *option) env() string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(o.flag, "-", "_"))
+}
+
+// Help groups, in the order --help prints them.
+const (
+	groupListen   = "Listeners"
+	groupLimits   = "Limits (each rejection is counted in /metrics)"
+	groupTimeouts = "Timeouts"
+	groupLog      = "Logging"
+)
+
+// options lists every setting but the configuration file itself and the
+// routes. A test checks that each leaf of gateway.Config is here.
+var options = []option{
+	{flag: "listen", key: "listen", group: groupListen, meta: "HOST:PORT",
+		usage: "Public listener for WebSocket and plain HTTP (/healthz, /readyz). An empty host listens on every interface.",
+		field: func(c *fileConfig) any { return &c.Listen }},
+	{flag: "admin", key: "admin", group: groupListen, meta: "HOST:PORT|off",
+		usage: "Admin listener: /metrics, POST /publish/{topic}, POST /connections/{id}/send, DELETE /connections/{id}. Keep it on loopback or a private network; off disables it.",
+		field: func(c *fileConfig) any { return &c.Admin }},
+	{flag: "loops", key: "loops", group: groupListen, meta: "N",
+		usage: "Number of event loops.", zero: "one per CPU",
+		field: func(c *fileConfig) any { return &c.Loops }},
+	{flag: "reuse-port", key: "reuse_port", group: groupListen,
+		usage: "Give each event loop its own listening socket (SO_REUSEPORT).",
+		field: func(c *fileConfig) any { return &c.ReusePort }},
+	{flag: "proxy-protocol", key: "proxy_protocol", group: groupListen,
+		usage: "Expect a PROXY protocol header (v1 or v2) before each request on the public listener.",
+		field: func(c *fileConfig) any { return &c.ProxyProtocol }},
+	{flag: "trusted-proxies", key: "trusted_proxies", group: groupListen, meta: "LIST",
+		usage: "Comma-separated addresses or CIDR prefixes whose X-Forwarded-For header is believed.", zero: "none",
+		field: func(c *fileConfig) any { return &c.TrustedProxies }},
+
+	{flag: "max-connections", key: "limits.max_connections", group: groupLimits, meta: "N",
+		usage: "Open connections at most; a handshake beyond is answered 503 with Retry-After.",
+		field: func(c *fileConfig) any { return &c.Limits.MaxConnections }},
+	{flag: "connect-rate", key: "limits.connect_rate", group: groupLimits, meta: "PER_SECOND",
+		usage: "New connections accepted per second, sustained; beyond, a handshake is answered 429 with Retry-After.", zero: "unlimited",
+		field: func(c *fileConfig) any { return &c.Limits.ConnectRate }},
+	{flag: "connect-burst", key: "limits.connect_burst", group: groupLimits, meta: "N",
+		usage: "Connections accepted at once above the connect rate (token bucket size).", zero: "the rate, rounded up",
+		field: func(c *fileConfig) any { return &c.Limits.ConnectBurst }},
+	{flag: "max-message", key: "limits.max_message", group: groupLimits, meta: "BYTES",
+		usage: "Largest message accepted, over all its fragments; a larger one closes the connection with 1009. Routes may set their own.",
+		field: func(c *fileConfig) any { return &c.Limits.MaxMessage }},
+	{flag: "max-outbound", key: "limits.max_outbound", group: groupLimits, meta: "BYTES",
+		usage: "Bytes queued to one connection at most; a slower consumer is closed with 1008.",
+		field: func(c *fileConfig) any { return &c.Limits.MaxOutbound }},
+	{flag: "max-head-bytes", key: "limits.max_head_bytes", group: groupLimits, meta: "BYTES",
+		usage: "Largest request head; beyond it the answer is 431 (414 for a long request line).", zero: "8192",
+		field: func(c *fileConfig) any { return &c.Limits.MaxHeadBytes }},
+	{flag: "max-header-fields", key: "limits.max_header_fields", group: groupLimits, meta: "N",
+		usage: "Header fields in a request head at most; beyond, the answer is 431.", zero: "100",
+		field: func(c *fileConfig) any { return &c.Limits.MaxHeaderFields }},
+
+	{flag: "handshake-timeout", key: "timeouts.handshake", group: groupTimeouts, meta: "DURATION",
+		usage: "From accept to a complete request head; a slower client is answered 408.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Handshake }},
+	{flag: "idle-timeout", key: "timeouts.idle", group: groupTimeouts, meta: "DURATION",
+		usage: "A connection that received nothing, not even a pong, for this long is closed with 1001. Negative disables it.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Idle }},
+	{flag: "ping-interval", key: "timeouts.ping", group: groupTimeouts, meta: "DURATION",
+		usage: "Silence before the server pings a connection. Negative disables pings.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Ping }},
+	{flag: "pong-timeout", key: "timeouts.pong", group: groupTimeouts, meta: "DURATION",
+		usage: "Time a pinged connection has to answer before it is dropped.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Pong }},
+	{flag: "close-timeout", key: "timeouts.close", group: groupTimeouts, meta: "DURATION",
+		usage: "Each step of a close handshake.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Close }},
+	{flag: "drain-timeout", key: "timeouts.drain", group: groupTimeouts, meta: "DURATION",
+		usage: "Graceful shutdown budget: on SIGTERM or SIGINT every connection is closed with 1001 and the process waits this long for them.",
+		field: func(c *fileConfig) any { return &c.Timeouts.Drain }},
+	{flag: "drain-delay", key: "timeouts.drain_delay", group: groupTimeouts, meta: "DURATION",
+		usage: "On SIGTERM or SIGINT, keep serving this long with /readyz answering 503 before draining, so that load balancers take the instance out of rotation first.",
+		field: func(c *fileConfig) any { return &c.Timeouts.DrainDelay }},
+
+	{flag: "log-format", key: "log.format", group: groupLog, meta: "text|json",
+		usage: "Log line format, on standard error.",
+		field: func(c *fileConfig) any { return &c.Log.Format }},
+	{flag: "log-level", key: "log.level", group: groupLog, meta: "debug|info|warn|error",
+		usage: "Least severe level logged. Info logs the life of the process, never a line per connection or message.",
+		field: func(c *fileConfig) any { return &c.Log.Level }},
+}
+
+// routesKey is the YAML key of the routes, which come from the file or from
+// --route flags.
+const routesKey = "routes"
+
+// sourceKind says where a setting's value came from.
+type sourceKind int
+
+const (
+	fromDefault sourceKind = iota
+	fromFile
+	fromEnv
+	fromFlag
+)
+
+// source is where a setting's value came from, named the way the user
+// wrote it.
+type source struct {
+	kind sourceKind
+	name string // "--listen", "UPGATE_LISTEN", or the file's path
+}
+
+// settings is the loaded configuration of the binary.
+type settings struct {
+	cfg       fileConfig         // as given, not normalized
+	file      string             // configuration file, "" for none
+	lines     map[string]int     // YAML path → line in the file
+	sources   map[string]source  // option key (or routesKey) → where its value came from
+	logLevel  slog.Level         // parsed cfg.Log.Level
+	help      bool               // --help was given: print usage, do nothing else
+	version   bool               // --version was given
+	flagRoute []string           // --route values, in order
+	byKey     map[string]*option // options by key
+}
+
+// configError is a configuration mistake, named the way the user wrote it:
+// a flag, an environment variable or a file's key with its line.
+type configError struct {
+	where  string // "--max-connections", "UPGATE_IDLE_TIMEOUT", "upgate.yaml:7: limits.max_message"
+	reason string
+}
+
+func (e *configError) Error() string { return e.where + ": " + e.reason }
+
+// loadSettings reads the configuration from the command-line arguments, the
+// environment and the configuration file, in that order of precedence over
+// the defaults. Empty environment variables count as unset. The result is
+// not normalized nor validated by the gateway: gateway.New does that, and
+// settings.explain names the culprit of its *gateway.ConfigError.
+func loadSettings(args []string, getenv func(string) string, readFile func(string) ([]byte, error)) (*settings, error) {
+	s := &settings{
+		lines:   map[string]int{},
+		sources: map[string]source{},
+		byKey:   map[string]*option{},
+	}
+	for i := range options {
+		s.byKey[options[i].key] = &options[i]
+	}
+
+	fs, raw := newFlagSet(s)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			s.help = true
+			return s, nil
+		}
+		return nil, &configError{where: "command line", reason: strings.Replace(err.Error(), ": -", ": --", 1) + ` (see "upgate --help")`}
+	}
+	if s.help || s.version {
+		return s, nil
+	}
+	if fs.NArg() > 0 {
+		return nil, &configError{where: "command line", reason: fmt.Sprintf("unexpected argument %q (see \"upgate --help\")", fs.Arg(0))}
+	}
+
+	// The file, named by --config or UPGATE_CONFIG.
+	if v, ok := raw["config"]; ok {
+		s.file = v
+	} else if v := getenv(envConfig); v != "" {
+		s.file = v
+	}
+	if s.file != "" {
+		data, err := readFile(s.file)
+		if err != nil {
+			return nil, &configError{where: s.file, reason: "cannot read the configuration file: " + unwrapPathError(err)}
+		}
+		if err := decodeFile(s.file, data, &s.cfg, s.lines); err != nil {
+			return nil, err
+		}
+		for key := range s.byKey {
+			if _, ok := s.lines[key]; ok {
+				s.sources[key] = source{kind: fromFile, name: s.file}
+			}
+		}
+		if _, ok := s.lines[routesKey]; ok {
+			s.sources[routesKey] = source{kind: fromFile, name: s.file}
+		}
+	}
+
+	// Environment variables, then flags.
+	for i := range options {
+		o := &options[i]
+		if v := getenv(o.env()); v != "" {
+			if err := parseValue(o.field(&s.cfg), v); err != nil {
+				return nil, &configError{where: o.env(), reason: err.Error()}
+			}
+			s.sources[o.key] = source{kind: fromEnv, name: o.env()}
+		}
+	}
+	for i := range options {
+		o := &options[i]
+		if v, ok := raw[o.flag]; ok {
+			if err := parseValue(o.field(&s.cfg), v); err != nil {
+				return nil, &configError{where: "--" + o.flag, reason: err.Error()}
+			}
+			s.sources[o.key] = source{kind: fromFlag, name: "--" + o.flag}
+		}
+	}
+	if len(s.flagRoute) > 0 {
+		routes := make([]gateway.Route, 0, len(s.flagRoute))
+		for _, spec := range s.flagRoute {
+			r, err := parseRoute(spec)
+			if err != nil {
+				return nil, &configError{where: fmt.Sprintf("--route %q", spec), reason: err.Error()}
+			}
+			routes = append(routes, r)
+		}
+		s.cfg.Routes = routes
+		s.sources[routesKey] = source{kind: fromFlag, name: "--route"}
+	}
+
+	// The binary's own settings are checked here; the gateway checks the rest.
+	if s.cfg.Log.Format == "" {
+		s.cfg.Log.Format = defaultLogFormat
+	}
+	if s.cfg.Log.Level == "" {
+		s.cfg.Log.Level = defaultLogLevel
+	}
+	switch strings.ToLower(s.cfg.Log.Format) {
+	case "text", "json":
+		s.cfg.Log.Format = strings.ToLower(s.cfg.Log.Format)
+	default:
+		return nil, s.errorAt("log.format", fmt.Sprintf("want text or json, got %q", s.cfg.Log.Format))
+	}
+	switch strings.ToLower(s.cfg.Log.Level) {
+	case "debug":
+		s.logLevel = slog.LevelDebug
+	case "info":
+		s.logLevel = slog.LevelInfo
+	case "warn", "warning":
+		s.logLevel = slog.LevelWarn
+	case "error":
+		s.logLevel = slog.LevelError
+	default:
+		return nil, s.errorAt("log.level", fmt.Sprintf("want debug, info, warn or error, got %q", s.cfg.Log.Level))
+	}
+	return s, nil
+}
+
+// gatewayConfig returns the gateway's part of the settings.
+func (s *settings) gatewayConfig() gateway.Config { return s.cfg.Config }
+
+// explain turns an error of gateway.New into one that names the setting the
+// way the user gave it; other errors are returned as they are.
+func (s *settings) explain(err error) error {
+	var ce *gateway.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return s.errorAt(ce.Key, ce.Reason)
+}
+
+// errorAt returns a configError for the YAML path key (such as
+// "limits.max_message" or "routes[1].path"), named after the source of the
+// setting that holds it.
+func (s *settings) errorAt(key, reason string) *configError {
+	owner := s.ownerOf(key)
+	src := s.sources[owner]
+	switch src.kind {
+	case fromFile:
+		where := src.name
+		if line := s.lineOf(key); line > 0 {
+			where += ":" + strconv.Itoa(line)
+		}
+		return &configError{where: where + ": " + key, reason: reason}
+	case fromEnv, fromFlag:
+		where := src.name
+		if key != owner {
+			where += " (" + key + ")"
+		}
+		return &configError{where: where, reason: reason}
+	}
+	if o := s.byKey[owner]; o != nil {
+		return &configError{where: "--" + o.flag + " (default)", reason: reason}
+	}
+	return &configError{where: key, reason: reason}
+}
+
+// ownerOf returns the option key (or routesKey) that holds the YAML path
+// key: "routes[1].path" belongs to "routes", "trusted_proxies[0]" to
+// "trusted_proxies".
+func (s *settings) ownerOf(key string) string {
+	for k := key; k != ""; {
+		if _, ok := s.byKey[k]; ok || k == routesKey {
+			return k
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return key
+}
+
+// lineOf returns the file's line of key or of its nearest enclosing key.
+func (s *settings) lineOf(key string) int {
+	for k := key; k != ""; {
+		if line, ok := s.lines[k]; ok {
+			return line
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+// rawValue records a flag's text as given, in raw under the flag's name.
+// Flags are parsed after the file and the environment are read, so that
+// their errors name the flag.
+type rawValue struct {
+	raw    map[string]string
+	name   string
+	isBool bool
+}
+
+func (v *rawValue) String() string { return "" }
+func (v *rawValue) Set(s string) error {
+	v.raw[v.name] = s
+	return nil
+}
+func (v *rawValue) IsBoolFlag() bool { return v.isBool }
+
+type routeFlag struct{ s *settings }
+
+func (r routeFlag) String() string { return "" }
+func (r routeFlag) Set(v string) error {
+	r.s.flagRoute = append(r.s.flagRoute, v)
+	return nil
+}
+
+// newFlagSet returns the binary's flags, whose raw values land in the
+// returned map by flag name.
+func newFlagSet(s *settings) (*flag.FlagSet, map[string]string) {
+	raw := map[string]string{}
+	fs := flag.NewFlagSet("upgate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.Var(&rawValue{raw: raw, name: "config"}, "config", "")
+	for i := range options {
+		o := &options[i]
+		_, isBool := o.field(&fileConfig{}).(*bool)
+		fs.Var(&rawValue{raw: raw, name: o.flag, isBool: isBool}, o.flag, "")
+	}
+	fs.Var(routeFlag{s}, "route", "")
+	fs.BoolVar(&s.version, "version", false, "")
+	return fs, raw
+}
+
+// parseValue parses text into the field ptr points to. The syntax is the same
+// for flags and environment variables: whole numbers in base 10, durations
+// with units, lists separated by commas.
+func parseValue(ptr any, text string) error {
+	s := strings.TrimSpace(text)
+	switch p := ptr.(type) {
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.ParseInt(s, 10, strconv.IntSize)
+		if err != nil {
+			return numError("a whole number", text, err)
+		}
+		*p = int(n)
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return numError("a whole number", text, err)
+		}
+		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return numError("a number", text, err)
+		}
+		*p = f
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", text)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("want a duration with a unit such as 500ms, 10s or 2m, got %q", text)
+		}
+		*p = d
+	case *[]string:
+		var list []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		*p = list
+	default:
+		panic(fmt.Sprintf("upgate: no parser for %T", ptr))
+	}
+	return nil
+}
+
+func numError(want, text string, err error) error {
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("%q is out of range", text)
+	}
+	return fmt.Errorf("want %s, got %q", want, text)
+}
+
+// parseRoute parses a --route value: PATH=BEHAVIOUR[,publish][,plain_http].
+func parseRoute(spec string) (gateway.Route, error) {
+	path, rest, ok := strings.Cut(spec, "=")
+	if !ok || path == "" || rest == "" {
+		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http], such as /ws/{topic}=pubsub,publish")
+	}
+	parts := strings.Split(rest, ",")
+	r := gateway.Route{Path: path, Behaviour: gateway.Behaviour(parts[0])}
+	for _, p := range parts[1:] {
+		switch p {
+		case "publish":
+			r.Publish = true
+		case "plain_http", "plain-http":
+			r.PlainHTTP = true
+		default:
+			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish or plain_http", p)
+		}
+	}
+	return r, nil
+}
+
+// unwrapPathError drops the path an *os.PathError repeats.
+func unwrapPathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

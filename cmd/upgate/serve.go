@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/upgate/upgate/gateway"
+)
+
+// newLogger returns the process's logger: text or JSON lines on w.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// announce logs where the gateway listens: one line for the public listener
+// with the WebSocket URL of each route, one for the admin listener. Tests
+// read the addresses from the "addr" attribute of these two lines.
+func announce(log *slog.Logger, s *settings, g *gateway.Gateway) {
+	cfg := s.gatewayConfig()
+	cfg.Normalize()
+	log.Info("upgate started", "version", versionString(), "pid", os.Getpid(), "config", s.file,
+		"max_connections", cfg.Limits.MaxConnections, "max_message", cfg.Limits.MaxMessage,
+		"drain_timeout", cfg.Timeouts.Drain)
+
+	pub := g.Addr().String()
+	host := dialHost(pub)
+	urls := make([]string, 0, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		urls = append(urls, "ws://"+host+r.Path)
+	}
+	log.Info("public listener", "addr", pub, "websocket", strings.Join(urls, " "),
+		"health", "http://"+host+"/healthz")
+
+	if a := g.AdminAddr(); a != nil {
+		admin := dialHost(a.String())
+		log.Info("admin listener", "addr", a.String(), "metrics", "http://"+admin+"/metrics",
+			"publish", "curl -X POST http://"+admin+"/publish/{topic} -d hello")
+	} else {
+		log.Info("admin listener", "addr", "off")
+	}
+}
+
+// dialHost turns a listening address into one a local client can dial:
+// an unspecified host (every interface) becomes localhost.
+func dialHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// shutdownMargin is how much longer than the drain delay and timeout the
+// process waits for the gateway to stop after a signal.
+const shutdownMargin = 2 * time.Second
+
+// serve waits for a signal, then drains the gateway; a second signal ends
+// the process at once. It returns the exit status.
+func serve(log *slog.Logger, g *gateway.Gateway, t gateway.Timeouts, sigs <-chan os.Signal) int {
+	if t.Drain <= 0 {
+		t.Drain = gateway.DefaultDrainTimeout
+	}
+	select {
+	case sig := <-sigs:
+		log.Info("draining: closing every connection with 1001", "signal", sig.String(),
+			"delay", t.DrainDelay, "timeout", t.Drain)
+	case <-g.Done():
+		log.Error("gateway stopped without a signal")
+		return exitRuntime
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), t.DrainDelay+t.Drain+shutdownMargin)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("drain failed", "err", err, "after", time.Since(start).Round(time.Millisecond))
+			return exitRuntime
+		}
+		log.Info("stopped", "drained_in", time.Since(start).Round(time.Millisecond))
+		return exitOK
+	case sig := <-sigs:
+		log.Warn("second signal: exiting without waiting for the drain", "signal", sig.String())
+		return exitRuntime
+	}
+}
