@@ -5,6 +5,7 @@
 #   3. deps       node test clients' dependencies (npm ci from the lock file),
 #                 and Debian's chromium for the browser test when it is absent
 #   4. test       go test -race ./...
+#      test-norace go test ./... (allocation tests, full-size load tests)
 #   5. fuzz       a short run of every FuzzXxx target in the module
 #   6. bench      scripts/bench.sh --quick, when that script exists
 #
@@ -174,6 +175,13 @@ if [ "$(go env CGO_ENABLED)" != "1" ]; then
 fi
 go test -race -count=1 -timeout 15m ${test_args[@]+"${test_args[@]}"} ./... ||
 	step_fail "go test failed (see above)"
+step_end
+
+# Allocation tests (//go:build !race) and the full-size load tests only run
+# without the race detector, whose instrumentation allocates and slows.
+step_begin test-norace "go test -count=1 -timeout 10m${test_args[*]+ ${test_args[*]}} ./..."
+go test -count=1 -timeout 10m ${test_args[@]+"${test_args[@]}"} ./... ||
+	step_fail "go test (without -race) failed (see above)"
 step_end
 
 # ------------------------------------------------------------------- fuzz --
