@@ -81,80 +81,96 @@ func parseDecimal(b []byte) (int64, bool) {
 	return n, true
 }
 
-// classify maps a field name to its id, comparing without regard to case.
-// The length picks the one candidate, and its first byte rejects most other
-// names before the full comparison.
-func classify(name []byte) FieldID {
-	var id FieldID
-	var want string
-	switch len(name) {
-	case 4:
-		id, want = FieldHost, "host"
-	case 6:
-		id, want = FieldOrigin, "origin"
-	case 7:
-		id, want = FieldUpgrade, "upgrade"
-	case 10:
-		id, want = FieldConnection, "connection"
-	case 14:
-		id, want = FieldContentLength, "content-length"
-	case 15:
-		id, want = FieldXForwardedFor, "x-forwarded-for"
-	case 17:
-		id, want = FieldSecWebSocketKey, "sec-websocket-key"
-		if name[0]|0x20 == 't' {
-			id, want = FieldTransferEncoding, "transfer-encoding"
-		}
-	case 21:
-		id, want = FieldSecWebSocketVersion, "sec-websocket-version"
-	case 22:
-		id, want = FieldSecWebSocketProtocol, "sec-websocket-protocol"
-	case 24:
-		id, want = FieldSecWebSocketExtensions, "sec-websocket-extensions"
-	default:
-		return FieldOther
-	}
-	if name[0]|0x20 != want[0] || !equalFoldLower(name, want) {
-		return FieldOther
-	}
-	return id
+// knownField is a recognised field name. Names of eight bytes or more are
+// compared as little-endian words at offs (the last overlapping the one
+// before), so a match costs two or three loads instead of a loop.
+type knownField struct {
+	id    FieldID
+	name  string
+	nw    int
+	offs  [3]int
+	words [3]uint64
 }
 
-// equalFoldLower compares a token b with a lower-case constant made of
-// letters and '-'. For such constants c, b|0x20 == c holds only when b is c
-// or its upper-case letter (token bytes exclude the control bytes that
-// would also match), so one OR replaces the case test, eight bytes at a
-// time where the name is long enough.
+// knownByLen indexes the recognised names by length; two share length 17.
+var knownByLen = func() (t [25][2]knownField) {
+	names := []struct {
+		id   FieldID
+		name string
+	}{
+		{FieldHost, "host"}, {FieldOrigin, "origin"}, {FieldUpgrade, "upgrade"},
+		{FieldConnection, "connection"}, {FieldContentLength, "content-length"},
+		{FieldXForwardedFor, "x-forwarded-for"}, {FieldSecWebSocketKey, "sec-websocket-key"},
+		{FieldTransferEncoding, "transfer-encoding"}, {FieldSecWebSocketVersion, "sec-websocket-version"},
+		{FieldSecWebSocketProtocol, "sec-websocket-protocol"},
+		{FieldSecWebSocketExtensions, "sec-websocket-extensions"},
+	}
+	for _, n := range names {
+		k := knownField{id: n.id, name: n.name}
+		if l := len(n.name); l >= 8 {
+			for off := 0; off < l; off += 8 {
+				off = min(off, l-8)
+				k.offs[k.nw] = off
+				k.words[k.nw] = binary.LittleEndian.Uint64([]byte(n.name[off : off+8]))
+				k.nw++
+			}
+		}
+		slot := &t[len(n.name)]
+		if slot[0].id == FieldOther {
+			slot[0] = k
+		} else {
+			slot[1] = k
+		}
+	}
+	return t
+}()
+
+// classify maps a field name to its id, comparing without regard to case.
+//
+// For the lower-case letters and '-' that make up the known names, b|0x20
+// equals the known byte only when b is that byte or its upper-case letter
+// (field names are tokens, so the control bytes that would also match
+// cannot occur): one OR replaces the case test, eight bytes at a time.
+func classify(name []byte) FieldID {
+	if len(name) >= len(knownByLen) {
+		return FieldOther
+	}
+	cands := &knownByLen[len(name)]
+	for i := range cands {
+		k := &cands[i]
+		if k.id == FieldOther {
+			break
+		}
+		if len(name) < 8 {
+			if equalFoldLower(name, k.name) {
+				return k.id
+			}
+			continue
+		}
+		match := true
+		for w := 0; w < k.nw; w++ {
+			if binary.LittleEndian.Uint64(name[k.offs[w]:])|lanes20 != k.words[w] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return k.id
+		}
+	}
+	return FieldOther
+}
+
+// equalFoldLower compares a short token b with a lower-case constant made of
+// letters and '-', byte by byte, as classify does by words.
 func equalFoldLower(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	if len(b) < 8 {
-		for i := 0; i < len(b); i++ {
-			if b[i]|0x20 != s[i] {
-				return false
-			}
-		}
-		return true
-	}
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if binary.LittleEndian.Uint64(b[i:])|lanes20 != load64(s, i) {
+	for i := 0; i < len(b); i++ {
+		if b[i]|0x20 != s[i] {
 			return false
 		}
 	}
-	if i < len(b) {
-		// The last word overlaps the one before; comparing it again is
-		// cheaper than a loop over the tail.
-		i = len(b) - 8
-		return binary.LittleEndian.Uint64(b[i:])|lanes20 == load64(s, i)
-	}
 	return true
-}
-
-// load64 reads 8 bytes of s at i, little-endian.
-func load64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
