@@ -20,6 +20,11 @@ import (
 //	POST   /publish/{topic}         body = message; ?binary=1 sends binary
 //	                                200 {"topic","delivered"}; 400 bad topic or
 //	                                text that is not UTF-8; 413 over limits.max_message
+//	GET    /connections             ?topic=&route=&after=&limit= (default 100, at
+//	                                most 10000); 200 {"matched","connections":[...],
+//	                                "next"}: the open connections that match, by
+//	                                ascending id after ?after, "next" the ?after of
+//	                                the next page when more matched; 400 bad query
 //	GET    /connections/{id}        200 {"id","route","topic","subprotocol","client","remote"}
 //	POST   /connections/{id}/send   body = message; ?binary=1; 200 {"id","sent":1};
 //	                                413 over the route's max_message
@@ -41,6 +46,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("POST /publish/{topic}", g.servePublish)
+	mux.HandleFunc("GET /connections", g.serveConnList)
 	mux.HandleFunc("GET /connections/{id}", g.serveConnInfo)
 	mux.HandleFunc("POST /connections/{id}/send", g.serveSend)
 	mux.HandleFunc("DELETE /connections/{id}", g.serveDisconnect)
@@ -134,20 +140,37 @@ func sendError(w http.ResponseWriter, err error) {
 	}
 }
 
+// connInfo is a connection as the admin API shows it.
+type connInfo struct {
+	ID          uint64 `json:"id"`
+	Route       string `json:"route"`
+	Topic       string `json:"topic"`
+	Subprotocol string `json:"subprotocol"`
+	Client      string `json:"client"`
+	Remote      string `json:"remote"`
+}
+
+func infoOf(c *Conn) connInfo {
+	remote := ""
+	if a := c.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	return connInfo{
+		ID:          c.ID(),
+		Route:       c.Route(),
+		Topic:       c.Topic(),
+		Subprotocol: c.Subprotocol(),
+		Client:      c.ClientAddr().String(),
+		Remote:      remote,
+	}
+}
+
 func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {
 	c := g.connOf(w, r)
 	if c == nil {
 		return
 	}
-	info := map[string]any{
-		"id":          c.ID(),
-		"route":       c.Route(),
-		"topic":       c.Topic(),
-		"subprotocol": c.Subprotocol(),
-		"client":      c.ClientAddr().String(),
-		"remote":      c.RemoteAddr().String(),
-	}
-	writeJSON(w, http.StatusOK, info)
+	writeJSON(w, http.StatusOK, infoOf(c))
 }
 
 func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {

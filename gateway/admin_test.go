@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,78 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := metric(t, g, `upgate_http_errors_total{status="400"}`); v < 1 {
 		t.Fatalf("http errors 400: %v", v)
+	}
+}
+
+func TestAdminListConnections(t *testing.T) {
+	cfg := testConfig(Route{Path: "/echo", Behaviour: Echo}, Route{Path: "/ws/{topic}", Behaviour: PubSub})
+	g := startGateway(t, cfg)
+	list := func(query string) map[string]any {
+		t.Helper()
+		return doJSON(t, "GET", adminURL(g, "/connections"+query), nil, 200)
+	}
+	idsOf := func(m map[string]any) []uint64 {
+		t.Helper()
+		var out []uint64
+		for _, e := range m["connections"].([]any) {
+			out = append(out, uint64(e.(map[string]any)["id"].(float64)))
+		}
+		return out
+	}
+	if m := list(""); m["matched"] != float64(0) || len(m["connections"].([]any)) != 0 || m["next"] != nil {
+		t.Fatalf("no connections: %v", m)
+	}
+	var echo, news, sport []uint64
+	for range 3 {
+		_, id := dialID(t, g, "/echo")
+		echo = append(echo, id)
+	}
+	for range 4 {
+		_, id := dialID(t, g, "/ws/news")
+		news = append(news, id)
+	}
+	_, id := dialID(t, g, "/ws/sport")
+	sport = append(sport, id)
+	all := slices.Sorted(slices.Values(slices.Concat(echo, news, sport)))
+
+	m := list("")
+	if m["matched"] != float64(8) || !slices.Equal(idsOf(m), all) || m["next"] != nil {
+		t.Fatalf("all: %v, want ids %v", m, all)
+	}
+	first := m["connections"].([]any)[slices.Index(all, news[0])].(map[string]any)
+	if first["route"] != "/ws/{topic}" || first["topic"] != "news" || first["client"] != "127.0.0.1" || first["remote"] == "" {
+		t.Fatalf("entry %v", first)
+	}
+	if m := list("?topic=news"); m["matched"] != float64(4) || !slices.Equal(idsOf(m), news) {
+		t.Fatalf("topic news: %v, want %v", m, news)
+	}
+	if m := list("?route=/echo"); m["matched"] != float64(3) || !slices.Equal(idsOf(m), echo) {
+		t.Fatalf("route /echo: %v, want %v", m, echo)
+	}
+	if m := list("?route=/echo&topic=news"); m["matched"] != float64(0) {
+		t.Fatalf("route /echo and topic news: %v", m)
+	}
+	if m := list("?topic=nobody"); m["matched"] != float64(0) {
+		t.Fatalf("topic nobody: %v", m)
+	}
+	// Pages of three, by ascending id.
+	var paged []uint64
+	query := "?limit=3"
+	for pages := 0; ; pages++ {
+		m := list(query)
+		if m["matched"] != float64(len(all)-len(paged)) || pages > 3 {
+			t.Fatalf("page %d: %v", pages, m)
+		}
+		paged = append(paged, idsOf(m)...)
+		if m["next"] == nil {
+			break
+		}
+		query = fmt.Sprintf("?limit=3&after=%d", uint64(m["next"].(float64)))
+	}
+	if !slices.Equal(paged, all) {
+		t.Fatalf("pages gave %v, want %v", paged, all)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=10001", "?limit=x", "?after=-1", "?route=/nowhere", "?topic="} {
+		doJSON(t, "GET", adminURL(g, "/connections"+bad), nil, 400)
 	}
 }

@@ -109,9 +109,12 @@ type Config struct {
 	Loops int `yaml:"loops"`
 	// ReusePort gives each loop its own listening socket (SO_REUSEPORT).
 	ReusePort bool `yaml:"reuse_port"`
-	// ProxyProtocol expects a PROXY protocol header (v1 or v2) before each
-	// request on the public listener, as sent by an L4 load balancer.
-	// Not supported yet: New refuses a Config that sets it.
+	// ProxyProtocol expects a PROXY protocol header (v1 or v2) at the start
+	// of every connection on the public listener, as an L4 load balancer
+	// sends it. The header's source address is then the client's (before
+	// TrustedProxies and X-Forwarded-For apply); a connection without a
+	// valid header is closed without a response. Only for a listener that
+	// nothing but the balancer can reach.
 	ProxyProtocol bool `yaml:"proxy_protocol"`
 	// TrustedProxies lists the addresses or CIDR prefixes whose
 	// X-Forwarded-For header is believed.

@@ -23,12 +23,16 @@
 //     path segment ("/ws/{topic}") or the "topic" query parameter. When the
 //     route allows it, a client's messages are published to its topic
 //     (itself included); otherwise a message closes it with 1008. A publish
-//     encodes its frame once and shares the bytes with every subscriber.
+//     encodes its frame once and shares the bytes with every subscriber,
+//     handing each other event loop one task that writes them to its
+//     subscribers: O(loops) allocations, whatever the number of subscribers.
 //   - [Custom] hands the connection to the application's [Handler].
 //
 // Before a route's rules, the connection limits apply: Limits.MaxConnections
 // (503 with Retry-After) and Limits.ConnectRate, a token bucket (429 with
-// Retry-After). X-Forwarded-For is believed only from Config.TrustedProxies.
+// Retry-After). With Config.ProxyProtocol the client address comes from the
+// load balancer's PROXY protocol header; X-Forwarded-For is believed only
+// from Config.TrustedProxies, judged on that address.
 //
 // # Goroutines
 //

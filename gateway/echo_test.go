@@ -108,8 +108,8 @@ func TestPlainHTTP(t *testing.T) {
 	if status, _, body := do(t, "GET", publicURL(g, "/readyz"), nil); status != 200 || string(body) != "ready\n" {
 		t.Fatalf("GET /readyz: %d %q", status, body)
 	}
-	// HEAD gets the head alone: the next response on the connection is
-	// not corrupted by a stray body.
+	// HEAD gets the head alone, with the length GET's body has: the next
+	// response on the connection is not corrupted by a stray body.
 	nc, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,8 @@ func TestPlainHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	both, _ := io.ReadAll(nc)
-	if heads := strings.Split(string(both), "HTTP/1.1 200 OK\r\n"); len(heads) != 3 || heads[0] != "" || !strings.HasSuffix(heads[1], "\r\n\r\n") || !strings.HasSuffix(heads[2], "\r\n\r\nok\n") {
+	if heads := strings.Split(string(both), "HTTP/1.1 200 OK\r\n"); len(heads) != 3 || heads[0] != "" ||
+		!strings.HasSuffix(heads[1], "Content-Length: 3\r\n\r\n") || !strings.HasSuffix(heads[2], "Content-Length: 3\r\n\r\nok\n") {
 		t.Fatalf("HEAD then GET on one connection: %q", both)
 	}
 	// A WebSocket route still upgrades.

@@ -44,8 +44,8 @@ const (
 // OnRequest routes a complete request head: the health paths, then the
 // route table; for a WebSocket handshake it applies the route's origin and
 // subprotocol rules and the connection limits, and on success attaches the
-// connection's state and accepts. Echo routes allocate only the Conn (and
-// the loop's box for it); pubsub routes add the subscriber list's new snapshot.
+// connection's state and accepts. Echo routes allocate only the Conn;
+// pubsub routes add the subscriber group's new snapshot.
 func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	g := (*Gateway)(e)
 	h := r.Head
@@ -53,16 +53,16 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	switch string(path) {
 	case "/healthz":
 		g.health.http(200)
-		respond(d, h, 200, bodyOK)
+		respond(d, 200, bodyOK)
 		return
 	case "/readyz":
 		if g.draining.Load() {
 			g.ready.http(503)
-			respond(d, h, 503, bodyDrained)
+			respond(d, 503, bodyDrained)
 			return
 		}
 		g.ready.http(200)
-		respond(d, h, 200, bodyReady)
+		respond(d, 200, bodyReady)
 		return
 	}
 	rt, seg := g.routes.match(path)
@@ -78,14 +78,13 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	if !r.WebSocket {
 		if rt.PlainHTTP && !h.WantsUpgrade() {
 			rt.stats.http(200)
-			respond(d, h, 200, rt.plainBody)
+			respond(d, 200, rt.plainBody)
 			return
 		}
 		rt.stats.http(426)
 		d.RequireUpgrade()
 		return
 	}
-	start := time.Now()
 	if !rt.originOK(h.Origin()) {
 		g.refuse(rt, d, rejOrigin, 403, reasonOrigin, "")
 		return
@@ -118,14 +117,14 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		return
 	}
 	if g.bucket != nil {
-		if ok, wait := g.bucket.take(start); !ok {
+		if ok, wait := g.bucket.take(time.Now()); !ok {
 			g.releaseSlot()
 			g.refuse(rt, d, rejConnectRate, 429, reasonRate, retryAfter(wait))
 			return
 		}
 	}
-	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind, start: start}
-	c.client = g.clientAddr(r.Conn.RemoteAddr(), h)
+	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind}
+	c.client = g.clientAddr(r.Conn.ClientAddr().Addr(), h)
 	if sub != nil {
 		c.sub = rt.subprotocolName(sub)
 	}
@@ -154,12 +153,9 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	d.Upgrade(sub, nil, rt.maxMessage)
 }
 
-// respond answers a plain request with a text body, left out for HEAD
-// (RFC 9110 §9.3.2: the response to HEAD has no content).
-func respond(d *loop.Decision, h *parser.Request, status int, body []byte) {
-	if string(h.Method()) == "HEAD" {
-		body = nil
-	}
+// respond answers a plain request with a text body. The loop answers HEAD
+// with the same head and no content.
+func respond(d *loop.Decision, status int, body []byte) {
 	d.Respond(status, "", textPlain, body)
 }
 
@@ -183,7 +179,9 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 		_ = lc.Close(ws.StatusInternalServerError, "no connection state")
 		return
 	}
-	g.stats.handshakeTime.observe(time.Since(c.start))
+	if at := lc.AcceptedAt(); !at.IsZero() {
+		g.stats.handshakeTime.observe(time.Since(at))
+	}
 	g.conns.add(c)
 	rt := c.rt
 	rt.stats.open.Add(1)
@@ -193,6 +191,7 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	}
 	switch c.kind {
 	case kindPubSub:
+		c.group = g.topics.group(lc.LoopIndex())
 		c.topic = g.topics.subscribe(c.topicName, c)
 	case kindCustom:
 		g.handler.OnOpen(c, c.req)
@@ -219,7 +218,7 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			}
 			return
 		}
-		n := fanout(c.topic, op, payload)
+		n := (*Gateway)(e).fanout(c.topic, op, payload, lc.LoopIndex())
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
 	case kindCustom:

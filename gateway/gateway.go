@@ -48,6 +48,7 @@ type Gateway struct {
 	srv      *loop.Server
 	conns    *registry
 	topics   *topicRegistry
+	backlogs []backlog    // by loop: fan-out bytes queued and not yet written
 	bucket   *tokenBucket // nil: no rate limit
 	maxConns int64
 	open     atomic.Int64 // connection slots taken (Limits.MaxConnections)
@@ -76,14 +77,10 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.ProxyProtocol {
-		return nil, &ConfigError{Key: "proxy_protocol", Reason: "the PROXY protocol is not supported yet by the event loop; put the load balancer in HTTP mode with X-Forwarded-For and trusted_proxies"}
-	}
 	g := &Gateway{
 		cfg:      cfg,
 		log:      slog.New(warnHandler{slog.Default().Handler()}),
 		conns:    newRegistry(),
-		topics:   newTopicRegistry(),
 		maxConns: int64(cfg.Limits.MaxConnections),
 		trusted:  parsePrefixes(cfg.TrustedProxies),
 		done:     make(chan struct{}),
@@ -109,6 +106,8 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 	g.srv = srv
+	g.topics = newTopicRegistry(srv.Loops())
+	g.backlogs = make([]backlog, srv.Loops())
 	return g, nil
 }
 
@@ -120,6 +119,7 @@ func (g *Gateway) loopOptions() loop.Options {
 		Multicore:        c.Loops == 0,
 		NumLoops:         c.Loops,
 		ReusePort:        c.ReusePort,
+		ProxyProtocol:    c.ProxyProtocol,
 		Head:             parser.Limits{MaxHeadBytes: c.Limits.MaxHeadBytes, MaxFields: c.Limits.MaxHeaderFields},
 		MaxMessage:       c.Limits.MaxMessage,
 		MaxOutbound:      c.Limits.MaxOutbound,

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"sync/atomic"
-	"time"
 
 	"github.com/gobwas/ws"
 
@@ -103,10 +102,12 @@ type Request struct {
 	Topic       string      // the decoded {topic} segment of a pattern route, else ""
 	Header      http.Header // every header field, names canonicalized
 	Subprotocol string      // the chosen subprotocol, "" for none
-	RemoteAddr  net.Addr    // the TCP peer
-	// ClientAddr is the client's address: the TCP peer, or, when the peer
-	// is in Config.TrustedProxies, the right-most X-Forwarded-For hop that
-	// is not a trusted proxy.
+	RemoteAddr  net.Addr    // the TCP peer (with Config.ProxyProtocol, the load balancer)
+	// ClientAddr is the client's address. The immediate peer is the TCP
+	// peer, or, with Config.ProxyProtocol, the source address the load
+	// balancer's PROXY protocol header named; when that peer is in
+	// Config.TrustedProxies, ClientAddr is the right-most X-Forwarded-For
+	// hop that is not a trusted proxy, else the peer itself.
 	ClientAddr netip.Addr
 }
 
@@ -150,12 +151,12 @@ type Conn struct {
 
 	topicName string // pubsub: the topic, interned
 	topic     *topic // pubsub: set by OnOpen, read by OnMessage and OnClose (loop goroutine)
-	subPos    int    // pubsub: index in the topic's subscriber list, under the topic's lock
+	subPos    int    // pubsub: index in the topic's subscriber group, under the topic's lock
+	group     int32  // pubsub: the subscriber group, the index of the connection's loop
 
 	sub    string     // chosen subprotocol
-	client netip.Addr // client address after X-Forwarded-For
+	client netip.Addr // client address after the PROXY protocol and X-Forwarded-For
 	req    *Request   // Custom routes: the copied request
-	start  time.Time  // the request head was complete (handshake latency)
 
 	data atomic.Pointer[dataBox]
 }
@@ -220,7 +221,8 @@ func (c *Conn) Subprotocol() string { return c.sub }
 // goroutine.
 func (c *Conn) ClientAddr() netip.Addr { return c.client }
 
-// RemoteAddr returns the TCP peer's address. Any goroutine.
+// RemoteAddr returns the TCP peer's address: the load balancer's with
+// Config.ProxyProtocol. Any goroutine.
 func (c *Conn) RemoteAddr() net.Addr { return c.lc.RemoteAddr() }
 
 // Closed reports whether the connection has ended (Handler.OnClose ran or is

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"math"
-	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -96,17 +95,15 @@ func (g *Gateway) trustedProxy(a netip.Addr) bool {
 	return false
 }
 
-// clientAddr returns the client's address: the TCP peer, unless the peer is
-// a trusted proxy; then the X-Forwarded-For hops are read from the right
+// clientAddr returns the client's address: the immediate peer (the TCP
+// peer, or the source of the PROXY protocol header), unless the peer is a
+// trusted proxy; then the X-Forwarded-For hops are read from the right
 // (the last line first) and the first hop that is not a trusted proxy is
 // the client. When every hop is trusted the left-most is taken; a hop that
 // is not an address ends the walk at the last trusted one, so that nothing
 // a client wrote beyond the proxies is believed.
-func (g *Gateway) clientAddr(peer net.Addr, h *parser.Request) netip.Addr {
-	var a netip.Addr
-	if tcp, ok := peer.(*net.TCPAddr); ok {
-		a = tcp.AddrPort().Addr().Unmap()
-	}
+func (g *Gateway) clientAddr(peer netip.Addr, h *parser.Request) netip.Addr {
+	a := peer.Unmap()
 	if len(g.trusted) == 0 || !g.trustedProxy(a) {
 		return a
 	}

@@ -196,7 +196,6 @@ func TestConfigErrors(t *testing.T) {
 		key string
 		cfg func(*Config)
 	}{
-		{"proxy_protocol", func(c *Config) { c.ProxyProtocol = true }},
 		{"routes[0].behaviour", func(c *Config) { c.Routes = []Route{{Path: "/c", Behaviour: Custom}} }},
 		{"reuse_port", func(c *Config) { c.ReusePort = true }},
 		{"routes[0].path", func(c *Config) { c.Routes = []Route{{Path: "/healthz"}} }},

@@ -174,7 +174,7 @@ func (g *Gateway) writeMetrics(out io.Writer) error {
 		}
 	}
 
-	p.family("upgate_handshake_duration_seconds", "histogram", "Time from a complete request head to the 101 response being written (the loop does not report accept times).")
+	p.family("upgate_handshake_duration_seconds", "histogram", "Time from accepting the TCP connection to writing the 101 response of its WebSocket handshake (the client's sending of its request head, and of the PROXY protocol header, included).")
 	var cum uint64
 	h := &g.stats.handshakeTime
 	for i, b := range latencyBuckets {
@@ -238,6 +238,7 @@ func (g *Gateway) writeMetrics(out io.Writer) error {
 	for i, name := range rejectionNames {
 		p.sample("upgate_rejections_total", float64(g.stats.rejections[i].Load()), "reason", name)
 	}
+	p.sample("upgate_rejections_total", float64(snap.ProxyErrors), "reason", "proxy_protocol")
 
 	p.family("upgate_protocol_errors_total", "counter", "Connections failed for violating RFC 6455 (including messages over the size limit).")
 	p.sample("upgate_protocol_errors_total", float64(snap.ProtocolErrors))

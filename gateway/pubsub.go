@@ -14,27 +14,42 @@ import (
 //   - Topics are spread over topicShards shards, each a map under its own
 //     lock, taken only to subscribe, unsubscribe and look a topic up by name.
 //     A client's publish needs no lookup: its connection holds its topic.
-//   - A topic's subscribers are an immutable snapshot behind an atomic
+//   - A topic's subscribers are grouped by event loop (Conn.group, the
+//     loop's index). Each group is an immutable snapshot behind an atomic
 //     pointer (copy on write): a publish loads it and walks it without any
 //     lock, however many goroutines publish at once.
-//   - The snapshot is a list of chunks of up to chunkSize connections, so a
+//   - A snapshot is a list of chunks of up to chunkSize connections, so a
 //     subscribe or unsubscribe copies one or two chunks and the chunk index,
 //     O(chunkSize + n/chunkSize), rather than the whole list.
 //
-// A publish encodes its frame once, into one buffer it allocates, and hands
-// the same bytes to every subscriber's loop.Conn.SendFrame. The buffer is
-// never written again and never reused: writes queued to other loops may
-// hold it until they are done, and the garbage collector frees it after.
+// A publish encodes its frame once, into one buffer it allocates, and
+// shares the bytes with every subscriber: it writes them itself to the
+// subscribers of the loop it runs on, if any, and hands each other loop
+// with subscribers one task (loop.Server.Execute) that writes them to that
+// loop's subscribers directly. So a publish from any goroutine costs
+// O(loops) hand-offs and allocations, not O(subscribers). The buffer is
+// never written again and never reused: tasks and writes queued to other
+// loops may hold it until they are done, and the garbage collector frees it
+// after.
+//
+// A loop that falls behind its publishers is bounded: when the frames of
+// the tasks queued to one loop and not yet run reach Limits.MaxOutbound
+// (every subscriber of that loop then has at least that much waiting for
+// it), a publish hands that loop's subscribers the frame one by one
+// instead, through their own bounded outbound queues (Conn.SendFrame from
+// another goroutine), where a subscriber over its bound is closed as a slow
+// consumer. Both paths go through the loop's one FIFO queue of hand-offs,
+// so each subscriber still gets one publisher's messages in order.
 
 const (
 	topicShards = 64
 	chunkSize   = 256
 )
 
-// subscribers is an immutable snapshot of a topic's subscribers. Every chunk
-// but the last holds chunkSize connections. A connection's index is in
-// Conn.subPos. A topic of one chunk keeps its index inline: a snapshot is
-// then a single allocation.
+// subscribers is an immutable snapshot of a topic's subscribers on one
+// event loop. Every chunk but the last holds chunkSize connections. A
+// connection's index is in Conn.subPos. A group of one chunk keeps its
+// index inline: a snapshot is then a single allocation.
 type subscribers struct {
 	chunks [][]*Conn
 	n      int
@@ -113,11 +128,12 @@ func (s *subscribers) without(p int) *subscribers {
 	return ns
 }
 
-// topic is a named set of subscribers.
+// topic is a named set of subscribers, grouped by event loop.
 type topic struct {
 	name  string
 	shard *topicShard
-	subs  atomic.Pointer[subscribers]
+	n     atomic.Int64                  // subscribers over every loop; written under the shard's lock
+	loops []atomic.Pointer[subscribers] // by Conn.group
 }
 
 type topicShard struct {
@@ -130,14 +146,23 @@ type topicShard struct {
 // use.
 type topicRegistry struct {
 	shards [topicShards]topicShard
+	loops  int // groups per topic: the number of event loops
 }
 
-func newTopicRegistry() *topicRegistry {
-	r := new(topicRegistry)
+func newTopicRegistry(loops int) *topicRegistry {
+	r := &topicRegistry{loops: max(1, loops)}
 	for i := range r.shards {
 		r.shards[i].m = make(map[string]*topic)
 	}
 	return r
+}
+
+// group returns the subscriber group of a connection on loop index i.
+func (r *topicRegistry) group(i int) int32 {
+	if i < 0 || i >= r.loops {
+		return 0 // cannot happen; a publish would still reach it, off its loop
+	}
+	return int32(i)
 }
 
 // shardOf hashes a name (FNV-1a) to its shard.
@@ -180,19 +205,24 @@ func (r *topicRegistry) lookup(name string) *topic {
 }
 
 // subscribe adds c to the topic called name, creating it, and returns it.
+// c.group must be set.
 func (r *topicRegistry) subscribe(name string, c *Conn) *topic {
 	sh := r.shardOfString(name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := sh.m[name]
 	if t == nil {
-		t = &topic{name: name, shard: sh}
-		t.subs.Store(noSubscribers)
+		t = &topic{name: name, shard: sh, loops: make([]atomic.Pointer[subscribers], r.loops)}
+		for i := range t.loops {
+			t.loops[i].Store(noSubscribers)
+		}
 		sh.m[name] = t
 	}
-	s := t.subs.Load()
+	g := &t.loops[c.group]
+	s := g.Load()
 	c.subPos = s.n
-	t.subs.Store(s.with(c))
+	g.Store(s.with(c))
+	t.n.Add(1)
 	return t
 }
 
@@ -202,14 +232,28 @@ func (r *topicRegistry) unsubscribe(c *Conn) {
 	sh := t.shard
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := t.subs.Load()
+	g := &t.loops[c.group]
+	s := g.Load()
 	if c.subPos >= s.n || s.chunks[c.subPos/chunkSize][c.subPos%chunkSize] != c {
 		return // not subscribed (cannot happen: OnClose runs once)
 	}
-	ns := s.without(c.subPos)
-	t.subs.Store(ns)
-	if ns.n == 0 && sh.m[t.name] == t {
+	g.Store(s.without(c.subPos))
+	if t.n.Add(-1) == 0 && sh.m[t.name] == t {
 		delete(sh.m, t.name)
+	}
+}
+
+// each calls fn for every subscriber of t, loop by loop, until fn returns
+// false. Any goroutine; it walks the snapshots of the moment.
+func (t *topic) each(fn func(*Conn) bool) {
+	for i := range t.loops {
+		for _, ch := range t.loops[i].Load().chunks {
+			for _, c := range ch {
+				if !fn(c) {
+					return
+				}
+			}
+		}
 	}
 }
 
@@ -225,36 +269,121 @@ func (r *topicRegistry) count() int {
 	return n
 }
 
-// fanout sends one message to every subscriber of t and returns how many
-// accepted it. The frame is encoded once; its buffer is shared by every
-// write and never modified after. Any goroutine: on an event loop, the
-// subscribers of that loop are written directly.
-func fanout(t *topic, op OpCode, payload []byte) int {
-	s := t.subs.Load()
-	if s.n == 0 {
+// send writes the shared frame buf to every subscriber of the snapshot and
+// returns how many accepted it: directly for those of the loop the caller
+// runs on, through their outbound queues for the others.
+func (s *subscribers) send(buf []byte) int {
+	n := 0
+	for _, ch := range s.chunks {
+		for _, c := range ch {
+			if c.lc.SendFrame(buf) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// backlog counts the bytes of the fan-out frames handed to one loop and not
+// yet written, padded so that loops do not share its cache line.
+type backlog struct {
+	bytes atomic.Int64
+	_     [56]byte
+}
+
+// fanoutTask writes one shared frame to the subscribers one loop had when
+// it was published. Tasks come from a pool with their run function bound
+// once: queueing one allocates nothing of the gateway's.
+type fanoutTask struct {
+	g    *Gateway
+	loop int
+	subs *subscribers
+	buf  []byte
+	run  func()
+}
+
+var fanoutPool sync.Pool
+
+func init() {
+	fanoutPool.New = func() any {
+		t := new(fanoutTask)
+		t.run = t.exec
+		return t
+	}
+}
+
+func (t *fanoutTask) release() {
+	t.g, t.subs, t.buf = nil, nil, nil
+	fanoutPool.Put(t)
+}
+
+// exec runs on the task's loop.
+func (t *fanoutTask) exec() {
+	g, loop, subs, buf := t.g, t.loop, t.subs, t.buf
+	t.release()
+	subs.send(buf)
+	g.backlogs[loop].bytes.Add(-int64(len(buf)))
+}
+
+// fanout sends one message to every subscriber of t and returns how many it
+// was handed to: on the loop cur (the caller's, -1 for none) the
+// subscribers that accepted it, on every other loop the subscribers it had
+// at the time (one that closes before its loop runs the task, or is found
+// a slow consumer then, is counted but does not get it). The frame is
+// encoded once; its buffer is shared by every write and never modified
+// after. Any goroutine.
+func (g *Gateway) fanout(t *topic, op OpCode, payload []byte, cur int) int {
+	if t.n.Load() == 0 {
 		return 0
 	}
 	buf := make([]byte, 0, frame.HeaderLen(len(payload))+len(payload))
 	buf = frame.AppendFrame(buf, op, true, payload)
 	delivered := 0
-	for _, ch := range s.chunks {
-		for _, c := range ch {
-			if c.lc.SendFrame(buf) == nil {
-				delivered++
-			}
+	for i := range t.loops {
+		s := t.loops[i].Load()
+		switch {
+		case s.n == 0:
+		case i == cur:
+			delivered += s.send(buf)
+		default:
+			delivered += g.queueFanout(i, s, buf)
 		}
 	}
 	return delivered
 }
 
+// queueFanout hands the frame to the subscribers s of loop i: one task, or,
+// when that loop is Limits.MaxOutbound behind, one queued write each.
+func (g *Gateway) queueFanout(i int, s *subscribers, buf []byte) int {
+	b := &g.backlogs[i].bytes
+	n := int64(len(buf))
+	if b.Add(n)-n > int64(g.cfg.Limits.MaxOutbound) {
+		b.Add(-n)
+		return s.send(buf)
+	}
+	task := fanoutPool.Get().(*fanoutTask)
+	task.g, task.loop, task.subs, task.buf = g, i, s, buf
+	if g.srv.Execute(i, task.run) != nil {
+		b.Add(-n)
+		task.release()
+		return 0 // stopping
+	}
+	return s.n
+}
+
 // Publish sends one message to every subscriber of topic and returns how
-// many connections accepted it (connections closing or closed as slow
-// consumers are not counted). op is OpText (payload must be valid UTF-8; it
-// is not checked) or OpBinary; another opcode delivers nothing. payload is
-// not retained. Any goroutine, including Handler callbacks.
+// many connections it was handed to. op is OpText (payload must be valid
+// UTF-8; it is not checked) or OpBinary; another opcode delivers nothing.
+// payload is not retained. Any goroutine, including Handler callbacks.
 //
 // The frame is encoded once and shared by every subscriber: a publish costs
-// one buffer, not one per subscriber.
+// one buffer and one hand-off per event loop with subscribers, not one per
+// subscriber. Subscribers on the caller's own loop (a Handler callback)
+// are written at once and counted when they accept the message; the others
+// are written by their loops a moment later and counted as subscribers of
+// the moment (one that closes in between is counted but does not get the
+// message). Each subscriber receives one goroutine's publishes, and its
+// sends from Conn.Send and Gateway.Send, in the order they were made.
 func (g *Gateway) Publish(topic string, op OpCode, payload []byte) int {
 	if op != OpText && op != OpBinary {
 		return 0
@@ -264,7 +393,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) int {
 	if t == nil {
 		return 0
 	}
-	n := fanout(t, op, payload)
+	n := g.fanout(t, op, payload, g.srv.CurrentLoop())
 	g.stats.apiDelivered.Add(uint64(n))
 	return n
 }
@@ -273,7 +402,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) int {
 // goroutine.
 func (g *Gateway) Subscribers(topic string) int {
 	if t := g.topics.lookup(topic); t != nil {
-		return t.subs.Load().n
+		return int(t.n.Load())
 	}
 	return 0
 }

@@ -141,13 +141,13 @@ func TestPublishNotAllowed(t *testing.T) {
 	}
 }
 
-// TestSubscriberList checks the chunked copy-on-write list against a plain
-// model through random subscribes and unsubscribes.
+// TestSubscriberList checks the per-loop chunked copy-on-write lists
+// against a plain model through random subscribes and unsubscribes.
 func TestSubscriberList(t *testing.T) {
-	r := newTopicRegistry()
+	const loops = 3
+	r := newTopicRegistry(loops)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var model []*Conn
-	var tp *topic
 	// Readers walk snapshots the whole time, as publishes do: under the race
 	// detector this checks that no writer touches a slot a snapshot shows.
 	stop := make(chan struct{})
@@ -161,18 +161,20 @@ func TestSubscriberList(t *testing.T) {
 				default:
 				}
 				if t := r.lookup("t"); t != nil {
-					s := t.subs.Load()
-					seen := 0
-					for _, ch := range s.chunks {
-						for _, c := range ch {
-							if c == nil {
-								panic("nil subscriber in a snapshot")
+					for i := range t.loops {
+						s := t.loops[i].Load()
+						seen := 0
+						for _, ch := range s.chunks {
+							for _, c := range ch {
+								if c == nil || c.group != int32(i) {
+									panic("nil or misplaced subscriber in a snapshot")
+								}
+								seen++
 							}
-							seen++
 						}
-					}
-					if seen != s.n {
-						panic("snapshot length mismatch")
+						if seen != s.n {
+							panic("snapshot length mismatch")
+						}
 					}
 				}
 			}
@@ -184,9 +186,8 @@ func TestSubscriberList(t *testing.T) {
 	}()
 	for step := range 20000 {
 		if len(model) == 0 || rng.IntN(100) < 55 {
-			c := &Conn{}
-			tp = r.subscribe("t", c)
-			c.topic = tp
+			c := &Conn{group: r.group(rng.IntN(loops))}
+			c.topic = r.subscribe("t", c)
 			model = append(model, c)
 		} else {
 			i := rng.IntN(len(model))
@@ -203,23 +204,34 @@ func TestSubscriberList(t *testing.T) {
 			}
 			continue
 		}
-		s := r.lookup("t").subs.Load()
-		if s.n != len(model) {
-			t.Fatalf("step %d: n %d, want %d", step, s.n, len(model))
+		tp := r.lookup("t")
+		if n := tp.n.Load(); n != int64(len(model)) {
+			t.Fatalf("step %d: n %d, want %d", step, n, len(model))
 		}
 		seen := map[*Conn]bool{}
-		pos := 0
-		for ci, ch := range s.chunks {
-			if ci < len(s.chunks)-1 && len(ch) != chunkSize {
-				t.Fatalf("step %d: chunk %d has %d", step, ci, len(ch))
-			}
-			for _, c := range ch {
-				if c.subPos != pos {
-					t.Fatalf("step %d: subPos %d at %d", step, c.subPos, pos)
+		total := 0
+		for gi := range tp.loops {
+			s := tp.loops[gi].Load()
+			pos := 0
+			for ci, ch := range s.chunks {
+				if ci < len(s.chunks)-1 && len(ch) != chunkSize {
+					t.Fatalf("step %d: group %d chunk %d has %d", step, gi, ci, len(ch))
 				}
-				seen[c] = true
-				pos++
+				for _, c := range ch {
+					if c.subPos != pos || c.group != int32(gi) {
+						t.Fatalf("step %d: subPos %d group %d at %d of group %d", step, c.subPos, c.group, pos, gi)
+					}
+					seen[c] = true
+					pos++
+				}
 			}
+			if pos != s.n {
+				t.Fatalf("step %d: group %d n %d, walked %d", step, gi, s.n, pos)
+			}
+			total += pos
+		}
+		if total != len(model) {
+			t.Fatalf("step %d: %d subscribers in groups, want %d", step, total, len(model))
 		}
 		for _, c := range model {
 			if !seen[c] {

@@ -60,6 +60,22 @@ func (r *registry) get(id uint64) *Conn {
 	return c
 }
 
+// each calls fn for every registered connection, shard by shard (under
+// the shard's read lock: fn must not block), until fn returns false.
+func (r *registry) each(fn func(*Conn) bool) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for _, c := range sh.m {
+			if !fn(c) {
+				sh.mu.RUnlock()
+				return
+			}
+		}
+		sh.mu.RUnlock()
+	}
+}
+
 // Conn returns the open connection with this id, or nil. Any goroutine.
 func (g *Gateway) Conn(id uint64) *Conn { return g.conns.get(id) }
 

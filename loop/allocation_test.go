@@ -5,6 +5,7 @@ package loop
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"runtime"
 	"syscall"
 	"testing"
@@ -145,14 +146,80 @@ func TestAllocsPerHandshake(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, run); a != 1 {
 		t.Fatalf("%v allocations per connection cycle with a close handshake, want 1", a)
 	}
-	// Plain HTTP keep-alive requests: nothing per request.
+	// Plain HTTP keep-alive requests, HEAD included: nothing per request.
 	ev(s).OnOpen(fc)
-	get := []byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+	for _, get := range [][]byte{
+		[]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
+		[]byte("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
+	} {
+		if a := testing.AllocsPerRun(1000, func() {
+			fc.feed(get)
+			ev(s).OnTraffic(fc)
+		}); a != 0 {
+			t.Fatalf("%v allocations per keep-alive request %q", a, get[:4])
+		}
+	}
+}
+
+// TestAllocsPerProxiedHandshake: reading a PROXY protocol header (v1 with
+// IPv4 addresses, v2) on the way to the 101 allocates nothing more than the
+// Conn.
+func TestAllocsPerProxiedHandshake(t *testing.T) {
+	o := testOptions()
+	o.ProxyProtocol = true
+	s, err := New(nopHandler{}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := newFakeConn(&fakeLoop{srv: s})
+	src := netip.MustParseAddrPort("[2001:db8::5]:1234")
+	for _, header := range [][]byte{
+		[]byte("PROXY TCP4 192.0.2.7 192.0.2.1 5000 80\r\n"),
+		proxyV2(1, 0x21, proxyV2Addrs(src, netip.MustParseAddrPort("[2001:db8::1]:80"))),
+	} {
+		in := append(append([]byte(nil), header...), upgradeRequest("/ws")...)
+		run := func() {
+			fc.ctx = nil
+			ev(s).OnOpen(fc)
+			fc.feed(in)
+			ev(s).OnTraffic(fc)
+			c := fc.ctx.(*Conn)
+			if !bytes.HasPrefix(fc.last, []byte("HTTP/1.1 101 ")) || !c.ClientAddr().IsValid() || c.ClientAddr() == fakeAddr.AddrPort() {
+				t.Fatalf("no 101 or no client address: %q %v", fc.last, c.ClientAddr())
+			}
+			ev(s).OnClose(fc, nil)
+		}
+		for range 100 {
+			run()
+		}
+		if a := testing.AllocsPerRun(1000, run); a != 1 {
+			t.Fatalf("%v allocations per proxied connection cycle, want 1 (the Conn)", a)
+		}
+	}
+}
+
+// TestAllocsPerExecute: handing a task to a loop costs nothing of this
+// package (gnet allocates its task records; the fake loop does not).
+func TestAllocsPerExecute(t *testing.T) {
+	s, fc := fakeServer(t, nopHandler{})
+	c := fc.ctx.(*Conn)
+	p := pattern(64, false)
+	ran := 0
+	task := func() {
+		ran++
+		if err := c.Send(ws.OpBinary, p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if a := testing.AllocsPerRun(1000, func() {
-		fc.feed(get)
-		ev(s).OnTraffic(fc)
+		if err := s.Execute(c.LoopIndex(), task); err != nil {
+			t.Fatal(err)
+		}
 	}); a != 0 {
-		t.Fatalf("%v allocations per keep-alive request", a)
+		t.Fatalf("%v allocations per Execute", a)
+	}
+	if ran != 1001 {
+		t.Fatalf("task ran %d times, want 1001", ran)
 	}
 }
 

@@ -2,9 +2,11 @@ package loop
 
 import (
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -43,6 +45,7 @@ const (
 	fFragOpen                    // a fragmented message is being received
 	fWait                        // mark holds the close deadline of a queued close frame
 	fServed                      // a plain HTTP response was written (keep-alive)
+	fProxy                       // a PROXY protocol header is expected before the head
 )
 
 // maxAsyncFrame is the largest frame another goroutine may queue: the
@@ -50,24 +53,27 @@ const (
 const maxAsyncFrame = 1 << 30
 
 // Conn is a connection handle. Its methods are safe to call from any
-// goroutine: on the connection's event loop they write directly, elsewhere
-// they hand the bytes to the loop. A Conn may outlive its connection: once
-// the connection is closing or closed its methods return ErrClosed.
+// goroutine unless their comment says otherwise: on the connection's event
+// loop they write directly, elsewhere they hand the bytes to the loop. A
+// Conn may outlive its connection: once the connection is closing or closed
+// its methods return ErrClosed.
 type Conn struct {
-	gc     gnet.Conn
-	l      *evloop
-	remote net.Addr
-	id     uint64
-	ctx    atomic.Pointer[ctxBox]
+	gc       gnet.Conn
+	l        *evloop
+	remote   *net.TCPAddr // nil when gnet gave none
+	id       uint64
+	ctx      any   // the Handler's value: loop goroutine only (see SetContext)
+	accepted int64 // accept time, in nanoseconds since the server's start
 
 	state   atomic.Uint32 // stHead ... stClosed
 	pending atomic.Int32  // bytes handed to AsyncWrite and not yet written
 
-	// Owned by the loop goroutine. The layout keeps Conn at 128 bytes.
+	// Owned by the loop goroutine.
 	flags    uint8
 	why      uint8           // why the connection is ending (whyXxx), for OnClose
 	code     ws.StatusCode   // close code reported to OnClose
 	tslot    int16           // wheel list holding c, -1 when none
+	pport    uint16          // PROXY protocol source port (see paddr)
 	tat      uint32          // tick at which the timer fires
 	lastRead uint32          // tick of the last inbound bytes
 	mark     uint32          // stOpen: tick of the outstanding ping; else the deadline
@@ -77,6 +83,12 @@ type Conn struct {
 	tnext    *Conn
 	tprev    *Conn
 	perr     *frame.ProtocolError // the peer's protocol violation, for OnClose
+
+	// The client's address from the PROXY protocol header, with pport:
+	// written once, before the head reaches the Handler, then read-only.
+	// The layout keeps Conn at 160 bytes (a size class).
+	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
+	paddr [16]byte
 }
 
 // err returns the error OnClose reports, nil when none was recorded.
@@ -87,26 +99,91 @@ func (c *Conn) err() error {
 	return closeErrs[c.why]
 }
 
-type ctxBox struct{ v any }
-
 // ID returns the connection's identifier, unique within the server. Any
 // goroutine; never changes.
 func (c *Conn) ID() uint64 { return c.id }
 
-// RemoteAddr returns the peer's address. Any goroutine; never changes.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
-
-// Context returns the value last given to SetContext, or nil. Any goroutine.
-func (c *Conn) Context() any {
-	if b := c.ctx.Load(); b != nil {
-		return b.v
+// RemoteAddr returns the TCP peer's address: behind an L4 load balancer
+// speaking the PROXY protocol, the balancer's (see ClientAddr). Any
+// goroutine; never changes.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote == nil {
+		return nil
 	}
-	return nil
+	return c.remote
 }
 
+// ClientAddr returns the client's address and port: the source address of
+// the PROXY protocol header when Options.ProxyProtocol is set and the header
+// named one (not a LOCAL or UNKNOWN header), else the TCP peer's. IPv4
+// addresses are plain IPv4, never IPv4-mapped IPv6, unless a PROXY header
+// sent them mapped. Any goroutine once the request head reached
+// Handler.OnRequest; never changes after. No allocation.
+func (c *Conn) ClientAddr() netip.AddrPort {
+	switch c.pkind {
+	case 4:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(c.paddr[:4])), c.pport)
+	case 6:
+		return netip.AddrPortFrom(netip.AddrFrom16(c.paddr), c.pport)
+	}
+	if c.remote == nil {
+		return netip.AddrPort{}
+	}
+	ap := c.remote.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// setProxied records the client address of a PROXY protocol header.
+func (c *Conn) setProxied(a netip.AddrPort) {
+	ip := a.Addr()
+	if ip.Is4() {
+		v4 := ip.As4()
+		copy(c.paddr[:], v4[:])
+		c.pkind = 4
+	} else {
+		c.paddr = ip.As16()
+		c.pkind = 6
+	}
+	c.pport = a.Port()
+}
+
+// AcceptedAt returns when the server took the TCP connection in (its event
+// loop's first callback for it, right after the accept). The time carries
+// a monotonic clock reading: time.Since(c.AcceptedAt()) is the
+// connection's age, unaffected by changes of the wall clock. The zero time
+// for a Conn the server never made. Any goroutine; never changes; no
+// allocation.
+func (c *Conn) AcceptedAt() time.Time {
+	if c.l == nil {
+		return time.Time{}
+	}
+	return c.l.srv.start.Add(time.Duration(c.accepted))
+}
+
+// LoopIndex returns the index of the event loop that owns the connection,
+// in [0, Server.Loops()): the loop that Server.Execute with this index
+// runs on. 0 for a Conn the server never made. Any goroutine; never changes.
+func (c *Conn) LoopIndex() int {
+	if c.l == nil {
+		return 0
+	}
+	return c.l.idx
+}
+
+// Context returns the value last given to SetContext, or nil. On the
+// connection's loop goroutine (in Handler methods, or a task run by
+// Server.Execute on that loop); another goroutine may read it only when it
+// obtained c through a synchronising hand-off (a channel, a mutex) that
+// followed the SetContext.
+func (c *Conn) Context() any { return c.ctx }
+
 // SetContext attaches a value of the caller's to the connection (the
-// gateway's per-connection state). Any goroutine; it allocates a small box.
-func (c *Conn) SetContext(v any) { c.ctx.Store(&ctxBox{v}) }
+// gateway's per-connection state). It costs no allocation beyond what
+// storing v in an interface costs (none for a pointer). Loop goroutine
+// only, in Handler methods: it is a plain field, not synchronised with
+// other goroutines. Set it in OnRequest or OnOpen, before the Conn is
+// handed to another goroutine.
+func (c *Conn) SetContext(v any) { c.ctx = v }
 
 // phase returns c's phase.
 func (c *Conn) phase() uint32 { return c.state.Load() & phaseMask }

@@ -8,7 +8,9 @@
 //	  │                                │                     ▲
 //	  └─ HTTP response (keep-alive) ◀──┘ error response ─────┘
 //
-// In the head phase the loop feeds the bytes it has to the resumable
+// With [Options.ProxyProtocol] a connection first reads the PROXY protocol
+// header of its load balancer, then continues with the head in the same
+// callback. In the head phase the loop feeds the bytes it has to the resumable
 // [parser.Request] (taken from a per-loop free list and given back after the
 // handshake) and asks the [Handler] what to do with a complete head: upgrade,
 // answer plain HTTP, or reject. On upgrade it writes 101 Switching Protocols
@@ -25,16 +27,19 @@
 // # Goroutines
 //
 // Every [Handler] method runs on the event loop goroutine of its connection
-// and must not block. [Conn] methods are safe from any goroutine: on the
-// connection's own loop they write directly; from elsewhere they hand the
-// bytes to the loop with gnet's AsyncWrite. gnet's ticker goroutine only
+// and must not block. [Conn] methods are safe from any goroutine (but
+// SetContext, which is the loop's): on the connection's own loop they write
+// directly; from elsewhere they hand the bytes to the loop with gnet's
+// AsyncWrite. [Server.Execute] runs a function on a loop, in order with
+// those writes, so that one hand-off can reach all of a loop's
+// connections (a broadcast). gnet's ticker goroutine only
 // schedules timer work onto the loops; each loop advances its own timing
 // wheel (handshake, idle, ping/pong, close and linger deadlines).
 //
 // # Memory
 //
-// An idle upgraded connection holds its 128-byte [Conn] and gnet's
-// connection, about 480 bytes of heap in all (TestConnectionCost measures
+// An idle upgraded connection holds its 160-byte [Conn] and gnet's
+// connection, about 510 bytes of heap in all (TestConnectionCost measures
 // it); the parser's field table, the frame decoder and any partial input
 // live in per-loop free lists and are attached only while a head or a frame
 // is incomplete. Slices passed to Handler methods are valid only during

@@ -64,4 +64,9 @@ var (
 	ErrServerStarted = errors.New("loop: server already started")
 	// ErrServerNotStarted is returned by Shutdown on a server never started.
 	ErrServerNotStarted = errors.New("loop: server not started")
+	// ErrServerStopped is returned by Execute once the server is stopping.
+	ErrServerStopped = errors.New("loop: server stopped")
+	// ErrNoLoop is returned by Execute for a loop index out of range or of
+	// a loop that never had a connection.
+	ErrNoLoop = errors.New("loop: no such event loop")
 )

@@ -50,10 +50,12 @@ type partial struct {
 // write buffers. Only its loop goroutine touches it, except tickQueued and
 // stats.
 type evloop struct {
-	srv   *Server
-	el    gnet.EventLoop
-	g     uintptr // curG() of the loop goroutine
-	stats Stats
+	srv    *Server
+	el     gnet.EventLoop
+	idx    int       // index in Server.loops, Conn.LoopIndex
+	anchor gnet.Conn // the loop's first connection: Server.Execute queues through it
+	g      uintptr   // curG() of the loop goroutine
+	stats  Stats
 
 	tickQueued atomic.Bool
 	now        uint32               // current tick
@@ -81,10 +83,11 @@ type evloop struct {
 	req    Request
 	dec    Decision
 	perr   parser.Error
+	proxy  parser.ProxyHeader
 }
 
-func newEvloop(s *Server, el gnet.EventLoop) *evloop {
-	l := &evloop{srv: s, el: el, g: curG()}
+func newEvloop(s *Server, el gnet.EventLoop, idx int, anchor gnet.Conn) *evloop {
+	l := &evloop{srv: s, el: el, idx: idx, anchor: anchor, g: curG()}
 	l.now = uint32(time.Since(s.start) / s.opts.TimerResolution)
 	l.batch = make([]byte, 0, batchMax)
 	return l

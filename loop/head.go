@@ -23,8 +23,9 @@ const (
 	headDone             // answered; the connection is closing
 )
 
-// head is the read callback of a connection in the head phase. It parses
-// the bytes gnet holds (leaving an incomplete head there: the parser resumes
+// head is the read callback of a connection in the head phase. It reads
+// the PROXY protocol header first when one is expected, then parses the
+// bytes gnet holds (leaving an incomplete head there: the parser resumes
 // where it stopped when more arrives), answers each complete request and,
 // after a 101, decodes the bytes that followed the head as frames in the
 // same call.
@@ -32,6 +33,13 @@ func (l *evloop) head(c *Conn) gnet.Action {
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
 	off := 0
+	if c.flags&fProxy != 0 {
+		n, ok := l.proxyHeader(c, buf)
+		if !ok {
+			return gnet.None
+		}
+		off = n // the head follows in the same bytes, if it arrived
+	}
 	for off < len(buf) {
 		if c.req == nil {
 			c.req = l.getReq()
@@ -64,6 +72,33 @@ func (l *evloop) head(c *Conn) gnet.Action {
 		_, _ = gc.Discard(off)
 	}
 	return gnet.None
+}
+
+// proxyHeader reads the PROXY protocol header at the start of buf and
+// returns its length, ok once it is complete. Until then the bytes stay in
+// gnet's buffer and the header is parsed again from the start when more
+// arrive (it is at most parser.ProxyV2MaxLen bytes long); the handshake
+// timeout bounds the wait. A connection that does not start with a valid
+// header is closed without a response: the peer is not the proxy the
+// server was configured for, and must not be answered as if it were.
+func (l *evloop) proxyHeader(c *Conn, buf []byte) (int, bool) {
+	h := &l.proxy
+	n, err := parser.ParseProxy(buf, h)
+	if err == parser.ErrNeedMore && len(buf) < parser.ProxyV2MaxLen {
+		return 0, false
+	}
+	if err != nil {
+		l.stats.ProxyErrors.Add(1)
+		_, _ = c.gc.Discard(len(buf))
+		l.beginLinger(c)
+		return 0, false
+	}
+	c.flags &^= fProxy
+	if !h.Local && h.Src.IsValid() {
+		c.setProxied(h.Src)
+	}
+	*h = parser.ProxyHeader{}
+	return n, true
 }
 
 // request answers the complete head in c.req.
@@ -113,7 +148,14 @@ func (l *evloop) request(c *Conn) int {
 		if status == 0 {
 			status = 200
 		}
-		l.resp = parser.AppendResponse(l.resp[:0], status, d.Header, d.ContentType, d.Body, keep)
+		if string(r.Method()) == "HEAD" {
+			// The head AppendResponse would give, with the body's real
+			// Content-Length and no content (RFC 9110 §9.3.2): a body
+			// here would be read as the start of the next response.
+			l.resp = parser.AppendHeadResponse(l.resp[:0], status, d.Header, d.ContentType, len(d.Body), keep)
+		} else {
+			l.resp = parser.AppendResponse(l.resp[:0], status, d.Header, d.ContentType, d.Body, keep)
+		}
 		l.write(c, l.resp)
 		l.trimResp()
 		l.stats.HTTPResponses.Add(1)
@@ -163,7 +205,7 @@ func (l *evloop) opened(c *Conn, maxMessage int64) {
 	l.putReq(c.req)
 	c.req = nil
 	c.mark = 0
-	c.lastRead = l.now
+	c.lastRead = l.stamp()
 	c.flags |= fUpgraded
 	c.setPhase(stOpen)
 	l.stats.HandshakesOK.Add(1)

@@ -66,6 +66,19 @@ type Options struct {
 	SocketRecvBuffer int
 	SocketSendBuffer int
 
+	// ProxyProtocol expects every connection to start with a PROXY
+	// protocol header (version 1 or 2, as HAProxy specifies it), as an L4
+	// load balancer sends it before the client's bytes. The header's
+	// source address becomes Conn.ClientAddr (RemoteAddr stays the
+	// balancer's); a LOCAL header (the balancer's own health check) keeps
+	// the TCP peer's. The bytes behind the header are read at once as the
+	// request head. A connection that does not begin with a valid header is
+	// closed without a response and counted in Stats.ProxyErrors; one whose
+	// header is not complete within HandshakeTimeout is closed without a
+	// response too. Only set it when every peer of the listener is such a
+	// balancer: anyone else could claim any address.
+	ProxyProtocol bool
+
 	// Head bounds the request head (size and number of header fields).
 	// Zero fields take the parser's defaults (8 KiB, 100 fields).
 	Head parser.Limits
@@ -85,7 +98,8 @@ type Options struct {
 	MaxOutbound int
 
 	// HandshakeTimeout bounds the time from accept (or from the previous
-	// response on a keep-alive connection) to a complete request head; a
+	// response on a keep-alive connection) to a complete request head (and
+	// PROXY protocol header, with ProxyProtocol); a
 	// connection that misses it is answered 408 and closed (an idle
 	// keep-alive connection, with no new request begun, is closed without
 	// a response). Negative disables it (not recommended: slowloris).

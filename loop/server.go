@@ -28,8 +28,13 @@ type Server struct {
 	opts Options
 
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
+	nloops                                               int
 
 	start time.Time
+	// tick is the timer tick as of the last OnTick, kept fresh by gnet's
+	// ticker goroutine even while a loop's own timer task waits in its
+	// queue: see evloop.stamp.
+	tick  atomic.Uint32
 	mu    sync.Mutex
 	loops atomic.Pointer[[]*evloop]
 
@@ -45,6 +50,7 @@ type Server struct {
 	stopping atomic.Bool
 	open     atomic.Int64
 	nextID   atomic.Uint64
+	execs    atomic.Int64 // Execute calls handing a task to gnet
 }
 
 // New returns a server that will call h, configured by o (see Options for
@@ -66,6 +72,7 @@ func New(h Handler, o Options) (*Server, error) {
 		pingTicks:  ticks(o.PingInterval, res),
 		pongTicks:  ticks(o.PongTimeout, res),
 		closeTicks: ticks(o.CloseTimeout, res),
+		nloops:     numLoops(o),
 		start:      time.Now(),
 		booted:     make(chan struct{}),
 		done:       make(chan struct{}),
@@ -202,6 +209,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // stop stops the engine; connections still open are closed by gnet.
 func (s *Server) stop() {
 	s.stopping.Store(true)
+	s.waitExecs()
 	gnetMu.Lock()
 	stopCtx, cancel := context.WithCancel(context.Background())
 	go func() { _ = s.eng.Stop(stopCtx) }()
@@ -219,7 +227,7 @@ func (l *evloop) drainTask(context.Context) error {
 		case stOpen:
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
-			if c.gc.InboundBuffered() > 0 {
+			if c.gc.InboundBuffered() > 0 && c.flags&fProxy == 0 {
 				l.respondError(c, errDraining)
 			} else {
 				l.beginLinger(c)
@@ -230,7 +238,8 @@ func (l *evloop) drainTask(context.Context) error {
 }
 
 // loopOf returns the state of the loop that owns gc, creating it on the
-// loop's first connection (gnet does not list its loops).
+// loop's first connection (gnet does not list its loops): loops are indexed
+// in the order of their first connection, and gc stays the loop's anchor.
 func (s *Server) loopOf(gc gnet.Conn) *evloop {
 	el := gc.EventLoop()
 	for _, l := range *s.loops.Load() {
@@ -246,7 +255,7 @@ func (s *Server) loopOf(gc gnet.Conn) *evloop {
 			return l
 		}
 	}
-	l := newEvloop(s, el)
+	l := newEvloop(s, el, len(old), gc)
 	loops := append(old[:len(old):len(old)], l)
 	s.loops.Store(&loops)
 	return l
@@ -302,12 +311,17 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(gc)
-	c := &Conn{gc: gc, l: l, remote: gc.RemoteAddr(), id: s.nextID.Add(1), tslot: -1}
+	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
+	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,
+		accepted: int64(time.Since(s.start))}
+	if s.opts.ProxyProtocol {
+		c.flags |= fProxy
+	}
 	gc.SetContext(c)
 	s.open.Add(1)
 	l.stats.ConnsOpen.Add(1)
 	l.stats.ConnsTotal.Add(1)
-	c.lastRead = l.now
+	c.lastRead = l.stamp()
 	c.mark = l.now + s.hsTicks
 	l.arm(c)
 	return nil, gnet.None
@@ -321,7 +335,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	l := c.l
 	l.cur = c
-	c.lastRead = l.now
+	c.lastRead = l.stamp()
 	var act gnet.Action
 	switch c.phase() {
 	case stHead:
@@ -388,6 +402,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // only schedules each loop's timer work onto that loop.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
+	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {
 		if l.tickQueued.CompareAndSwap(false, true) {
 			if l.el.Execute(context.Background(), l) != nil {

@@ -48,6 +48,7 @@ type Stats struct {
 	IdleTimeouts      atomic.Uint64 // connections closed for IdleTimeout
 	PongTimeouts      atomic.Uint64 // connections dropped for PongTimeout
 	CloseTimeouts     atomic.Uint64 // close handshakes or lingers cut short
+	ProxyErrors       atomic.Uint64 // connections closed for a missing or malformed PROXY header
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -66,6 +67,7 @@ type Snapshot struct {
 	PingsSent, ProtocolErrors, SlowConsumers   uint64
 	HandshakeTimeouts, IdleTimeouts            uint64
 	PongTimeouts, CloseTimeouts                uint64
+	ProxyErrors                                uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -91,6 +93,7 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.IdleTimeouts += s.IdleTimeouts.Load()
 	p.PongTimeouts += s.PongTimeouts.Load()
 	p.CloseTimeouts += s.CloseTimeouts.Load()
+	p.ProxyErrors += s.ProxyErrors.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

@@ -119,6 +119,19 @@ func (l *evloop) sweep(fn func(*Conn)) {
 	}
 }
 
+// stamp is the tick to record for an event happening now, such as inbound
+// bytes, rounded up so that a deadline counted from it never fires early:
+// l.now only moves when the loop's timer task runs, which can wait behind
+// a busy loop's other work, while the server's tick is refreshed by gnet's
+// ticker goroutine. One atomic load, no clock read on the hot path.
+func (l *evloop) stamp() uint32 {
+	t := l.srv.tick.Load()
+	if before(t, l.now) {
+		t = l.now
+	}
+	return t + 1
+}
+
 // park is the far deadline of a connection with no timeout to watch, so
 // that it stays reachable by sweep.
 func (l *evloop) park() uint32 { return l.now + wheelSize - 1 }
@@ -164,6 +177,10 @@ func (l *evloop) fire(c *Conn) {
 		case l.srv.hsTicks == 0 || before(l.now, c.mark):
 		case c.flags&fServed != 0 && c.gc.InboundBuffered() == 0:
 			// An idle keep-alive connection ends without a word.
+			l.beginLinger(c)
+		case c.flags&fProxy != 0:
+			// No complete PROXY header: the peer gets no HTTP answer.
+			l.stats.HandshakeTimeouts.Add(1)
 			l.beginLinger(c)
 		default:
 			l.stats.HandshakeTimeouts.Add(1)

@@ -79,7 +79,7 @@ var options = []option{
 		usage: "Give each event loop its own listening socket (SO_REUSEPORT).",
 		field: func(c *fileConfig) any { return &c.ReusePort }},
 	{flag: "proxy-protocol", key: "proxy_protocol", group: groupListen,
-		usage: "Expect a PROXY protocol header (v1 or v2) before each request on the public listener.",
+		usage: "Expect a PROXY protocol header (v1 or v2) at the start of each connection on the public listener.",
 		field: func(c *fileConfig) any { return &c.ProxyProtocol }},
 	{flag: "trusted-proxies", key: "trusted_proxies", group: groupListen, meta: "LIST",
 		usage: "Comma-separated addresses or CIDR prefixes whose X-Forwarded-For header is believed.", zero: "none",
