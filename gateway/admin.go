@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
+	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop/frame"
 )
 
@@ -26,12 +29,16 @@ import (
 //	                                ascending id after ?after, "next" the ?after of
 //	                                the next page when more matched; 400 bad query
 //	GET    /connections/{id}        200 {"id","route","topic","subprotocol","client","remote"}
+//	                                (with a bus also "conn", the fleet id, and "user")
 //	POST   /connections/{id}/send   body = message; ?binary=1; 200 {"id","sent":1};
 //	                                413 over the route's max_message
 //	DELETE /connections/{id}        ?code=1000&reason=...; 200 {"id","closed":1}
 //
 // Unknown ids are 404, malformed ids, codes and flags 400, and a connection
-// already closing 410.
+// already closing 410. With a bus (Config.NATS) an id may be a fleet id,
+// "<node>.<id>": send and disconnect then reach a connection of any node
+// (503 without the bus, 504 when its node does not answer), GET only this
+// node's.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", g.serveMetrics)
@@ -39,11 +46,22 @@ func (g *Gateway) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if g.draining.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		ok, state := g.busReady()
+		answer := map[string]string{"status": "ready"}
+		if state != "" {
+			answer["bus"] = state
+			answer["node"] = g.NodeID()
+		}
+		switch {
+		case g.draining.Load():
+			answer["status"] = "draining"
+		case !ok:
+			answer["status"] = "bus " + state
+		default:
+			writeJSON(w, http.StatusOK, answer)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusServiceUnavailable, answer)
 	})
 	mux.HandleFunc("POST /publish/{topic}", g.servePublish)
 	mux.HandleFunc("GET /connections", g.serveConnList)
@@ -113,21 +131,67 @@ func (g *Gateway) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := g.Publish(name, op, body)
-	writeJSON(w, http.StatusOK, map[string]any{"topic": name, "delivered": n})
+	answer := map[string]any{"topic": name, "delivered": n}
+	if g.bus != nil {
+		answer["bus"] = g.bus.State().String()
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
-// connOf resolves the {id} of the path, answering 400 or 404 itself.
-func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) *Conn {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+// connOf resolves the {id} of the path, answering 400 or 404 itself. An id
+// is this node's decimal id, or, with a bus, a fleet id "<node>.<id>":
+// remote is then set when the node is another one (and c is nil).
+func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) (c *Conn, remote string) {
+	s := r.PathValue("id")
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && g.bus != nil {
+		node, n, perr := bus.ParseFleetID(s)
+		switch {
+		case perr != nil:
+		case node != g.bus.Node():
+			return nil, s
+		default:
+			id, err = n, nil
+		}
+	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "connection id must be a decimal number")
-		return nil
+		msg := "connection id must be a decimal number"
+		if g.bus != nil {
+			msg = "connection id must be a decimal number or <node>.<number>"
+		}
+		writeError(w, http.StatusBadRequest, msg)
+		return nil, ""
 	}
-	c := g.conns.get(id)
+	c = g.conns.get(id)
 	if c == nil {
-		writeError(w, http.StatusNotFound, "no open connection with id "+strconv.FormatUint(id, 10))
+		writeError(w, http.StatusNotFound, "no open connection with id "+s)
 	}
-	return c
+	return c, ""
+}
+
+// remoteTimeout bounds the wait for another node's answer to a send or a
+// disconnect of the admin API.
+const remoteTimeout = 5 * time.Second
+
+// sendRemote sends to (closeCode 0) or disconnects a connection of another
+// node over the bus and answers as for a local one.
+func (g *Gateway) sendRemote(w http.ResponseWriter, r *http.Request, id string, op OpCode, body []byte, closeCode uint16) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), remoteTimeout)
+	defer cancel()
+	err := g.bus.SendWait(ctx, id, op, body, closeCode)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, bus.ErrUnknownConn):
+		writeError(w, http.StatusNotFound, "no open connection with id "+id)
+	case errors.Is(err, bus.ErrConnClosed), errors.Is(err, bus.ErrSlowConsumer):
+		writeError(w, http.StatusGone, "connection is closing: "+err.Error())
+	case errors.Is(err, bus.ErrNotConnected):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusGatewayTimeout, "no answer from the connection's node: "+err.Error())
+	}
+	return false
 }
 
 // sendError answers the error of a Send or Close on an open connection.
@@ -143,11 +207,13 @@ func sendError(w http.ResponseWriter, err error) {
 // connInfo is a connection as the admin API shows it.
 type connInfo struct {
 	ID          uint64 `json:"id"`
+	Conn        string `json:"conn,omitempty"` // fleet id, with a bus
 	Route       string `json:"route"`
 	Topic       string `json:"topic"`
 	Subprotocol string `json:"subprotocol"`
 	Client      string `json:"client"`
 	Remote      string `json:"remote"`
+	User        string `json:"user,omitempty"`
 }
 
 func infoOf(c *Conn) connInfo {
@@ -155,8 +221,14 @@ func infoOf(c *Conn) connInfo {
 	if a := c.RemoteAddr(); a != nil {
 		remote = a.String()
 	}
+	fleet := ""
+	if c.g.bus != nil {
+		fleet = c.FleetID()
+	}
 	return connInfo{
 		ID:          c.ID(),
+		Conn:        fleet,
+		User:        c.user,
 		Route:       c.Route(),
 		Topic:       c.Topic(),
 		Subprotocol: c.Subprotocol(),
@@ -166,7 +238,11 @@ func infoOf(c *Conn) connInfo {
 }
 
 func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {
-	c := g.connOf(w, r)
+	c, remote := g.connOf(w, r)
+	if remote != "" {
+		writeError(w, http.StatusNotFound, "connection "+remote+" is not on this node ("+g.bus.Node()+"): ask its node's admin API")
+		return
+	}
 	if c == nil {
 		return
 	}
@@ -174,7 +250,14 @@ func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
-	c := g.connOf(w, r)
+	c, remote := g.connOf(w, r)
+	if remote != "" {
+		op, body, ok := readMessage(w, r, g.cfg.Limits.MaxMessage)
+		if ok && g.sendRemote(w, r, remote, op, body, 0) {
+			writeJSON(w, http.StatusOK, map[string]any{"id": remote, "sent": 1})
+		}
+		return
+	}
 	if c == nil {
 		return
 	}
@@ -190,8 +273,8 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
-	c := g.connOf(w, r)
-	if c == nil {
+	c, remote := g.connOf(w, r)
+	if c == nil && remote == "" {
 		return
 	}
 	q := r.URL.Query()
@@ -207,6 +290,12 @@ func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 	reason := q.Get("reason")
 	if len(reason) > 123 || !utf8.ValidString(reason) {
 		writeError(w, http.StatusBadRequest, "reason: want at most 123 bytes of UTF-8")
+		return
+	}
+	if remote != "" {
+		if g.sendRemote(w, r, remote, 0, []byte(reason), uint16(code)) {
+			writeJSON(w, http.StatusOK, map[string]any{"id": remote, "closed": 1})
+		}
 		return
 	}
 	if err := c.Close(code, reason); err != nil {

@@ -22,6 +22,12 @@ const (
 	PubSub Behaviour = "pubsub"
 	// Custom hands connections to the Handler given to New.
 	Custom Behaviour = "custom"
+	// Bridge publishes every message of a client to the NATS bus, on
+	// <prefix>.in.<subject> (Route.Subject), for backends to consume; they
+	// answer through the connection's and the topics' subjects (see
+	// Config.NATS). On a "/{topic}" route the connection also subscribes to
+	// its topic, when one is given. Needs Config.NATS.
+	Bridge Behaviour = "bridge"
 )
 
 // Route maps a path to a behaviour and its own rules.
@@ -57,6 +63,16 @@ type Route struct {
 	// message they send reaches every subscriber of the topic, themselves
 	// included. Otherwise their messages are refused (close 1008).
 	Publish bool `yaml:"publish"`
+	// Auth makes a WebSocket handshake on the route wait for the answer of
+	// an authorisation service on the bus (<prefix>.auth, see Config.NATS)
+	// before the 101: a refusal answers 403 (or 401), no answer within
+	// NATS.AuthTimeout 401, no service 503. The answer may name the
+	// connection's user and topics it joins. Needs Config.NATS.
+	Auth bool `yaml:"auth"`
+	// Subject is the subject token(s) of a bridge route's messages,
+	// <prefix>.in.<subject>; empty derives it from the path: "/chat" is
+	// "chat", "/api/chat/{topic}" is "api.chat".
+	Subject string `yaml:"subject"`
 }
 
 // Limits bound what clients may take. Each rejection is counted in metrics.
@@ -123,6 +139,8 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Limits   Limits   `yaml:"limits"`
 	Timeouts Timeouts `yaml:"timeouts"`
+	// NATS joins the gateway to a fleet over NATS; off by default.
+	NATS NATS `yaml:"nats"`
 }
 
 // Defaults of Config.
@@ -197,6 +215,7 @@ func (c *Config) Normalize() {
 			c.Routes[i].Behaviour = Echo
 		}
 	}
+	c.NATS.normalize()
 }
 
 // ConfigError names the configuration key that is wrong and why.
@@ -259,9 +278,12 @@ func (c *Config) Validate() error {
 			return bad(key+".path", "only a final /{topic} segment may be a pattern, got %q", r.Path)
 		}
 		switch r.Behaviour {
-		case Echo, PubSub, Custom:
+		case Echo, PubSub, Custom, Bridge:
 		default:
-			return bad(key+".behaviour", "want echo, pubsub or custom, got %q", r.Behaviour)
+			return bad(key+".behaviour", "want echo, pubsub, bridge or custom, got %q", r.Behaviour)
+		}
+		if err := c.validateFleetRoute(key, r); err != nil {
+			return err
 		}
 		if r.MaxMessage < 0 || r.MaxMessage > 1<<31 {
 			return bad(key+".max_message", "want 0 (limits.max_message) to 2 GiB, got %d", r.MaxMessage)
@@ -310,7 +332,7 @@ func (c *Config) Validate() error {
 			return bad(d.key, "must be positive, got %v", d.v)
 		}
 	}
-	return nil
+	return c.NATS.validate()
 }
 
 // isToken reports whether s is a non-empty HTTP token (RFC 9110 §5.6.2), the

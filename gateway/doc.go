@@ -27,12 +27,25 @@
 //     handing each other event loop one task that writes them to its
 //     subscribers: O(loops) allocations, whatever the number of subscribers.
 //   - [Custom] hands the connection to the application's [Handler].
+//   - [Bridge] publishes the client's messages to NATS for backends (see
+//     below).
 //
 // Before a route's rules, the connection limits apply: Limits.MaxConnections
 // (503 with Retry-After) and Limits.ConnectRate, a token bucket (429 with
 // Retry-After). With Config.ProxyProtocol the client address comes from the
 // load balancer's PROXY protocol header; X-Forwarded-For is believed only
 // from Config.TrustedProxies, judged on that address.
+//
+// # Fleet
+//
+// With [Config].NATS the gateway joins a fleet over NATS (package bus holds
+// the connection, the embedded server and the wire contract): a publish
+// reaches the topic's subscribers on every node, a connection is reached by
+// its fleet id ("<node>.<id>", [Conn.FleetID]) from any node or backend,
+// lifecycle events are published, and a route with Auth completes its
+// handshakes only on the answer of an authorisation service, without
+// holding up the event loop. The gateway keeps serving its own connections
+// while NATS is away; /readyz then answers 503.
 //
 // # Goroutines
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
@@ -61,6 +62,11 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			respond(d, 503, bodyDrained)
 			return
 		}
+		if ok, state := g.busReady(); !ok {
+			g.ready.http(503)
+			respond(d, 503, busNotReady(state))
+			return
+		}
 		g.ready.http(200)
 		respond(d, 200, bodyReady)
 		return
@@ -105,7 +111,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		return
 	}
 	var topic []byte
-	if rt.kind == kindPubSub || (rt.kind == kindCustom && rt.pattern) {
+	if rt.kind == kindPubSub || (rt.kind == kindCustom || rt.kind == kindBridge) && rt.pattern {
 		var ok bool
 		if topic, ok = topicOf(seg, h.Query()); !ok && rt.kind == kindPubSub {
 			g.refuse(rt, d, rejTopic, 400, reasonTopic, "")
@@ -131,6 +137,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	switch rt.kind {
 	case kindPubSub:
 		c.topicName = g.topics.intern(topic)
+	case kindBridge:
+		if topic != nil {
+			c.topicName = g.topics.intern(topic)
+		}
 	case kindCustom:
 		req := copyRequest(h)
 		req.Route, req.Topic = rt.Path, string(topic)
@@ -149,9 +159,16 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			}
 		}
 	}
+	if rt.Auth {
+		g.deferAuth(r, d, c)
+		return
+	}
 	r.Conn.SetContext(c)
 	d.Upgrade(sub, nil, rt.maxMessage)
 }
+
+// busNotReady is the /readyz answer while the bus is not connected.
+func busNotReady(state string) []byte { return []byte("bus " + state + "\n") }
 
 // respond answers a plain request with a text body. The loop answers HEAD
 // with the same head and no content.
@@ -189,11 +206,17 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.client, "topic", c.topicName, "subprotocol", c.sub)
 	}
-	switch c.kind {
-	case kindPubSub:
-		c.group = g.topics.group(lc.LoopIndex())
+	c.group = g.topics.group(lc.LoopIndex())
+	if c.topicName != "" && (c.kind == kindPubSub || c.kind == kindBridge) {
 		c.topic = g.topics.subscribe(c.topicName, c)
-	case kindCustom:
+	}
+	if len(c.joins) > 0 {
+		g.joinTopics(c)
+	}
+	if g.bus != nil {
+		g.busOpened(c)
+	}
+	if c.kind == kindCustom {
 		g.handler.OnOpen(c, c.req)
 	}
 }
@@ -218,9 +241,15 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			}
 			return
 		}
-		n := (*Gateway)(e).fanout(c.topic, op, payload, lc.LoopIndex())
+		g := (*Gateway)(e)
+		n := g.fanout(c.topic, op, payload, lc.LoopIndex())
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
+		if g.bus != nil {
+			_ = g.bus.Publish(c.topicName, op, payload)
+		}
+	case kindBridge:
+		_ = e.bus.Forward(c.bc, op, payload)
 	case kindCustom:
 		e.handler.OnMessage(c, op, payload)
 	}
@@ -237,6 +266,12 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 	c.closed.Store(true)
 	if c.topic != nil {
 		g.topics.unsubscribe(c)
+	}
+	for _, m := range c.members {
+		g.topics.unsubscribe(m)
+	}
+	if c.bc != nil {
+		g.bus.Event(bus.EventClose, c.bc, uint16(code))
 	}
 	g.conns.remove(c)
 	g.releaseSlot()

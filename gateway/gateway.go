@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
 )
@@ -48,11 +49,14 @@ type Gateway struct {
 	srv      *loop.Server
 	conns    *registry
 	topics   *topicRegistry
+	bus      *bus.Bus     // nil without Config.NATS
 	backlogs []backlog    // by loop: fan-out bytes queued and not yet written
 	bucket   *tokenBucket // nil: no rate limit
 	maxConns int64
 	open     atomic.Int64 // connection slots taken (Limits.MaxConnections)
 	trusted  []netip.Prefix
+
+	authHeaders []string // lower-case names of the header fields sent to authorisation
 
 	stats                   gatewayStats
 	health, ready, unrouted routeStats
@@ -108,6 +112,11 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	g.srv = srv
 	g.topics = newTopicRegistry(srv.Loops())
 	g.backlogs = make([]backlog, srv.Loops())
+	if cfg.NATS.Enabled() {
+		if err := g.newBus(); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
@@ -145,9 +154,17 @@ func (g *Gateway) Start() error {
 	case g.started:
 		return ErrStarted
 	}
+	if g.bus != nil {
+		// The embedded NATS server listens, and the bus connects (or keeps
+		// trying in the background), before any client comes.
+		if err := g.bus.Start(); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
 	if g.cfg.Admin != "off" {
 		ln, err := net.Listen("tcp", g.cfg.Admin)
 		if err != nil {
+			g.closeBus()
 			return fmt.Errorf("gateway: admin listener: %w", err)
 		}
 		g.adminLn = ln
@@ -168,6 +185,7 @@ func (g *Gateway) Start() error {
 		if g.admin != nil {
 			_ = g.admin.Close()
 		}
+		g.closeBus()
 		return fmt.Errorf("gateway: public listener: %w", err)
 	}
 	g.started = true
@@ -176,8 +194,22 @@ func (g *Gateway) Start() error {
 	if g.adminLn != nil {
 		attrs = append(attrs, "admin", g.adminLn.Addr().String())
 	}
+	if g.bus != nil {
+		attrs = append(attrs, "node", g.bus.Node(), "bus", g.bus.State().String())
+		if s := g.bus.Server(); s != nil {
+			attrs = append(attrs, "nats", s.ClientURL())
+		}
+	}
 	g.log.Info("gateway: started", attrs...)
 	return nil
+}
+
+// closeBus closes the bus, if any: queued messages (the close events of
+// the connections that just ended) are published first, within a bound.
+func (g *Gateway) closeBus() {
+	if g.bus != nil {
+		g.bus.Close(natsShutdownFlushBudget)
+	}
 }
 
 // watch waits for the engine to stop, expectedly or not, then stops the
@@ -191,6 +223,7 @@ func (g *Gateway) watch() {
 		g.draining.Store(true)
 		g.log.Error("gateway: event loop engine stopped unexpectedly")
 	}
+	g.closeBus()
 	if g.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if g.admin.Shutdown(ctx) != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
 )
@@ -137,6 +138,7 @@ const (
 	kindEcho uint8 = iota
 	kindPubSub
 	kindCustom
+	kindBridge
 )
 
 // Conn is the gateway's handle of one WebSocket connection. Its methods are
@@ -157,6 +159,17 @@ type Conn struct {
 	sub    string     // chosen subprotocol
 	client netip.Addr // client address after the PROXY protocol and X-Forwarded-For
 	req    *Request   // Custom routes: the copied request
+
+	// With a bus (Config.NATS): the connection's description on the bus,
+	// set by OnOpen; the user and topics its authorisation gave (set on
+	// the loop before the 101); the memberships of those topics (loop
+	// goroutine). A member is such a membership, not a connection of its
+	// own: it only sits in a topic's subscriber list.
+	bc      *bus.Conn
+	user    string
+	joins   []string
+	members []*Conn
+	member  bool
 
 	data atomic.Pointer[dataBox]
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/gateway/bus"
 )
 
 // The metrics are plain atomic counters, written in the Prometheus text
@@ -110,6 +112,7 @@ type gatewayStats struct {
 	rejections    [numRejections]atomic.Uint64
 	apiPublishes  atomic.Uint64
 	apiDelivered  atomic.Uint64
+	busDelivered  atomic.Uint64 // frames handed to subscribers by topic messages from the bus
 	handshakeTime histogram
 }
 
@@ -273,7 +276,50 @@ func (g *Gateway) writeMetrics(out io.Writer) error {
 		draining = 1
 	}
 	p.sample("upgate_draining", draining)
+	p.family("upgate_handshakes_waiting", "gauge", "WebSocket handshakes waiting for an authorisation answer.")
+	p.sample("upgate_handshakes_waiting", float64(snap.Waiting))
+	if g.bus != nil {
+		g.writeBusMetrics(p)
+	}
 	return bw.Flush()
+}
+
+// writeBusMetrics writes the bus's counters.
+func (g *Gateway) writeBusMetrics(p promWriter) {
+	s := g.bus.Stats()
+	up := 0.0
+	if s.State == bus.StateConnected {
+		up = 1
+	}
+	p.family("upgate_bus_connected", "gauge", "1 while the gateway is connected to NATS.")
+	p.sample("upgate_bus_connected", up, "node", g.bus.Node())
+	p.family("upgate_bus_disconnects_total", "counter", "Times the connection to NATS was lost.")
+	p.sample("upgate_bus_disconnects_total", float64(s.Disconnects))
+	p.family("upgate_bus_reconnects_total", "counter", "Times the connection to NATS came back.")
+	p.sample("upgate_bus_reconnects_total", float64(s.Reconnects))
+	p.family("upgate_bus_messages_total", "counter", "Messages published to (out) and received from (in) NATS, by kind: in (bridged client messages), topic, conn, event, auth.")
+	for k, name := range bus.KindNames {
+		if k == bus.KindIn || k == bus.KindEvent {
+			p.sample("upgate_bus_messages_total", float64(s.Out[k]), "direction", "out", "kind", name)
+			continue
+		}
+		p.sample("upgate_bus_messages_total", float64(s.Out[k]), "direction", "out", "kind", name)
+		p.sample("upgate_bus_messages_total", float64(s.In[k]), "direction", "in", "kind", name)
+	}
+	p.family("upgate_bus_undeliverable_total", "counter", "Messages that could not be forwarded to NATS or delivered from it, by reason.")
+	for r, name := range bus.ReasonNames {
+		p.sample("upgate_bus_undeliverable_total", float64(s.Undeliverable[r]), "reason", name)
+	}
+	p.family("upgate_bus_topics", "gauge", "Topic subjects this node subscribes to (topics with local subscribers).")
+	p.sample("upgate_bus_topics", float64(s.Topics))
+	p.family("upgate_bus_topic_deliveries_total", "counter", "Frames handed to local subscribers by topic messages from NATS.")
+	p.sample("upgate_bus_topic_deliveries_total", float64(g.stats.busDelivered.Load()))
+	p.family("upgate_auth_requests_total", "counter", "Authorisation requests on NATS, by result.")
+	for o, name := range bus.OutcomeNames {
+		p.sample("upgate_auth_requests_total", float64(s.Auth[o]), "result", name)
+	}
+	p.family("upgate_auth_pending", "gauge", "Authorisation requests waiting for an answer.")
+	p.sample("upgate_auth_pending", float64(s.AuthPending))
 }
 
 // allStats lists the pseudo routes (health, ready, unrouted) then the

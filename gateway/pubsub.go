@@ -147,6 +147,10 @@ type topicShard struct {
 type topicRegistry struct {
 	shards [topicShards]topicShard
 	loops  int // groups per topic: the number of event loops
+	// watch, when set (a bus), is told under the topic's lock when a topic
+	// gets its first subscriber (on) and loses its last (off). It must not
+	// block.
+	watch func(topic string, on bool)
 }
 
 func newTopicRegistry(loops int) *topicRegistry {
@@ -217,6 +221,9 @@ func (r *topicRegistry) subscribe(name string, c *Conn) *topic {
 			t.loops[i].Store(noSubscribers)
 		}
 		sh.m[name] = t
+		if r.watch != nil {
+			r.watch(name, true)
+		}
 	}
 	g := &t.loops[c.group]
 	s := g.Load()
@@ -240,6 +247,9 @@ func (r *topicRegistry) unsubscribe(c *Conn) {
 	g.Store(s.without(c.subPos))
 	if t.n.Add(-1) == 0 && sh.m[t.name] == t {
 		delete(sh.m, t.name)
+		if r.watch != nil {
+			r.watch(t.name, false)
+		}
 	}
 }
 
@@ -384,11 +394,18 @@ func (g *Gateway) queueFanout(i int, s *subscribers, buf []byte) int {
 // the moment (one that closes in between is counted but does not get the
 // message). Each subscriber receives one goroutine's publishes, and its
 // sends from Conn.Send and Gateway.Send, in the order they were made.
+//
+// With a bus (Config.NATS) the message also goes to the topic's subject,
+// <prefix>.topic.<name>, for the subscribers of the other nodes; the count
+// is this node's. It never waits for the bus.
 func (g *Gateway) Publish(topic string, op OpCode, payload []byte) int {
 	if op != OpText && op != OpBinary {
 		return 0
 	}
 	g.stats.apiPublishes.Add(1)
+	if g.bus != nil {
+		_ = g.bus.Publish(topic, op, payload)
+	}
 	t := g.topics.lookup(topic)
 	if t == nil {
 		return 0

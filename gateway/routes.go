@@ -36,6 +36,8 @@ func newRoute(r Route, defaultMax int64) *route {
 		rt.kind = kindPubSub
 	case Custom:
 		rt.kind = kindCustom
+	case Bridge:
+		rt.kind = kindBridge
 	default:
 		rt.kind = kindEcho
 	}

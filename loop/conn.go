@@ -34,6 +34,7 @@ const (
 	stFlushing               // last bytes written, waiting for the outbound buffer to drain
 	stLinger                 // write side shut down, discarding input until EOF
 	stClosed                 // TCP connection closed
+	stWait                   // request head answered "later" (ActDefer): waiting for Resolve
 )
 
 // Connection flags, owned by the loop.
@@ -244,7 +245,7 @@ func (c *Conn) openErr() error {
 	switch c.phase() {
 	case stOpen:
 		return nil
-	case stHead:
+	case stHead, stWait:
 		return ErrNotOpen
 	}
 	return ErrClosed

@@ -16,7 +16,12 @@
 // answer plain HTTP, or reject. On upgrade it writes 101 Switching Protocols
 // with one write and decodes the bytes that followed the head as WebSocket
 // frames in the same callback: a client may send its handshake and first
-// frames in one segment.
+// frames in one segment. A Handler that must ask something slow before it
+// answers a handshake (an authorisation service) puts the decision off
+// ([Decision.Defer]): the connection waits, its early bytes kept unparsed,
+// while the loop serves the others, and [Conn.Resolve], from any goroutine,
+// later writes the 101 or the refusal on the loop. The handshake timeout
+// still applies.
 //
 // In the open phase the loop decodes frames with package frame, answers pings,
 // delivers messages to [Handler.OnMessage] (a single-frame message is a view

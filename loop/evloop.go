@@ -84,6 +84,8 @@ type evloop struct {
 	dec    Decision
 	perr   parser.Error
 	proxy  parser.ProxyHeader
+
+	waiting map[*Conn]*waitState // connections in stWait
 }
 
 func newEvloop(s *Server, el gnet.EventLoop, idx int, anchor gnet.Conn) *evloop {

@@ -14,7 +14,8 @@ import (
 // must not call Server.Shutdown.
 type Handler interface {
 	// OnRequest decides what to do with a complete request head: fill d
-	// with d.Upgrade, d.Respond, d.Reject or d.RequireUpgrade. A zero
+	// with d.Upgrade, d.Respond, d.Reject or d.RequireUpgrade, or put the
+	// decision off with d.Defer and give it later with Conn.Resolve. A zero
 	// Decision answers 404. It is called on the loop goroutine; r and
 	// everything reachable from r.Head are valid only during the call, and
 	// the slices put in d must stay valid until it returns (the response is
@@ -82,6 +83,10 @@ const (
 	// ActRequireUpgrade answers 426 Upgrade Required with
 	// "Upgrade: websocket", for a route that only speaks WebSocket.
 	ActRequireUpgrade
+	// ActDefer answers nothing yet: the decision comes later, from any
+	// goroutine, through Conn.Resolve. Only for a WebSocket handshake
+	// (Request.WebSocket); a plain request answered ActDefer gets 500.
+	ActDefer
 )
 
 // Decision is Handler.OnRequest's answer. The loop owns it and resets it
@@ -141,5 +146,20 @@ func (d *Decision) RejectError(e *parser.Error) {
 // RequireUpgrade answers 426 Upgrade Required for a route that only speaks
 // WebSocket.
 func (d *Decision) RequireUpgrade() { d.Action = ActRequireUpgrade }
+
+// Defer puts the decision off, for a WebSocket handshake that waits on
+// something slow (an authorisation service): the loop answers nothing, goes
+// on with its other connections, and completes the handshake when
+// Conn.Resolve is called, from any goroutine. Meanwhile the connection's
+// bytes that follow the request head are kept, unparsed, and delivered as
+// WebSocket frames after the 101; the handshake timeout still applies (408),
+// and a client that sends more than MaxWaitInput bytes before the answer is
+// answered 400. OnRequest must copy what it needs of the request before it
+// returns: the head is not kept.
+func (d *Decision) Defer() { d.Action = ActDefer }
+
+// MaxWaitInput bounds the bytes a client may send after a deferred request
+// head (Decision.Defer) before the decision comes.
+const MaxWaitInput = 64 << 10
 
 func (d *Decision) reset() { *d = Decision{} }

@@ -21,6 +21,7 @@ const (
 	headKeepAlive = iota // answered; the next request may follow
 	headUpgraded         // 101 written; the rest of the input is WebSocket
 	headDone             // answered; the connection is closing
+	headWait             // decision deferred; the rest of the input waits for it
 )
 
 // head is the read callback of a connection in the head phase. It reads
@@ -62,6 +63,14 @@ func (l *evloop) head(c *Conn) gnet.Action {
 			return l.websocket(c, buf, off+n)
 		case headDone:
 			_, _ = gc.Discard(len(buf))
+			return gnet.None
+		case headWait:
+			// The head is consumed; what follows it stays in gnet's
+			// buffer until the decision comes.
+			l.putReq(c.req)
+			c.req = nil
+			_, _ = gc.Discard(off + n)
+			l.waitTraffic(c)
 			return gnet.None
 		}
 		off += n
@@ -168,17 +177,15 @@ func (l *evloop) request(c *Conn) int {
 		l.arm(c)
 		return headKeepAlive
 	case ActReject:
-		l.perr = parser.Error{Status: d.Status, Reason: d.Reason, Header: d.Header}
-		if l.perr.Status == 0 {
-			l.perr.Status = 404
-		}
-		if l.perr.Reason == "" {
-			l.perr.Reason = parser.StatusText(l.perr.Status)
-		}
-		l.respondError(c, &l.perr)
-		l.perr = parser.Error{}
-		l.trimResp()
+		l.reject(c, d)
 		return headDone
+	case ActDefer:
+		if !isWS {
+			l.respondError(c, errDeferPlain)
+			return headDone
+		}
+		l.startWait(c)
+		return headWait
 	}
 	// ActRequireUpgrade, or ActUpgrade of a request that is not a
 	// WebSocket handshake.
@@ -187,6 +194,25 @@ func (l *evloop) request(c *Conn) int {
 	l.stats.reject(426)
 	l.beginLinger(c)
 	return headDone
+}
+
+// reject answers d's error status (404 when none; 500 for an ActDefer
+// that cannot be honoured) and closes c once it is written.
+func (l *evloop) reject(c *Conn, d *Decision) {
+	if d.Action == ActDefer {
+		l.respondError(c, errDeferPlain)
+		return
+	}
+	l.perr = parser.Error{Status: d.Status, Reason: d.Reason, Header: d.Header}
+	if l.perr.Status == 0 {
+		l.perr.Status = 404
+	}
+	if l.perr.Reason == "" {
+		l.perr.Reason = parser.StatusText(l.perr.Status)
+	}
+	l.respondError(c, &l.perr)
+	l.perr = parser.Error{}
+	l.trimResp()
 }
 
 // trimResp drops a response buffer grown past what a loop keeps.
@@ -202,8 +228,10 @@ func (l *evloop) opened(c *Conn, maxMessage int64) {
 		maxMessage = l.srv.opts.MaxMessage
 	}
 	c.maxMsg = uint32(min(maxMessage, math.MaxUint32))
-	l.putReq(c.req)
-	c.req = nil
+	if c.req != nil { // nil after a deferred decision
+		l.putReq(c.req)
+		c.req = nil
+	}
 	c.mark = 0
 	c.lastRead = l.stamp()
 	c.flags |= fUpgraded

@@ -232,6 +232,8 @@ func (l *evloop) drainTask(context.Context) error {
 			} else {
 				l.beginLinger(c)
 			}
+		case stWait:
+			l.waitExpired(c, errDraining)
 		}
 	})
 	return nil
@@ -343,6 +345,8 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	case stOpen, stClosing:
 		buf, _ := gc.Peek(-1)
 		act = l.websocket(c, buf, 0)
+	case stWait:
+		l.waitTraffic(c)
 	default:
 		_, _ = gc.Discard(gc.InboundBuffered())
 	}
@@ -368,6 +372,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l := c.l
+	if c.phase() == stWait {
+		l.endWait(c)
+	}
 	c.setPhase(stClosed)
 	l.unlink(c)
 	if c != l.cur {

@@ -8,7 +8,7 @@ import (
 
 // rejectStatuses are the statuses counted one by one; others are counted
 // together under status 0.
-var rejectStatuses = [...]int{400, 403, 404, 405, 408, 413, 414, 426, 429, 431, 500, 501, 503, 505}
+var rejectStatuses = [...]int{400, 401, 403, 404, 405, 408, 413, 414, 426, 429, 431, 500, 501, 502, 503, 505}
 
 func rejectIndex(status int) int {
 	for i, s := range rejectStatuses {
@@ -49,6 +49,8 @@ type Stats struct {
 	PongTimeouts      atomic.Uint64 // connections dropped for PongTimeout
 	CloseTimeouts     atomic.Uint64 // close handshakes or lingers cut short
 	ProxyErrors       atomic.Uint64 // connections closed for a missing or malformed PROXY header
+	Deferred          atomic.Uint64 // handshakes whose decision OnRequest put off (Decision.Defer)
+	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -68,6 +70,8 @@ type Snapshot struct {
 	HandshakeTimeouts, IdleTimeouts            uint64
 	PongTimeouts, CloseTimeouts                uint64
 	ProxyErrors                                uint64
+	Deferred                                   uint64
+	Waiting                                    int64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -94,6 +98,8 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.PongTimeouts += s.PongTimeouts.Load()
 	p.CloseTimeouts += s.CloseTimeouts.Load()
 	p.ProxyErrors += s.ProxyErrors.Load()
+	p.Deferred += s.Deferred.Load()
+	p.Waiting += s.Waiting.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

@@ -140,7 +140,7 @@ func (l *evloop) park() uint32 { return l.now + wheelSize - 1 }
 func (l *evloop) arm(c *Conn) {
 	s := l.srv
 	switch c.phase() {
-	case stHead:
+	case stHead, stWait:
 		if s.hsTicks == 0 {
 			l.schedule(c, l.park())
 		} else {
@@ -185,6 +185,11 @@ func (l *evloop) fire(c *Conn) {
 		default:
 			l.stats.HandshakeTimeouts.Add(1)
 			l.respondError(c, errTimeout)
+		}
+	case stWait:
+		if l.srv.hsTicks != 0 && !before(l.now, c.mark) {
+			l.stats.HandshakeTimeouts.Add(1)
+			l.waitExpired(c, errTimeout)
 		}
 	case stOpen:
 		l.checkOpen(c)

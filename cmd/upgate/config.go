@@ -60,6 +60,7 @@ const (
 	groupListen   = "Listeners"
 	groupLimits   = "Limits (each rejection is counted in /metrics)"
 	groupTimeouts = "Timeouts"
+	groupFleet    = "Fleet over NATS (subjects and headers: README, Running a fleet)"
 	groupLog      = "Logging"
 )
 
@@ -128,6 +129,37 @@ var options = []option{
 	{flag: "drain-delay", key: "timeouts.drain_delay", group: groupTimeouts, meta: "DURATION",
 		usage: "On SIGTERM or SIGINT, keep serving this long with /readyz answering 503 before draining, so that load balancers take the instance out of rotation first.",
 		field: func(c *fileConfig) any { return &c.Timeouts.DrainDelay }},
+
+	{flag: "nats", key: "nats.servers", group: groupFleet, meta: "URL[,URL...]|embedded",
+		usage: "Join a fleet over NATS: the servers of an existing NATS cluster, or embedded to run a NATS server inside the process. Without it pub/sub stays inside the process.", zero: "no bus",
+		field: func(c *fileConfig) any { return &c.NATS.Servers }},
+	{flag: "nats-listen", key: "nats.listen", group: groupFleet, meta: "HOST:PORT",
+		usage: "Client listener of the embedded NATS server, where backends connect. It has no authentication: keep it on loopback or a private network.",
+		field: func(c *fileConfig) any { return &c.NATS.Listen }},
+	{flag: "nats-cluster", key: "nats.cluster", group: groupFleet, meta: "URL[,URL...]",
+		usage: "Route listeners (nats-cluster-listen) of the other nodes' embedded NATS servers, nats://host:port; every node may get the same list, itself included.", zero: "a single server",
+		field: func(c *fileConfig) any { return &c.NATS.Cluster }},
+	{flag: "nats-cluster-listen", key: "nats.cluster_listen", group: groupFleet, meta: "HOST:PORT",
+		usage: "Route listener of the embedded NATS server, for the other nodes' servers.", zero: "0.0.0.0:6222 with nats-cluster, else none",
+		field: func(c *fileConfig) any { return &c.NATS.ClusterListen }},
+	{flag: "nats-cluster-name", key: "nats.cluster_name", group: groupFleet, meta: "NAME",
+		usage: "Name of the cluster of embedded NATS servers; the same on every node.",
+		field: func(c *fileConfig) any { return &c.NATS.ClusterName }},
+	{flag: "nats-prefix", key: "nats.prefix", group: groupFleet, meta: "PREFIX",
+		usage: "First token(s) of every subject the gateway uses: <prefix>.in.<route>, <prefix>.conn.<id>, <prefix>.topic.<name>, <prefix>.event.open|close, <prefix>.auth.",
+		field: func(c *fileConfig) any { return &c.NATS.Prefix }},
+	{flag: "node-id", key: "nats.node_id", group: groupFleet, meta: "ID",
+		usage: "This node's id in the fleet (letters, digits, - and _), unique among the nodes; connection ids are <node>.<n>.", zero: "random at each start",
+		field: func(c *fileConfig) any { return &c.NATS.NodeID }},
+	{flag: "auth-timeout", key: "nats.auth_timeout", group: groupFleet, meta: "DURATION",
+		usage: "How long a handshake on a route with auth waits for the authorisation service's answer before it is answered 401.",
+		field: func(c *fileConfig) any { return &c.NATS.AuthTimeout }},
+	{flag: "auth-headers", key: "nats.auth_headers", group: groupFleet, meta: "LIST",
+		usage: "Request header fields copied into authorisation requests.",
+		field: func(c *fileConfig) any { return &c.NATS.AuthHeaders }},
+	{flag: "nats-queue", key: "nats.queue", group: groupFleet, meta: "N",
+		usage: "Messages waiting to be published on NATS at most; beyond, they are dropped and counted (upgate_bus_undeliverable_total{reason=\"queue_full\"}).",
+		field: func(c *fileConfig) any { return &c.NATS.Queue }},
 
 	{flag: "log-format", key: "log.format", group: groupLog, meta: "text|json",
 		usage: "Log line format, on standard error.",
@@ -466,11 +498,12 @@ func numError(want, text string, err error) error {
 	return fmt.Errorf("want %s, got %q", want, text)
 }
 
-// parseRoute parses a --route value: PATH=BEHAVIOUR[,publish][,plain_http].
+// parseRoute parses a --route value:
+// PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT].
 func parseRoute(spec string) (gateway.Route, error) {
 	path, rest, ok := strings.Cut(spec, "=")
 	if !ok || path == "" || rest == "" {
-		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http], such as /ws/{topic}=pubsub,publish")
+		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT], such as /ws/{topic}=pubsub,publish")
 	}
 	parts := strings.Split(rest, ",")
 	r := gateway.Route{Path: path, Behaviour: gateway.Behaviour(parts[0])}
@@ -480,8 +513,14 @@ func parseRoute(spec string) (gateway.Route, error) {
 			r.Publish = true
 		case "plain_http", "plain-http":
 			r.PlainHTTP = true
+		case "auth":
+			r.Auth = true
 		default:
-			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish or plain_http", p)
+			if s, ok := strings.CutPrefix(p, "subject="); ok {
+				r.Subject = s
+				continue
+			}
+			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish, plain_http, auth or subject=SUBJECT", p)
 		}
 	}
 	return r, nil

@@ -47,6 +47,19 @@ func announce(log *slog.Logger, s *settings, g *gateway.Gateway) {
 	} else {
 		log.Info("admin listener", "addr", "off")
 	}
+
+	if b := g.Bus(); b != nil {
+		attrs := []any{"node", b.Node(), "prefix", b.Subjects().Prefix(), "bus", b.State().String()}
+		if s := b.Server(); s != nil {
+			attrs = append(attrs, "nats", s.ClientURL())
+			if u := s.ClusterURL(); u != "" {
+				attrs = append(attrs, "cluster", u)
+			}
+		} else {
+			attrs = append(attrs, "servers", strings.Join(cfg.NATS.Servers, ","))
+		}
+		log.Info("fleet", attrs...)
+	}
 }
 
 // dialHost turns a listening address into one a local client can dial:

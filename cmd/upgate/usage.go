@@ -34,11 +34,15 @@ Configuration file:
       YAML file with any of the keys below, plus routes (see
       upgate.example.yaml). Unknown keys are refused.
       env UPGATE_CONFIG, default none
-  --route PATH=BEHAVIOUR[,publish][,plain_http]   (repeatable)
-      A route, replacing the file's routes: echo, or pubsub on a path
-      ending in /{topic}; publish lets clients publish to their topic,
-      plain_http answers plain HTTP requests with 200 instead of 426.
+  --route PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT]
+      A route (repeatable), replacing the file's routes: echo; pubsub on a
+      path ending in /{topic}; bridge (needs --nats), whose clients'
+      messages go to <prefix>.in.<subject> for backends. publish lets
+      pubsub clients publish to their topic, plain_http answers plain HTTP
+      requests with 200 instead of 426, auth makes handshakes wait for the
+      authorisation service on <prefix>.auth (needs --nats).
       Example: --route /echo=echo --route '/ws/{topic}=pubsub,publish'
+      --route '/chat/{topic}=bridge,auth'
 `)
 	var specs []string
 	for _, r := range gateway.DefaultRoutes() {
@@ -89,6 +93,12 @@ func formatRoute(r gateway.Route) string {
 	}
 	if r.PlainHTTP {
 		s += ",plain_http"
+	}
+	if r.Auth {
+		s += ",auth"
+	}
+	if r.Subject != "" {
+		s += ",subject=" + r.Subject
 	}
 	return s
 }

@@ -1,0 +1,242 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerOptions configure a NATS server embedded in the process.
+type ServerOptions struct {
+	// Name is the server's name in the cluster (the node id is a good
+	// choice); it must be unique among the cluster's servers.
+	Name string
+	// Listen is the client listener, host:port; port 0 picks a free port.
+	// Backends connect here.
+	Listen string
+	// ClusterListen is the route listener, host:port (port 0 picks one); ""
+	// with no Routes makes a single server.
+	ClusterListen string
+	// ClusterName names the cluster; every server of it must use the same.
+	ClusterName string
+	// Routes are the route listeners of the other servers of the cluster
+	// (nats://host:port, or host:port). Listing this server itself too is
+	// harmless, so every node may be given the same list.
+	Routes []string
+	// MaxPayload is the largest message the server takes, in bytes; zero
+	// keeps the NATS default (1 MiB).
+	MaxPayload int
+	// Logger receives the server's log lines: notices at debug level,
+	// warnings and errors at warning level. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a NATS server running inside the process.
+type Server struct {
+	ns *server.Server
+}
+
+// DefaultClusterName is the cluster name of embedded servers.
+const DefaultClusterName = "upgate"
+
+// StartServer starts an embedded NATS server and waits until it accepts
+// client connections (at most ten seconds). Routes to other servers are
+// made in the background, retried for as long as the server runs.
+func StartServer(o ServerOptions) (*Server, error) {
+	host, port, err := splitListen(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded server listen: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: o.Name,
+		Host:       host,
+		Port:       port,
+		NoSigs:     true,
+		MaxPayload: int32(min(o.MaxPayload, 64<<20)),
+	}
+	if o.ClusterListen != "" || len(o.Routes) > 0 {
+		cl := o.ClusterListen
+		if cl == "" {
+			cl = ":6222"
+		}
+		chost, cport, err := splitListen(cl)
+		if err != nil {
+			return nil, fmt.Errorf("bus: embedded server cluster listen: %w", err)
+		}
+		name := o.ClusterName
+		if name == "" {
+			name = DefaultClusterName
+		}
+		opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: cport}
+		for _, r := range o.Routes {
+			u, err := parseRoute(r)
+			if err != nil {
+				return nil, err
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded server: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(natsLogger{o.Logger}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("bus: embedded server did not start listening in 10s (is the port taken?)")
+	}
+	return &Server{ns: ns}, nil
+}
+
+// splitListen parses host:port; port 0 becomes NATS's "random port".
+func splitListen(s string) (string, int, error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port, got %q", s)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("want host:port, got %q", s)
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT
+	}
+	if h == "" {
+		h = "0.0.0.0"
+	}
+	return h, n, nil
+}
+
+// parseRoute parses a route URL; a bare host:port means nats://host:port.
+func parseRoute(r string) (*url.URL, error) {
+	if !strings.Contains(r, "://") {
+		r = "nats://" + r
+	}
+	u, err := url.Parse(r)
+	if err != nil || u.Host == "" || u.Port() == "" {
+		return nil, fmt.Errorf("bus: cluster route %q: want nats://host:port", r)
+	}
+	return u, nil
+}
+
+// ValidServerURL checks a NATS server URL as the client takes it:
+// nats://host:port, tls://, ws://, wss://, or host:port.
+func ValidServerURL(s string) error {
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("want nats://host:port, got %q", s)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+		return nil
+	}
+	return fmt.Errorf("want a nats://, tls://, ws:// or wss:// URL, got %q", s)
+}
+
+// ValidRoute checks a cluster route as StartServer takes it.
+func ValidRoute(s string) error {
+	_, err := parseRoute(s)
+	return err
+}
+
+// ClientURL returns the URL clients connect to, nats://host:port.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Addr returns the client listener's address.
+func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+
+// ClusterAddr returns the route listener's address, nil without a cluster.
+func (s *Server) ClusterAddr() net.Addr {
+	if a := s.ns.ClusterAddr(); a != nil {
+		return a
+	}
+	return nil
+}
+
+// ClusterURL returns the route URL other servers list in their Routes,
+// nats://host:port, or "" without a cluster.
+func (s *Server) ClusterURL() string {
+	a := s.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// NumRoutes returns the number of route connections to other servers.
+func (s *Server) NumRoutes() int { return s.ns.NumRoutes() }
+
+// WaitRoutes waits until the server has routes to n other servers, or
+// until ctx ends.
+func (s *Server) WaitRoutes(ctx context.Context, n int) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.connectedServers() >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bus: %d of %d routes after waiting: %w", s.connectedServers(), n, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// connectedServers counts the distinct servers this one has routes to (a
+// pair of servers may hold several route connections).
+func (s *Server) connectedServers() int {
+	rz, err := s.ns.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	ids := map[string]bool{}
+	for _, r := range rz.Routes {
+		ids[r.RemoteID] = true
+	}
+	return len(ids)
+}
+
+// Shutdown stops the server and waits for it to end. Clients connected to
+// it see their connection drop.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// Running reports whether the server is still running.
+func (s *Server) Running() bool { return s.ns.Running() }
+
+// natsLogger sends the embedded server's log lines to slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n natsLogger) Noticef(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
+func (n natsLogger) Warnf(f string, a ...any)   { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Fatalf(f string, a ...any)  { n.log(slog.LevelError, f, a) }
+func (n natsLogger) Errorf(f string, a ...any)  { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Debugf(f string, a ...any)  { n.log(slog.LevelDebug, f, a) }
+func (n natsLogger) Tracef(f string, a ...any)  { n.log(slog.LevelDebug-4, f, a) }
+
+func (n natsLogger) log(level slog.Level, f string, a []any) {
+	if n.l.Enabled(context.Background(), level) {
+		n.l.Log(context.Background(), level, "bus: nats server: "+fmt.Sprintf(f, a...))
+	}
+}
