@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
+)
+
+// Connection states of the engine.
+const (
+	stFree       uint8 = iota
+	stConnecting       // connect(2) in progress
+	stWaiting          // request written, waiting for the 101
+	stOpen             // WebSocket open
+)
+
+// conn is one client connection. Conns are reused through the engine's
+// free list; only the engine's goroutine touches them.
+type conn struct {
+	fd    int
+	state uint8
+	key   int      // index of the request in the key ring
+	t0    int64    // when connect(2) was called (ns since the engine's base)
+	ring  *keyRing // where its upgrade request comes from
+	in    []byte   // unread input
+	wpend []byte   // output the socket did not take yet
+
+	// Scenario state.
+	pub    bool   // broadcast publisher
+	seq    uint64 // echo: messages sent
+	sentAt int64  // echo: when the message in flight was sent
+	out    []byte // echo: the payload in flight
+	mask   [4]byte
+}
+
+// hooks are a scenario's reactions to connection events.
+type hooks interface {
+	// opened is called once a connection got a valid 101; c.in may already
+	// hold frames that followed it.
+	opened(c *conn)
+	// message delivers a complete data frame of an open connection.
+	message(c *conn, op byte, payload []byte)
+	// lost is called when an open connection ends.
+	lost(c *conn)
+}
+
+// engine drives client connections on one epoll instance.
+type engine struct {
+	p      *poller
+	h      hooks
+	conns  []*conn // by fd
+	free   []*conn
+	dst    *unix.SockaddrInet4
+	srcs   []unix.SockaddrInet4
+	srcN   int
+	keys   *keyRing
+	verify bool
+	rst    bool // close with SO_LINGER 0
+	base   time.Time
+	lg     unix.Linger
+
+	timeout int64 // ns from connect to 101
+
+	// Counters. counting gates which handshakes are measured.
+	counting   bool
+	handshakes int64
+	failed     int64
+	refused    int64
+	errs       map[string]int64
+	hist       *hdrhistogram.Histogram // connect → 101, ns
+
+	pending int // connecting or waiting
+	open    int
+	wbuf    []byte
+}
+
+func newEngine(cfg *config, h hooks) (*engine, error) {
+	dst, err := sockaddr4(cfg.addr)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPoller(1024)
+	if err != nil {
+		return nil, err
+	}
+	return &engine{
+		p:       p,
+		h:       h,
+		conns:   make([]*conn, 1<<16),
+		dst:     dst,
+		srcs:    sources(cfg.sources),
+		keys:    newKeyRing(4096, cfg.addr, cfg.path),
+		verify:  cfg.verifyAccept,
+		rst:     cfg.closeMode == "rst",
+		base:    time.Now(),
+		lg:      unix.Linger{Onoff: 1, Linger: 0},
+		timeout: int64(cfg.hsTimeout),
+		errs:    map[string]int64{},
+		hist:    newHist(),
+	}, nil
+}
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1_000, int64(60*time.Second), 3)
+}
+
+func (e *engine) now() int64 { return int64(time.Since(e.base)) }
+
+func (e *engine) getConn() *conn {
+	if n := len(e.free); n > 0 {
+		c := e.free[n-1]
+		e.free = e.free[:n-1]
+		return c
+	}
+	return &conn{in: make([]byte, 0, 512)}
+}
+
+// fail counts a failed handshake or connection.
+func (e *engine) fail(kind string, refused bool) {
+	if !e.counting {
+		return
+	}
+	if refused {
+		e.refused++
+		return
+	}
+	e.failed++
+	e.errs[kind]++
+}
+
+// dial starts one connection, timed from t0 (0: now); it reports false when
+// the attempt failed at once (the caller then stops dialing for this round).
+func (e *engine) dial(ring *keyRing, t0 int64) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		e.fail(errKind("socket", err))
+		return false
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if e.rst {
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &e.lg)
+	}
+	src := &e.srcs[e.srcN]
+	if e.srcN++; e.srcN == len(e.srcs) {
+		e.srcN = 0
+	}
+	if err := unix.Bind(fd, src); err != nil {
+		_ = unix.Close(fd)
+		e.fail(errKind("bind", err))
+		return false
+	}
+	c := e.getConn()
+	if t0 == 0 {
+		t0 = e.now()
+	}
+	c.fd, c.state, c.ring, c.t0 = fd, stConnecting, ring, t0
+	c.key = ring.take()
+	dst := e.dst
+	if ring.dst != nil {
+		dst = ring.dst
+	}
+	if err := unix.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
+		_ = unix.Close(fd)
+		e.free = append(e.free, c)
+		e.fail(errKind("connect", err))
+		return false
+	}
+	if err := e.p.add(fd); err != nil {
+		_ = unix.Close(fd)
+		e.free = append(e.free, c)
+		e.fail(errKind("epoll", err))
+		return false
+	}
+	e.conns[fd] = c
+	e.pending++
+	return true
+}
+
+// closeConn closes c's socket and recycles c.
+func (e *engine) closeConn(c *conn) {
+	switch c.state {
+	case stConnecting, stWaiting:
+		e.pending--
+	case stOpen:
+		e.open--
+	}
+	_ = unix.Close(c.fd)
+	e.conns[c.fd] = nil
+	c.state, c.fd = stFree, -1
+	c.in, c.wpend, c.out = c.in[:0], nil, nil
+	c.pub, c.seq, c.ring = false, 0, nil
+	e.free = append(e.free, c)
+}
+
+// poll waits up to msec for events and handles them.
+func (e *engine) poll(msec int) error {
+	evs, err := e.p.wait(msec)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		if e.p.timer(evs[i].Fd) {
+			continue
+		}
+		c := e.conns[evs[i].Fd]
+		if c == nil {
+			continue
+		}
+		e.handle(c, evs[i].Events)
+	}
+	return nil
+}
+
+func (e *engine) handle(c *conn, ev uint32) {
+	if c.state == stConnecting {
+		req := c.ring.reqs[c.key]
+		n, err := unix.Write(c.fd, req)
+		if err != nil || n != len(req) {
+			if err == nil {
+				err = unix.EIO
+			}
+			e.fail(errKind("connect", err))
+			e.closeConn(c)
+			return
+		}
+		c.state = stWaiting
+		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+			return
+		}
+	}
+	if ev&unix.EPOLLOUT != 0 && len(c.wpend) > 0 {
+		if !e.flushPending(c) {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		e.readable(c)
+	}
+}
+
+// readable reads everything the socket has (edge-triggered) and processes it.
+func (e *engine) readable(c *conn) {
+	for {
+		if len(c.in) == cap(c.in) {
+			grown := make([]byte, len(c.in), 2*cap(c.in))
+			copy(grown, c.in)
+			c.in = grown
+		}
+		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		if err == unix.EAGAIN {
+			return
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 0 && err == nil {
+			e.ended(c, "read: eof", false)
+			return
+		}
+		if err != nil {
+			e.endedErr(c, "read", err)
+			return
+		}
+		old := len(c.in)
+		c.in = c.in[:old+n]
+		if c.state == stWaiting {
+			from := max(old-3, 0)
+			i := bytes.Index(c.in[from:], crlf2)
+			if i < 0 {
+				if len(c.in) > 16<<10 {
+					e.ended(c, "response head too long", false)
+					return
+				}
+				continue
+			}
+			if !e.upgraded(c, from+i+4) {
+				return
+			}
+		}
+		if c.state == stOpen && !e.frames(c) {
+			return
+		}
+	}
+}
+
+// endedErr closes c after a socket error.
+func (e *engine) endedErr(c *conn, op string, err error) {
+	kind, refused := errKind(op, err)
+	e.ended(c, kind, refused)
+}
+
+// ended closes c after EOF or an error: a handshake failure while waiting,
+// a lost connection once open.
+func (e *engine) ended(c *conn, kind string, refused bool) {
+	if c.state == stOpen {
+		e.h.lost(c)
+		if e.counting {
+			e.errs["lost: "+kind]++
+		}
+	} else {
+		e.fail(kind, refused)
+	}
+	e.closeConn(c)
+}
+
+// upgraded checks the response head of c (its first n bytes); it reports
+// whether c is still open.
+func (e *engine) upgraded(c *conn, n int) bool {
+	var want []byte
+	if e.verify {
+		want = c.ring.accepts[c.key]
+	}
+	if why := checkResponse(c.in[:n], want); why != "" {
+		e.fail(why, false)
+		e.closeConn(c)
+		return false
+	}
+	if e.counting {
+		e.handshakes++
+		_ = e.hist.RecordValue(e.now() - c.t0)
+	}
+	c.in = c.in[:copy(c.in, c.in[n:])]
+	e.pending--
+	e.open++
+	c.state = stOpen
+	e.h.opened(c)
+	return c.state == stOpen
+}
+
+// frames processes the complete frames in c.in; it reports whether c is
+// still open.
+func (e *engine) frames(c *conn) bool {
+	off := 0
+	for {
+		op, payload, n, err := parseFrame(c.in[off:])
+		if err != nil {
+			e.ended(c, err.Error(), false)
+			return false
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		switch op {
+		case opPing:
+			e.send(c, opPong, payload)
+		case opClose:
+			e.ended(c, "server close frame", false)
+			return false
+		case opPong:
+		default:
+			e.h.message(c, op, payload)
+		}
+		if c.state != stOpen {
+			return false
+		}
+	}
+	if off > 0 {
+		c.in = c.in[:copy(c.in, c.in[off:])]
+	}
+	return true
+}
+
+// send writes one masked frame to c, keeping what the socket does not take.
+func (e *engine) send(c *conn, op byte, payload []byte) {
+	if len(c.wpend) > 0 {
+		c.wpend = appendMasked(c.wpend, op, payload, c.mask)
+		return
+	}
+	e.wbuf = appendMasked(e.wbuf[:0], op, payload, c.mask)
+	n, err := unix.Write(c.fd, e.wbuf)
+	if err == unix.EAGAIN {
+		n, err = 0, nil
+	}
+	if err != nil {
+		e.endedErr(c, "write", err)
+		return
+	}
+	if n < len(e.wbuf) {
+		c.wpend = append([]byte(nil), e.wbuf[n:]...)
+	}
+}
+
+// flushPending writes c's pending output; it reports whether c is open.
+func (e *engine) flushPending(c *conn) bool {
+	n, err := unix.Write(c.fd, c.wpend)
+	if err == unix.EAGAIN {
+		return true
+	}
+	if err != nil {
+		e.endedErr(c, "write", err)
+		return false
+	}
+	c.wpend = c.wpend[n:]
+	if len(c.wpend) == 0 {
+		c.wpend = nil
+	}
+	return true
+}
+
+// expire fails the handshakes older than the timeout.
+func (e *engine) expire() {
+	if e.timeout <= 0 || e.pending == 0 {
+		return
+	}
+	now := e.now()
+	for _, c := range e.conns {
+		if c != nil && (c.state == stConnecting || c.state == stWaiting) && now-c.t0 > e.timeout {
+			e.fail("timeout", false)
+			e.closeConn(c)
+		}
+	}
+}
+
+// closeAll closes every connection.
+func (e *engine) closeAll() {
+	for _, c := range e.conns {
+		if c != nil {
+			e.closeConn(c)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+// Command upgate-bench is upgate's load generator: one event-driven client
+// (epoll, no goroutine per connection) that drives any WebSocket server the
+// same way, and the reporter that turns its results into tables and charts.
+//
+//	upgate-bench [flags] handshake|latency|hold|echo|broadcast
+//	upgate-bench report DIR
+//
+// A run prints one summary line and, with -out, writes its result as JSON.
+// Pin the client and the server to different cores (scripts/bench.sh does).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+)
+
+type config struct {
+	scenario     string
+	server       string
+	variant      string
+	addr         string
+	addr2        string // broadcast: a second node for half the subscribers
+	serverPID    int
+	duration     time.Duration
+	warmup       time.Duration
+	concurrency  int
+	conns        int
+	holdFrom     int
+	settle       time.Duration
+	size         int
+	rate         float64
+	path         string
+	pubPath      string
+	publishURL   string
+	sources      int
+	verifyAccept bool
+	closeMode    string
+	hsTimeout    time.Duration
+	out          string
+	rep          int
+	notes        string
+	progress     bool
+	cpuProfile   string
+}
+
+func newResult(cfg *config) *Result {
+	r := &Result{
+		Scenario: cfg.scenario, Server: cfg.server, Variant: cfg.variant, Rep: cfg.rep,
+		Start: time.Now().UTC(), AcceptVerified: cfg.verifyAccept, LoadAvg: loadAvg(),
+		Settings: Settings{
+			Concurrency: cfg.concurrency, Size: cfg.size, Sources: cfg.sources,
+			Warmup: cfg.warmup.Seconds(), Duration: cfg.duration.Seconds(), Path: cfg.path,
+		},
+	}
+	switch cfg.scenario {
+	case "handshake", "latency":
+		r.Settings.CloseMode = cfg.closeMode
+		r.Settings.Size = 0
+		r.Settings.Rate = cfg.rate
+	case "hold":
+		r.Settings.Conns = cfg.conns
+		r.Settings.Size = 0
+	case "echo":
+		r.Settings.Conns = cfg.conns
+	case "broadcast":
+		r.Settings.Conns, r.Settings.Rate = cfg.conns, cfg.rate
+		r.Settings.Publish = cfg.pubPath
+		if cfg.publishURL != "" {
+			r.Settings.Publish = cfg.publishURL
+		}
+	}
+	if !cfg.verifyAccept {
+		r.Notes = append(r.Notes, "status only: Sec-WebSocket-Accept not verified")
+	}
+	if cfg.notes != "" {
+		r.Notes = append(r.Notes, strings.Split(cfg.notes, ";")...)
+	}
+	return r
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, `usage:
+  upgate-bench [flags] handshake|latency|hold|echo|broadcast
+  upgate-bench report [-o DIR] RAWDIR...
+
+scenarios:
+  handshake  connect, upgrade, verify Sec-WebSocket-Accept, close (RST); as
+             fast as -c in flight allow, for -d
+  latency    the same handshakes started at a fixed -rate, each timed from
+             its scheduled start (no coordinated omission)
+  hold       open -n connections and keep them: server memory per connection
+             as the RSS slope between -hold-from and -n connections
+  echo       -n connections each echoing -size byte messages, one in flight
+  broadcast  -n subscribers on -path; messages published at -rate over a
+             WebSocket (-pub-path) or the admin API (-publish-url)
+
+flags:
+`)
+	flag.PrintDefaults()
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		if err := report(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "upgate-bench report:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg := &config{}
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:9000", "server address (IPv4 ip:port)")
+	flag.StringVar(&cfg.addr2, "addr2", "", "broadcast: a second node of the same fleet (IPv4 ip:port); half the\nsubscribers connect there, the publisher stays on -addr")
+	flag.StringVar(&cfg.server, "server", "server", "server name recorded in the result")
+	flag.StringVar(&cfg.variant, "variant", "", "variant recorded in the result (server options)")
+	flag.IntVar(&cfg.serverPID, "server-pid", 0, "server process id, for its CPU time and memory")
+	flag.DurationVar(&cfg.duration, "d", 10*time.Second, "measured duration (hold: how long to hold)")
+	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "warm-up before measuring")
+	flag.IntVar(&cfg.concurrency, "c", 64, "handshakes in flight")
+	flag.IntVar(&cfg.conns, "n", 0, "connections (hold: 19000, echo: 100, broadcast: 10000)")
+	flag.IntVar(&cfg.holdFrom, "hold-from", 1000, "hold: smaller size of the memory slope")
+	flag.DurationVar(&cfg.settle, "settle", time.Second, "hold: pause before each memory reading")
+	flag.IntVar(&cfg.size, "size", 0, "message size in bytes (echo: 64, broadcast: 32)")
+	flag.Float64Var(&cfg.rate, "rate", 0, "latency: handshakes started per second (default 10000);\nbroadcast: messages published per second (default 10)")
+	flag.StringVar(&cfg.path, "path", "", "request path (default /echo; broadcast /ws/bench)")
+	flag.StringVar(&cfg.pubPath, "pub-path", "/pub/bench", "broadcast: WebSocket publisher path")
+	flag.StringVar(&cfg.publishURL, "publish-url", "", "broadcast: publish with POST to this URL instead")
+	flag.IntVar(&cfg.sources, "sources", 64, "loopback source addresses (127.0.0.2 on)")
+	flag.BoolVar(&cfg.verifyAccept, "verify-accept", true, "verify Sec-WebSocket-Accept (false: status only)")
+	flag.StringVar(&cfg.closeMode, "close", "rst", "how the client closes: rst (SO_LINGER 0) or fin")
+	flag.DurationVar(&cfg.hsTimeout, "timeout", 5*time.Second, "handshake timeout")
+	flag.StringVar(&cfg.out, "out", "", "write the result as JSON to this file")
+	flag.IntVar(&cfg.rep, "rep", 1, "repetition number recorded in the result")
+	flag.StringVar(&cfg.notes, "notes", "", "notes recorded in the result, separated by ';'")
+	flag.BoolVar(&cfg.progress, "progress", true, "progress bars (only on a terminal)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the client's CPU profile to this file")
+	flag.Usage = usage
+	flag.Parse()
+	if flag.NArg() > 0 {
+		// flags may follow the scenario too
+		cfg.scenario = flag.Arg(0)
+		_ = flag.CommandLine.Parse(flag.Args()[1:])
+	}
+	if cfg.scenario == "" || flag.NArg() != 0 {
+		usage()
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "upgate-bench %s %s: %v\n", cfg.scenario, cfg.server, err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg *config) error {
+	if cfg.closeMode != "rst" && cfg.closeMode != "fin" {
+		return fmt.Errorf("-close must be rst or fin")
+	}
+	if cfg.path == "" {
+		cfg.path = "/echo"
+		if cfg.scenario == "broadcast" {
+			cfg.path = "/ws/bench"
+		}
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	var runner func(*config, *progress) (*Result, error)
+	switch cfg.scenario {
+	case "handshake":
+		cfg.rate = 0
+		runner = runHandshake
+	case "latency":
+		if cfg.rate <= 0 {
+			cfg.rate = 10000
+		}
+		runner = runHandshake
+	case "hold":
+		def(&cfg.conns, 19000)
+		runner = runHold
+	case "echo":
+		def(&cfg.conns, 100)
+		def(&cfg.size, 64)
+		runner = runEcho
+	case "broadcast":
+		def(&cfg.conns, 10000)
+		def(&cfg.size, 32)
+		if cfg.size < 32 {
+			cfg.size = 32
+		}
+		if cfg.rate <= 0 {
+			cfg.rate = 10
+		}
+		runner = runBroadcast
+	default:
+		return fmt.Errorf("unknown scenario %q", cfg.scenario)
+	}
+	if cfg.sources < 1 || cfg.sources > 60000 {
+		return fmt.Errorf("-sources must be in 1..60000")
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	pr := newProgress(cfg.progress)
+	r, err := runner(cfg, pr)
+	if r != nil {
+		fmt.Println(r.summary())
+		if cfg.out != "" {
+			if werr := r.write(cfg.out); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	return err
+}

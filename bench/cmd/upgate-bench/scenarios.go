@@ -1,0 +1,228 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// tickEvery is how often the run loops expire handshakes, sample the
+// timeline and update the progress bar.
+const tickEvery = int64(100 * time.Millisecond)
+
+// handshakeHooks close each connection as soon as its 101 is verified.
+type handshakeHooks struct{ e *engine }
+
+func (h *handshakeHooks) opened(c *conn)              { h.e.closeConn(c) }
+func (h *handshakeHooks) message(*conn, byte, []byte) {}
+func (h *handshakeHooks) lost(*conn)                  {}
+
+// churn keeps conc handshakes in flight until the engine clock reaches
+// until; tick runs about every 100 ms. With rate > 0 it starts handshakes
+// on a fixed schedule instead (at most conc in flight) and times each one
+// from its scheduled start, so that a stalled server is not hidden by the
+// client waiting for it (no coordinated omission).
+func (e *engine) churn(until int64, conc int, rate float64, tick func(now int64)) error {
+	start := e.now()
+	next := start + tickEvery
+	var started int64
+	interval := 0.0
+	if rate > 0 {
+		interval = float64(time.Second) / rate
+	}
+	for {
+		now := e.now()
+		if now >= until {
+			return nil
+		}
+		wait := min((until-now)/1e6+1, 10)
+		if interval == 0 {
+			for e.pending < conc {
+				if !e.dial(e.keys, 0) {
+					break
+				}
+			}
+		} else {
+			due := start + int64(float64(started)*interval)
+			for e.pending < conc && due <= now {
+				started++
+				if !e.dial(e.keys, due) {
+					break
+				}
+				due = start + int64(float64(started)*interval)
+			}
+			if due > now && due < now+wait*1e6 {
+				e.p.wake(due - now)
+			}
+		}
+		if err := e.poll(int(wait)); err != nil {
+			return err
+		}
+		if now = e.now(); now >= next {
+			next = now + tickEvery
+			e.expire()
+			if tick != nil {
+				tick(now)
+			}
+		}
+	}
+}
+
+func runHandshake(cfg *config, pr *progress) (*Result, error) {
+	h := &handshakeHooks{}
+	e, err := newEngine(cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	h.e = e
+	defer e.p.close()
+	if cfg.warmup > 0 {
+		pr.phase("warm-up", int64(cfg.warmup/time.Millisecond))
+		start := e.now()
+		if err := e.churn(start+int64(cfg.warmup), cfg.concurrency, cfg.rate, func(now int64) {
+			pr.set((now-start)/1e6, "")
+		}); err != nil {
+			return nil, err
+		}
+		e.closeAll()
+	}
+	r := newResult(cfg)
+	pr.phase(fmt.Sprintf("%s %s", cfg.scenario, cfg.server), int64(cfg.duration/time.Millisecond))
+	e.counting = true
+	cpu := startCPU(cfg.serverPID)
+	start := e.now()
+	lastSec, lastCount := int64(0), int64(0)
+	err = e.churn(start+int64(cfg.duration), cfg.concurrency, cfg.rate, func(now int64) {
+		el := now - start
+		if sec := el / int64(time.Second); sec > lastSec {
+			r.Timeline = append(r.Timeline, e.handshakes-lastCount)
+			lastSec, lastCount = sec, e.handshakes
+		}
+		pr.set(el/1e6, fmt.Sprintf("%.0f hs/s", float64(e.handshakes)/(float64(el)/1e9)))
+	})
+	elapsed := float64(e.now()-start) / 1e9
+	e.counting = false
+	cpu.stop(r, e.handshakes)
+	e.closeAll()
+	pr.done()
+	if err != nil {
+		return nil, err
+	}
+	r.Seconds = elapsed
+	e.fill(r)
+	r.HandshakesPerSec = float64(e.handshakes) / elapsed
+	if e.handshakes == 0 {
+		return r, errors.New("no handshake completed")
+	}
+	return r, nil
+}
+
+// fill copies the engine's handshake counters into r.
+func (e *engine) fill(r *Result) {
+	r.Handshakes, r.Failed, r.Refused = e.handshakes, e.failed, e.refused
+	if len(e.errs) > 0 {
+		r.Errors = e.errs
+	}
+	r.HandshakeLatency = summarize(e.hist, true)
+}
+
+// holdHooks keep every connection open.
+type holdHooks struct{ lostN int64 }
+
+func (h *holdHooks) opened(*conn)                {}
+func (h *holdHooks) message(*conn, byte, []byte) {}
+func (h *holdHooks) lost(*conn)                  { h.lostN++ }
+
+// fillTo opens connections from ring (at most conc at a time) until n are
+// open, then keeps polling for settle. It fails after limit.
+func (e *engine) fillTo(ring *keyRing, n, conc int, settle, limit time.Duration, tick func(now int64)) error {
+	deadline := e.now() + int64(limit)
+	next := e.now() + tickEvery
+	for e.open < n {
+		now := e.now()
+		if now > deadline {
+			return fmt.Errorf("only %d of %d connections open after %v (failed %d, refused %d, errors %v)",
+				e.open, n, limit, e.failed, e.refused, e.errs)
+		}
+		for e.pending < conc && e.open+e.pending < n {
+			if !e.dial(ring, 0) {
+				break
+			}
+		}
+		if err := e.poll(10); err != nil {
+			return err
+		}
+		if now = e.now(); now >= next {
+			next = now + tickEvery
+			e.expire()
+			if tick != nil {
+				tick(now)
+			}
+		}
+	}
+	return e.idle(settle)
+}
+
+// idle polls without dialing for d.
+func (e *engine) idle(d time.Duration) error {
+	until := e.now() + int64(d)
+	for e.now() < until {
+		if err := e.poll(10); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runHold(cfg *config, pr *progress) (*Result, error) {
+	h := &holdHooks{}
+	e, err := newEngine(cfg, h)
+	if err != nil {
+		return nil, err
+	}
+	defer e.p.close()
+	defer e.closeAll()
+	r := newResult(cfg)
+	from := min(cfg.holdFrom, cfg.conns/2)
+	r.HoldFrom = from
+	settle := cfg.settle
+	r.ServerRSSBase = procRSS(cfg.serverPID)
+	e.counting = true
+	cpu := startCPU(cfg.serverPID)
+	start := e.now()
+	pr.phase(fmt.Sprintf("hold %s", cfg.server), int64(cfg.conns))
+	tick := func(int64) { pr.set(int64(e.open), fmt.Sprintf("%d open", e.open)) }
+	if err := e.fillTo(e.keys, from, cfg.concurrency, settle, time.Minute, tick); err != nil {
+		return nil, err
+	}
+	rssFrom, cliFrom := procRSS(cfg.serverPID), procRSS(0)
+	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, settle, 2*time.Minute, tick); err != nil {
+		return nil, err
+	}
+	rssN, cliN := procRSS(cfg.serverPID), procRSS(0)
+	pr.set(int64(e.open), "holding")
+	holdCPU, _ := procCPU(cfg.serverPID)
+	holdStart := e.now()
+	if err := e.idle(cfg.duration); err != nil {
+		return nil, err
+	}
+	if c, err := procCPU(cfg.serverPID); err == nil && cfg.serverPID > 0 {
+		r.ServerCPUHolding = (c - holdCPU).Seconds() / (float64(e.now()-holdStart) / 1e9)
+	}
+	r.Seconds = float64(e.now()-start) / 1e9
+	r.Held = e.open
+	r.Lost = h.lostN
+	e.counting = false
+	cpu.stop(r, 0)
+	pr.done()
+	e.fill(r)
+	r.ServerRSSFrom, r.ServerRSSAtN = rssFrom, rssN
+	if d := float64(cfg.conns - from); d > 0 {
+		r.ServerBytesPerConn = float64(rssN-rssFrom) / d
+		r.ClientBytesPerConn = float64(cliN-cliFrom) / d
+	}
+	if r.Held < cfg.conns {
+		return r, fmt.Errorf("%d of %d connections still open at the end", r.Held, cfg.conns)
+	}
+	return r, nil
+}

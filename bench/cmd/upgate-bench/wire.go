@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// websocketGUID is the constant of RFC 6455 §1.3 behind Sec-WebSocket-Accept.
+const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// keyRing holds ready-made upgrade requests, each with its own random
+// Sec-WebSocket-Key, and the Sec-WebSocket-Accept each one must get back.
+// The client cycles through them: building and hashing a fresh key per
+// handshake would spend the load generator's core on SHA-1 instead of on
+// driving the server, and a server cannot tell the difference.
+type keyRing struct {
+	reqs    [][]byte
+	accepts [][]byte
+	next    int
+	dst     *unix.SockaddrInet4 // where its connections go; nil: the engine's -addr
+}
+
+func newKeyRing(n int, host, path string) *keyRing {
+	k := &keyRing{reqs: make([][]byte, n), accepts: make([][]byte, n)}
+	var raw [16]byte
+	for i := range n {
+		_, _ = rand.Read(raw[:])
+		key := base64.StdEncoding.EncodeToString(raw[:])
+		k.reqs[i] = []byte("GET " + path + " HTTP/1.1\r\n" +
+			"Host: " + host + "\r\n" +
+			"Upgrade: websocket\r\n" +
+			"Connection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: " + key + "\r\n" +
+			"Sec-WebSocket-Version: 13\r\n\r\n")
+		k.accepts[i] = []byte(acceptKey(key))
+	}
+	return k
+}
+
+// take returns the index of the next request.
+func (k *keyRing) take() int {
+	i := k.next
+	k.next++
+	if k.next == len(k.reqs) {
+		k.next = 0
+	}
+	return i
+}
+
+func acceptKey(key string) string {
+	h := sha1.Sum([]byte(key + websocketGUID))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+var (
+	crlf2      = []byte("\r\n\r\n")
+	status101  = []byte("HTTP/1.1 101 ")
+	acceptName = []byte("sec-websocket-accept")
+)
+
+// checkResponse verifies a complete response head: the status line must be
+// 101 and, when accept is not nil, Sec-WebSocket-Accept must equal it. It
+// returns a short reason when the response is not acceptable.
+func checkResponse(head, accept []byte) string {
+	if !bytes.HasPrefix(head, status101) {
+		if len(head) >= 12 && bytes.HasPrefix(head, []byte("HTTP/1.")) {
+			return "status " + string(head[9:12])
+		}
+		return "bad status line"
+	}
+	if accept == nil {
+		return ""
+	}
+	rest := head
+	for {
+		i := bytes.Index(rest, []byte("\r\n"))
+		if i < 0 {
+			return "no Sec-WebSocket-Accept"
+		}
+		rest = rest[i+2:]
+		colon := bytes.IndexByte(rest, ':')
+		eol := bytes.Index(rest, []byte("\r\n"))
+		if colon < 0 || eol < 0 || colon > eol {
+			continue
+		}
+		if !bytes.EqualFold(bytes.TrimSpace(rest[:colon]), acceptName) {
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(rest[colon+1:eol]), accept) {
+			return ""
+		}
+		return "bad Sec-WebSocket-Accept"
+	}
+}
+
+// WebSocket opcodes the client uses.
+const (
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	opPing   = 0x9
+	opPong   = 0xA
+)
+
+// appendMasked appends one final client frame (masked, RFC 6455 §5.3).
+func appendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
+	dst = append(dst, 0x80|op)
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n < 1<<16:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	dst = append(dst, mask[:]...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	for i := range payload {
+		dst[start+i] ^= mask[i&3]
+	}
+	return dst
+}
+
+// parseFrame decodes the server frame at the start of b: its opcode, its
+// payload and its total length, or n == 0 when b holds only part of it.
+func parseFrame(b []byte) (op byte, payload []byte, n int, err error) {
+	if len(b) < 2 {
+		return 0, nil, 0, nil
+	}
+	if b[0]&0x80 == 0 {
+		return 0, nil, 0, fmt.Errorf("fragmented server frame")
+	}
+	if b[1]&0x80 != 0 {
+		return 0, nil, 0, fmt.Errorf("masked server frame")
+	}
+	op = b[0] & 0x0f
+	hl, ln := 2, int(b[1]&0x7f)
+	switch ln {
+	case 126:
+		if len(b) < 4 {
+			return 0, nil, 0, nil
+		}
+		hl, ln = 4, int(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return 0, nil, 0, nil
+		}
+		v := binary.BigEndian.Uint64(b[2:])
+		if v > 1<<30 {
+			return 0, nil, 0, fmt.Errorf("server frame too long")
+		}
+		hl, ln = 10, int(v)
+	}
+	if len(b) < hl+ln {
+		return 0, nil, 0, nil
+	}
+	return op, b[hl : hl+ln], hl + ln, nil
+}

@@ -1,0 +1,142 @@
+// Command upgate is the benchmark's server on upgate's own event loop
+// (package loop) with the smallest handler: every WebSocket path echoes,
+// except /ws/{topic} (subscribe to a topic) and /pub/{topic} (every message
+// sent on it goes to the topic's subscribers, encoded once and shared).
+// It stands in for cmd/upgate where the binary is not available, and it
+// exposes the loop's kernel options as flags for the kernel-lever runs.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/frame"
+)
+
+// sub marks a subscriber or a publisher of a topic.
+type sub struct {
+	topic string
+	pub   bool
+}
+
+type handler struct {
+	mu     sync.Mutex
+	topics map[string]map[*loop.Conn]struct{}
+}
+
+func (h *handler) OnRequest(r *loop.Request, d *loop.Decision) {
+	if !r.WebSocket {
+		d.RequireUpgrade()
+		return
+	}
+	path := string(r.Head.Path())
+	switch {
+	case strings.HasPrefix(path, "/ws/"):
+		r.Conn.SetContext(&sub{topic: path[len("/ws/"):]})
+	case strings.HasPrefix(path, "/pub/"):
+		r.Conn.SetContext(&sub{topic: path[len("/pub/"):], pub: true})
+	}
+	d.Upgrade(nil, nil, 0)
+}
+
+func (h *handler) OnOpen(c *loop.Conn) {
+	s, ok := c.Context().(*sub)
+	if !ok || s.pub {
+		return
+	}
+	h.mu.Lock()
+	m := h.topics[s.topic]
+	if m == nil {
+		m = map[*loop.Conn]struct{}{}
+		h.topics[s.topic] = m
+	}
+	m[c] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *handler) OnMessage(c *loop.Conn, op ws.OpCode, payload []byte) {
+	s, ok := c.Context().(*sub)
+	if !ok {
+		_ = c.Send(op, payload)
+		return
+	}
+	if !s.pub {
+		return
+	}
+	f := frame.AppendFrame(nil, op, true, payload)
+	h.mu.Lock()
+	for sc := range h.topics[s.topic] {
+		_ = sc.SendFrame(f)
+	}
+	h.mu.Unlock()
+}
+
+func (h *handler) OnClose(c *loop.Conn, _ ws.StatusCode, _ error) {
+	if s, ok := c.Context().(*sub); ok && !s.pub {
+		h.mu.Lock()
+		delete(h.topics[s.topic], c)
+		h.mu.Unlock()
+	}
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9000", "listen address")
+	loops := flag.Int("loops", 1, "event loops")
+	reuse := flag.Bool("reuseport", false, "one SO_REUSEPORT listener per loop")
+	deferAccept := flag.Duration("defer-accept", 0, "TCP_DEFER_ACCEPT (0: off)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM")
+	memProfile := flag.String("memprofile", "", "write a heap profile here at SIGTERM")
+	flag.Parse()
+
+	if *memProfile != "" {
+		runtime.MemProfileRate = 1 // every allocation: the profile explains the RSS slope
+	}
+	h := &handler{topics: map[string]map[*loop.Conn]struct{}{}}
+	srv, err := loop.New(h, loop.Options{
+		Addr:        *addr,
+		NumLoops:    *loops,
+		ReusePort:   *reuse,
+		DeferAccept: *deferAccept,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	if *memProfile != "" {
+		runtime.GC()
+		if f, err := os.Create(*memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			_ = f.Close()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}

@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# upgate's benchmark: one client (bench/cmd/upgate-bench) against upgate, its
+# peers and a canned-101 ceiling, in one run, with identical settings.
+#
+#   scripts/bench.sh            full run: 3 repetitions, every scenario, the
+#                               kernel levers; results in bench/results/DATE/
+#   scripts/bench.sh --quick    a few seconds per server, one repetition, no
+#                               levers; results in bench/results/tmp/quick.*/
+#                               Fails only on errors (a server that does not
+#                               start, a client error, no handshake), never
+#                               on the numbers.
+#
+# Options:
+#   --reps N             repetitions (full: 3)
+#   --servers "A B ..."  servers to run (default: upgate ceiling gnetws nbio
+#                        gws gobwas gorilla)
+#   --scenarios "..."    among: handshake latency hold echo broadcast levers
+#   --out DIR            results directory
+#
+# Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
+# process for every run; the client runs on CPU 1 (taskset -c 1). Servers
+# take turns within each repetition, in an order that rotates between
+# repetitions. Every process started here is stopped on exit, also on error.
+#
+# The machine may be shared: the client measures how much CPU other work
+# used during each run, and a full run measures a run again (up to twice)
+# when that exceeded BENCH_MAX_OTHER_CPU cores (default 0.25); set-aside runs
+# are kept in disturbed/.
+#
+# Environment: UPGATE_BENCH_IMPL=loop benchmarks upgate through
+# bench/peers/upgate (package loop with an echo handler) even when
+# cmd/upgate builds; =binary insists on the binary.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	PATH="/usr/local/go/bin:$PATH"
+fi
+
+QUICK=0
+REPS=""
+OUT=""
+SERVERS="upgate ceiling gnetws nbio gws gobwas gorilla"
+SCENARIOS=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--reps) REPS=$2; shift ;;
+	--servers) SERVERS=$2; shift ;;
+	--scenarios) SCENARIOS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h | --help) sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+# A run during which other work used more than MAX_OTHER cores is measured
+# again, up to RETRIES times (full runs only).
+MAX_OTHER=${BENCH_MAX_OTHER_CPU:-0.25}
+RETRIES=2
+if [ "$QUICK" = 1 ]; then
+	RETRIES=0
+	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast}"
+	HS=(-d 1.5s -warmup 0.3s -c 64)
+	LAT=(-rate 5000 -c 1024 -d 1s -warmup 0.2s)
+	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
+	ECHO=(-n 50 -size 64 -d 1s -warmup 0.2s)
+	BCAST=(-n 500 -rate 10 -d 1s -warmup 0.2s)
+	LEVER=(-d 1s -warmup 0.3s)
+	if [ -z "$OUT" ]; then
+		# one directory per run: several test runs may share the machine
+		mkdir -p "$ROOT/bench/results/tmp"
+		find "$ROOT/bench/results/tmp" -maxdepth 1 -name 'quick.*' -mmin +120 -exec rm -rf {} + 2>/dev/null || true
+		OUT=$(mktemp -d "$ROOT/bench/results/tmp/quick.XXXXXX")
+	fi
+else
+	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers}"
+	HS=(-d 10s -warmup 3s -c 64)
+	LAT=(-rate 10000 -c 1024 -d 10s -warmup 2s)
+	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
+	ECHO=(-n 100 -size 64 -d 10s -warmup 2s)
+	BCAST=(-n 10000 -rate 5 -d 10s -warmup 1s)
+	LEVER=(-d 6s -warmup 2s)
+	if [ -z "$OUT" ]; then
+		OUT=$ROOT/bench/results/$(date +%F)
+		[ -e "$OUT" ] && OUT=$OUT-$(date +%H%M%S)
+	fi
+fi
+RAW=$OUT/raw
+LOGS=$OUT/logs
+mkdir -p "$RAW" "$LOGS"
+BIN=$(mktemp -d "${TMPDIR:-/tmp}/upgate-bench.XXXXXX")
+
+# ------------------------------------------------------------ processes --
+
+SRV_PID=""
+CLI_PID=""
+cleanup() {
+	local pid
+	for pid in $CLI_PID $SRV_PID; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in $CLI_PID $SRV_PID; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	SRV_PID="" CLI_PID=""
+	rm -rf "$BIN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	echo "bench.sh: $*" >&2
+	exit 1
+}
+
+SERVER_CPU=(taskset -c 0)
+CLIENT_CPU=(taskset -c 1)
+if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
+	echo "bench.sh: WARNING: no taskset or fewer than 2 CPUs: server and client are not pinned" >&2
+	SERVER_CPU=() CLIENT_CPU=()
+fi
+
+# ---------------------------------------------------------------- build --
+
+echo "==> build"
+(cd bench && go build -o "$BIN/" ./cmd/upgate-bench) || die "building the client failed"
+for p in bench/peers/*/; do
+	p=$(basename "$p")
+	(cd bench && go build -o "$BIN/peer-$p" "./peers/$p") || die "building peer $p failed"
+done
+IMPL=${UPGATE_BENCH_IMPL:-auto}
+if [ "$IMPL" != loop ] && ls cmd/upgate/*.go >/dev/null 2>&1 &&
+	go build -o "$BIN/upgate" ./cmd/upgate 2>"$LOGS/build-upgate.log"; then
+	IMPL=binary
+elif [ "$IMPL" = binary ]; then
+	cat "$LOGS/build-upgate.log" >&2 2>/dev/null || true
+	die "UPGATE_BENCH_IMPL=binary but cmd/upgate does not build"
+else
+	IMPL=loop
+fi
+echo "upgate: $([ $IMPL = binary ] && echo "cmd/upgate binary" || echo "bench/peers/upgate (package loop, echo handler)")"
+
+# -------------------------------------------------------------- servers --
+
+# Ports below the ephemeral range (32768 on), so that no client socket of
+# another program holds them.
+PORT=$((10000 + RANDOM % 20000))
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+next_port() {
+	PORT=$((PORT + 1))
+	while port_open "$PORT"; do PORT=$((PORT + 1)); done
+}
+
+# start_server NAME LOGTAG [ARGS...]: start NAME on a fresh port, alone on
+# CPU 0; sets SRV_PID and ADDR.
+start_server() {
+	local name=$1 tag=$2
+	shift 2
+	next_port
+	ADDR=127.0.0.1:$PORT
+	local cmd
+	if [ "$name" = upgate ] && [ "$IMPL" = binary ]; then
+		cmd=("$BIN/upgate" --listen "$ADDR" --admin off --loops 1 --log-level error --drain-timeout 1s)
+	else
+		cmd=("$BIN/peer-$name" -addr "$ADDR")
+	fi
+	local try i
+	for try in 1 2 3; do
+		GOMAXPROCS=1 ${SERVER_CPU[@]+"${SERVER_CPU[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
+		SRV_PID=$!
+		for i in $(seq 400); do
+			if ! kill -0 "$SRV_PID" 2>/dev/null; then
+				wait "$SRV_PID" 2>/dev/null || true
+				SRV_PID=""
+				break
+			fi
+			port_open "${ADDR#*:}" && return 0
+			sleep 0.05
+		done
+		if [ -n "$SRV_PID" ]; then
+			die "server $name is not listening on $ADDR after 20s"
+		fi
+		if [ "$try" -lt 3 ] && grep -q "address already in use" "$LOGS/$tag.server.log"; then
+			# another program took the port meanwhile: take the next one
+			local old=$ADDR
+			next_port
+			ADDR=127.0.0.1:$PORT
+			cmd=("${cmd[@]/#$old/$ADDR}")
+			continue
+		fi
+		cat "$LOGS/$tag.server.log" >&2
+		die "server $name did not start (${cmd[*]} $*)"
+	done
+}
+
+stop_server() {
+	[ -n "$SRV_PID" ] || return 0
+	kill -TERM "$SRV_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 30); do
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$SRV_PID" 2>/dev/null || true
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=""
+}
+
+# client TAG ARGS...: run the client on CPU 1 against the running server.
+client() {
+	local tag=$1
+	shift
+	GOMAXPROCS=1 ${CLIENT_CPU[@]+"${CLIENT_CPU[@]}"} "$BIN/upgate-bench" -addr "$ADDR" -server-pid "$SRV_PID" \
+		-out "$RAW/$tag.json" "$@" </dev/null &
+	CLI_PID=$!
+	local rc=0
+	wait "$CLI_PID" || rc=$?
+	CLI_PID=""
+	[ $rc -eq 0 ] || die "client failed: $tag (exit $rc; server log: $LOGS/$tag.server.log)"
+}
+
+# disturbed TAG: whether other work used more than MAX_OTHER cores during
+# the run (the client measures it from /proc/stat).
+disturbed() {
+	local v
+	v=$(sed -n 's/.*"other_cpu_util": *\([0-9.eE+-]*\).*/\1/p' "$RAW/$1.json")
+	awk -v v="${v:-0}" -v m="$MAX_OTHER" 'BEGIN { exit !(v > m) }'
+}
+
+# measure TAG SERVER SERVER-ARGS... -- CLIENT-ARGS...: one measured run on a
+# fresh server process. A run disturbed by other work is set aside (in
+# disturbed/) and measured again, up to RETRIES times; the last one counts.
+measure() {
+	local tag=$1 server=$2
+	shift 2
+	local sargs=() cargs=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do sargs+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	cargs=("$@")
+	local attempt
+	for attempt in $(seq 0 "$RETRIES"); do
+		start_server "$server" "$tag" ${sargs[@]+"${sargs[@]}"}
+		client "$tag" ${cargs[@]+"${cargs[@]}"}
+		stop_server
+		if [ "$attempt" -lt "$RETRIES" ] && disturbed "$tag"; then
+			mkdir -p "$OUT/disturbed"
+			mv "$RAW/$tag.json" "$OUT/disturbed/$tag.try$((attempt + 1)).json"
+			echo "   (other work used more than $MAX_OTHER of a core: measuring again)"
+			sleep 2
+			continue
+		fi
+		break
+	done
+}
+
+# run SCENARIO SERVER REP: one measured run of a scenario.
+run() {
+	local scenario=$1 server=$2 rep=$3 tag="$1-$2-r$3"
+	local args=(-server "$server" -rep "$rep")
+	[ "$server" = ceiling ] && args+=(-verify-accept=false)
+	[ "$server" = upgate ] && [ "$IMPL" = loop ] && args+=(-notes "upgate via bench/peers/upgate")
+	case $scenario in
+	handshake) measure "$tag" "$server" -- "${args[@]}" "${HS[@]}" handshake ;;
+	latency) measure "$tag" "$server" -- "${args[@]}" "${LAT[@]}" latency ;;
+	hold) measure "$tag" "$server" -- "${args[@]}" "${HOLD[@]}" hold ;;
+	echo) measure "$tag" "$server" -- "${args[@]}" "${ECHO[@]}" echo ;;
+	broadcast)
+		# The binary's /ws/{topic} route lets subscribers publish; the bench
+		# server takes publishers on /pub/{topic}.
+		local pub=/pub/bench
+		[ "$server" = upgate ] && [ "$IMPL" = binary ] && pub=/ws/bench
+		measure "$tag" "$server" -- "${args[@]}" "${BCAST[@]}" -path /ws/bench -pub-path "$pub" broadcast
+		;;
+	esac
+}
+
+# lever SERVER VARIANT REP SERVER-ARGS -- CLIENT-ARGS: one kernel-lever run.
+lever() {
+	local server=$1 variant=$2 rep=$3
+	shift 3
+	local sargs=() cargs=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do sargs+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	cargs=("$@")
+	local tag="lever-$server-$(echo "$variant" | tr -c 'A-Za-z0-9\n' '-')-r$rep"
+	local args=(-server "$server" -variant "$variant" -rep "$rep" "${HS[@]}" "${LEVER[@]}")
+	[ "$server" = ceiling ] && args+=(-verify-accept=false)
+	# The levers need the loop's options: always the bench server.
+	local saved=$IMPL
+	IMPL=loop
+	measure "$tag" "$server" ${sargs[@]+"${sargs[@]}"} -- "${args[@]}" ${cargs[@]+"${cargs[@]}"} handshake
+	IMPL=$saved
+}
+
+levers() {
+	local rep=$1 s
+	for s in upgate ceiling; do
+		lever $s "default" "$rep"
+		lever $s "TCP_DEFER_ACCEPT 1s" "$rep" -defer-accept 1s
+		lever $s "2 loops, SO_REUSEPORT" "$rep" -loops 2 -reuseport
+		lever $s "client closes with FIN" "$rep" -- -close fin
+		lever $s "1024 in flight" "$rep" -- -c 1024
+	done
+	lever ceiling "client closes with FIN, server SO_LINGER 0" "$rep" -linger0 -- -close fin
+	lever ceiling "1024 in flight, backlog 64" "$rep" -backlog 64 -- -c 1024
+}
+
+# ------------------------------------------------------------------ run --
+
+{
+	echo "date:     $(date -u '+%F %T UTC')"
+	echo "commit:   $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
+	echo "upgate:   $([ $IMPL = binary ] && echo "cmd/upgate binary" || echo "bench/peers/upgate (package loop, echo handler)")"
+	echo "go:       $(go version | cut -d' ' -f3-)"
+	echo "kernel:   $(uname -sr)"
+	echo "cpu:      $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min, at start)"
+	echo "mode:     $([ $QUICK = 1 ] && echo quick || echo full), $REPS repetition(s)"
+	echo "somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
+} >"$OUT/env.txt"
+cat "$OUT/env.txt"
+
+read -r -a servers <<<"$SERVERS"
+n=${#servers[@]}
+for rep in $(seq "$REPS"); do
+	# rotate the order of servers between repetitions
+	order=()
+	for i in $(seq 0 $((n - 1))); do order+=("${servers[$(((i + rep - 1) % n))]}"); done
+	for scenario in $SCENARIOS; do
+		case $scenario in
+		levers) echo "==> [rep $rep/$REPS] kernel levers"; levers "$rep" ;;
+		broadcast)
+			echo "==> [rep $rep/$REPS] broadcast"
+			# Only servers with pub/sub: upgate.
+			case " $SERVERS " in *" upgate "*) run broadcast upgate "$rep" ;; esac
+			;;
+		handshake | latency | hold | echo)
+			echo "==> [rep $rep/$REPS] $scenario"
+			for s in "${order[@]}"; do
+				# the ceiling answers the handshake only: it cannot echo
+				[ "$scenario" = echo ] && [ "$s" = ceiling ] && continue
+				run "$scenario" "$s" "$rep"
+			done
+			;;
+		*) die "unknown scenario $scenario" ;;
+		esac
+	done
+done
+
+find "$LOGS" -type f -empty -delete
+rmdir "$LOGS" 2>/dev/null || true
+
+echo "==> report"
+TITLE="upgate benchmark"
+[ "$QUICK" = 1 ] && TITLE="$TITLE (quick)"
+"$BIN/upgate-bench" report -title "$TITLE" -o "$OUT" "$RAW" >/dev/null ||
+	die "report failed"
+cat "$OUT/results.md"
+echo "bench.sh: results in ${OUT#"$ROOT"/}"
