@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/upgate/upgate/loop"
 )
 
 // Behaviour names what a route does with its connections.
@@ -148,8 +150,8 @@ const (
 	DefaultListen         = ":8080"
 	DefaultAdmin          = "127.0.0.1:9090"
 	DefaultMaxConnections = 100_000
-	DefaultMaxMessage     = 1 << 20
-	DefaultMaxOutbound    = 4 << 20
+	DefaultMaxMessage     = loop.DefaultMaxMessage
+	DefaultMaxOutbound    = loop.DefaultMaxOutbound
 )
 
 // DefaultRoutes are the routes of a gateway configured with none.
@@ -160,14 +162,14 @@ func DefaultRoutes() []Route {
 	}
 }
 
-// Default timeouts.
+// Default timeouts: the loop's, so that both layers agree.
 const (
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultIdleTimeout      = 2 * time.Minute
-	DefaultPingInterval     = 30 * time.Second
-	DefaultPongTimeout      = 10 * time.Second
-	DefaultCloseTimeout     = 3 * time.Second
-	DefaultDrainTimeout     = 10 * time.Second
+	DefaultHandshakeTimeout = loop.DefaultHandshakeTimeout
+	DefaultIdleTimeout      = loop.DefaultIdleTimeout
+	DefaultPingInterval     = loop.DefaultPingInterval
+	DefaultPongTimeout      = loop.DefaultPongTimeout
+	DefaultCloseTimeout     = loop.DefaultCloseTimeout
+	DefaultDrainTimeout     = loop.DefaultDrainTimeout
 )
 
 // Normalize fills in defaults.
