@@ -303,6 +303,9 @@ func (c *Config) Validate() error {
 		if r.RequireSubprotocol && len(r.Subprotocols) == 0 {
 			return bad(key+".require_subprotocol", "needs subprotocols")
 		}
+		if r.Publish && r.Behaviour != PubSub {
+			return bad(key+".publish", "only a pubsub route publishes its clients' messages, this one is %s", r.Behaviour)
+		}
 	}
 	l := c.Limits
 	switch {

@@ -201,6 +201,7 @@ func TestConfigErrors(t *testing.T) {
 		{"routes[0].path", func(c *Config) { c.Routes = []Route{{Path: "/healthz"}} }},
 		{"routes[0].subprotocols[0]", func(c *Config) { c.Routes = []Route{{Path: "/a", Subprotocols: []string{"a b"}}} }},
 		{"timeouts.drain_delay", func(c *Config) { c.Timeouts.DrainDelay = -time.Second }},
+		{"routes[0].publish", func(c *Config) { c.Routes = []Route{{Path: "/e", Behaviour: Echo, Publish: true}} }},
 	}
 	for _, tc := range cases {
 		cfg := testConfig()
