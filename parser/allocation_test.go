@@ -3,6 +3,8 @@
 package parser_test
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/upgate/upgate/parser"
@@ -65,5 +67,25 @@ func TestProxyAllocations(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("#%d: got %v allocs; want 0", i, allocs)
 		}
+	}
+}
+
+// TestFieldTableFollowsInput: a Request's memory follows the field lines
+// peers send, not the configured bound, so a generous MaxFields costs
+// nothing until a head uses it.
+func TestFieldTableFollowsInput(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := parser.NewRequest(parser.Limits{MaxHeadBytes: 1 << 20, MaxFields: 1 << 28})
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Fatalf("NewRequest allocated %d bytes; want a small table", n)
+	}
+	head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("x:\r\n", 1000) + "\r\n"
+	if _, err := r.Parse([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	if r.NumFields() != 1001 {
+		t.Fatalf("got %d fields; want 1001", r.NumFields())
 	}
 }

@@ -101,11 +101,17 @@ func NewRequest(l Limits) *Request {
 	return r
 }
 
-// Init sets the limits and resets r. It allocates the field table once.
+// initialFields is the field table a Request starts with: room for every
+// head of the realistic corpus (browsers send 12 to 20 lines). A longer
+// head grows the table once, up to MaxFields, and Reset keeps it, so
+// memory follows the bytes peers actually sent, not the configured bound.
+const initialFields = 32
+
+// Init sets the limits and resets r.
 func (r *Request) Init(l Limits) {
 	r.limits = l.normalized()
-	if cap(r.fields) < r.limits.MaxFields {
-		r.fields = make([]field, 0, r.limits.MaxFields)
+	if r.fields == nil {
+		r.fields = make([]field, 0, min(r.limits.MaxFields, initialFields))
 	}
 	r.Reset()
 }
