@@ -61,7 +61,7 @@ func (l *evloop) closeWritten(c *Conn, code ws.StatusCode, why uint8, err error)
 		l.beginLinger(c)
 		return
 	}
-	c.mark = l.now + l.srv.closeTicks
+	c.mark = l.tickNow() + l.srv.closeTicks
 	l.schedule(c, c.mark)
 }
 
@@ -134,7 +134,7 @@ func (l *evloop) beginLinger(c *Conn) {
 		return
 	}
 	c.setPhase(stFlushing)
-	c.mark = l.now + l.srv.closeTicks
+	c.mark = l.tickNow() + l.srv.closeTicks
 	if c != l.cur {
 		l.releaseAux(c)
 	}

@@ -58,6 +58,8 @@ type evloop struct {
 	stats  Stats
 
 	tickQueued atomic.Bool
+	tickAt     atomic.Int64         // when the ticker queued the pending Run (Server.since)
+	lagLogged  int64                // when the loop last logged its lag (Server.since)
 	now        uint32               // current tick
 	lists      [wheelSize + 1]*Conn // timing wheel slots, then the work list
 
@@ -98,6 +100,7 @@ func newEvloop(s *Server, el gnet.EventLoop, idx int, anchor gnet.Conn) *evloop 
 // Run advances the timing wheel; the server's ticker schedules it on the
 // loop with EventLoop.Execute.
 func (l *evloop) Run(context.Context) error {
+	l.recordLag(l.tickAt.Load())
 	l.tickQueued.Store(false)
 	l.advance()
 	return nil

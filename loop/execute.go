@@ -76,7 +76,7 @@ func (s *Server) Execute(loop int, fn func()) error {
 		return ErrServerStopped
 	}
 	o := execPool.Get().(*execOp)
-	o.l, o.fn = l, fn
+	o.l, o.fn, o.at = l, fn, s.since()
 	if err := l.anchor.AsyncWritev(nil, o.cb); err != nil {
 		o.release()
 		return ErrServerStopped
@@ -89,6 +89,7 @@ func (s *Server) Execute(loop int, fn func()) error {
 type execOp struct {
 	l  *evloop
 	fn func()
+	at int64 // when Execute queued it (Server.since), for the lag histogram
 	cb gnet.AsyncCallback
 }
 
@@ -111,8 +112,9 @@ func (o *execOp) release() {
 // the anchor connection may be closed by then (err), which does not matter:
 // it only names the loop.
 func (o *execOp) run(gnet.Conn, error) error {
-	l, fn := o.l, o.fn
+	l, fn, at := o.l, o.fn, o.at
 	o.release()
+	l.recordLag(at)
 	l.depth++
 	fn()
 	l.leave()

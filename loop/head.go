@@ -173,7 +173,7 @@ func (l *evloop) request(c *Conn) int {
 			return headDone
 		}
 		c.flags |= fServed
-		c.mark = l.now + s.hsTicks
+		c.mark = l.tickNow() + s.hsTicks
 		l.arm(c)
 		return headKeepAlive
 	case ActReject:

@@ -324,7 +324,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l.stats.ConnsOpen.Add(1)
 	l.stats.ConnsTotal.Add(1)
 	c.lastRead = l.stamp()
-	c.mark = l.now + s.hsTicks
+	c.mark = l.tickNow() + s.hsTicks
 	l.arm(c)
 	return nil, gnet.None
 }
@@ -412,6 +412,7 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {
 		if l.tickQueued.CompareAndSwap(false, true) {
+			l.tickAt.Store(s.since())
 			if l.el.Execute(context.Background(), l) != nil {
 				l.tickQueued.Store(false)
 			}

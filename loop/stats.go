@@ -49,11 +49,14 @@ type Stats struct {
 	PongTimeouts      atomic.Uint64 // connections dropped for PongTimeout
 	CloseTimeouts     atomic.Uint64 // close handshakes or lingers cut short
 	ProxyErrors       atomic.Uint64 // connections closed for a missing or malformed PROXY header
+	DeadlinesDeferred atomic.Uint64 // due deadlines put off because input waited unread
 	Deferred          atomic.Uint64 // handshakes whose decision OnRequest put off (Decision.Defer)
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
+	lag      [len(lagBounds) + 1]atomic.Uint64 // see recordLag
+	lagSum   atomic.Int64                      // nanoseconds
 
 	_ [64]byte // keeps the next loop's counters off this cache line
 }
@@ -69,7 +72,7 @@ type Snapshot struct {
 	PingsSent, ProtocolErrors, SlowConsumers   uint64
 	HandshakeTimeouts, IdleTimeouts            uint64
 	PongTimeouts, CloseTimeouts                uint64
-	ProxyErrors                                uint64
+	ProxyErrors, DeadlinesDeferred             uint64
 	Deferred                                   uint64
 	Waiting                                    int64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
@@ -98,6 +101,7 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.PongTimeouts += s.PongTimeouts.Load()
 	p.CloseTimeouts += s.CloseTimeouts.Load()
 	p.ProxyErrors += s.ProxyErrors.Load()
+	p.DeadlinesDeferred += s.DeadlinesDeferred.Load()
 	p.Deferred += s.Deferred.Load()
 	p.Waiting += s.Waiting.Load()
 	for i := range s.rejected {

@@ -127,6 +127,11 @@ func TestPingPongDeadline(t *testing.T) {
 		t.Fatalf("got %v, want a ping", f)
 	}
 	start := time.Now()
+	// The drop is announced: a close frame, then EOF without waiting for
+	// the peer's answer.
+	if f := w.next(); f.op != ws.OpClose || f.closeCode() != ws.StatusGoingAway || string(f.payload[2:]) != "pong timeout" {
+		t.Fatalf("got %v, want close 1001 \"pong timeout\"", f)
+	}
 	if _, err := readServerFrame(w.br); err != io.EOF {
 		t.Fatalf("want EOF after the pong deadline, got %v", err)
 	}
@@ -134,7 +139,7 @@ func TestPingPongDeadline(t *testing.T) {
 	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("dropped after %v", d)
 	}
-	if ci := h.waitClose(t); ci.code != ws.StatusAbnormalClosure || ci.err != ErrPongTimeout {
+	if ci := h.waitClose(t); ci.code != ws.StatusGoingAway || ci.err != ErrPongTimeout {
 		t.Fatalf("OnClose %+v", ci)
 	}
 	if snap := s.Stats(); snap.PingsSent < 4 || snap.PongTimeouts != 1 {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -132,6 +133,19 @@ func (l *evloop) stamp() uint32 {
 	return t + 1
 }
 
+// tickNow is the current tick read from the clock, for a deadline set
+// outside the timer's own work (an accept, a response, a close): l.now is
+// only as fresh as the loop's last timer task, which a busy loop runs late,
+// and a deadline counted from a stale l.now would fire early. Loop
+// goroutine.
+func (l *evloop) tickNow() uint32 {
+	t := uint32(l.srv.since() / int64(l.srv.opts.TimerResolution))
+	if before(t, l.now) {
+		t = l.now
+	}
+	return t
+}
+
 // park is the far deadline of a connection with no timeout to watch, so
 // that it stays reachable by sweep.
 func (l *evloop) park() uint32 { return l.now + wheelSize - 1 }
@@ -152,7 +166,7 @@ func (l *evloop) arm(c *Conn) {
 			at, set = c.lastRead+s.idleTicks, true
 		}
 		if s.pingTicks > 0 {
-			p := c.lastRead + s.pingTicks
+			p := l.pingDue(c)
 			if c.flags&fPingOut != 0 {
 				p = c.mark + s.pongTicks
 			}
@@ -175,6 +189,9 @@ func (l *evloop) fire(c *Conn) {
 	case stHead:
 		switch {
 		case l.srv.hsTicks == 0 || before(l.now, c.mark):
+		case before(l.now, c.mark+l.srv.hsTicks) && l.unread(c):
+			// More of the head arrived and waits for a loop that is behind:
+			// judge it once read, within a second handshake timeout at most.
 		case c.flags&fServed != 0 && c.gc.InboundBuffered() == 0:
 			// An idle keep-alive connection ends without a word.
 			l.beginLinger(c)
@@ -223,31 +240,95 @@ func (l *evloop) fire(c *Conn) {
 }
 
 // checkOpen applies the idle timeout and the ping/pong deadline to an open
-// connection. Any inbound byte counts as a sign of life, the pong included.
+// connection. Any inbound byte counts as a sign of life, the pong included,
+// and so does input that arrived but was not read yet: a loop that fell
+// behind (a long task, CPU contention) must not judge its connections on
+// input it did not look at. Such a deadline is put off until the bytes are
+// read, one tick at a time.
 func (l *evloop) checkOpen(c *Conn) {
 	s := l.srv
-	if s.idleTicks > 0 && !before(l.now, c.lastRead+s.idleTicks) {
+	idle := s.idleTicks > 0 && !before(l.now, c.lastRead+s.idleTicks)
+	pong := false
+	if s.pingTicks > 0 && c.flags&fPingOut != 0 {
+		if !before(c.lastRead, c.mark) {
+			c.flags &^= fPingOut
+		} else {
+			pong = !before(l.now, c.mark+s.pongTicks)
+		}
+	}
+	if (idle || pong) && l.unread(c) {
+		return // fire re-arms c for the next tick
+	}
+	if idle {
 		l.stats.IdleTimeouts.Add(1)
 		l.startClose(c, ws.StatusGoingAway, "idle timeout", whyIdle)
 		return
 	}
-	if s.pingTicks == 0 {
+	if pong {
+		l.stats.PongTimeouts.Add(1)
+		l.pongClose(c)
 		return
 	}
-	if c.flags&fPingOut != 0 {
-		if !before(c.lastRead, c.mark) {
-			c.flags &^= fPingOut
-		} else if !before(l.now, c.mark+s.pongTicks) {
-			l.stats.PongTimeouts.Add(1)
-			c.why = whyPong
-			l.hardClose(c)
-			return
-		}
-	}
-	if c.flags&fPingOut == 0 && !before(l.now, c.lastRead+s.pingTicks) {
+	if s.pingTicks > 0 && c.flags&fPingOut == 0 && !before(l.now, l.pingDue(c)) {
 		l.writeFrame(c, ws.OpPing, nil)
 		l.stats.PingsSent.Add(1)
 		c.mark = l.now
 		c.flags |= fPingOut
 	}
+}
+
+// unread reports whether input waits in c's socket that the loop has not
+// read yet, and counts the deadline it puts off. It costs an ioctl(2), made
+// only when a deadline is due.
+func (l *evloop) unread(c *Conn) bool {
+	if unreadBytes(c.gc.Fd()) == 0 {
+		return false
+	}
+	l.stats.DeadlinesDeferred.Add(1)
+	return true
+}
+
+// pingDue is the tick at which an open connection, silent since
+// c.lastRead, is pinged: PingInterval after its last input, less a jitter
+// of up to a quarter of the interval, drawn anew for every quiet spell
+// from the connection's id and the tick of its last input (nothing is
+// stored). Connections opened in one burst would otherwise ping in one
+// burst at every interval, forever; jittered, their phases drift apart.
+// Pings only come early, never late, so a load balancer's idle timeout set
+// above PingInterval is still never reached.
+func (l *evloop) pingDue(c *Conn) uint32 {
+	s := l.srv
+	return c.lastRead + s.pingTicks - pingJitter(c.id, c.lastRead, s.pingTicks)
+}
+
+// pingJitter returns a pseudo-random number of ticks in [0, interval/4]
+// (a SplitMix64 step over id and last).
+func pingJitter(id uint64, last, interval uint32) uint32 {
+	span := uint64(interval / 4)
+	if span == 0 {
+		return 0
+	}
+	h := id + uint64(last)*0x9e3779b97f4a7c15
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
+	return uint32(h % (span + 1))
+}
+
+// pongClose drops c for a missing pong. It first writes a close frame (1001,
+// "pong timeout") when the socket can take it at once (nothing queued for c
+// by other goroutines, an empty outbound buffer), so that the client can
+// tell the gateway's policy from a crash; it does not wait for an answer
+// from a peer that did not answer the ping either.
+func (l *evloop) pongClose(c *Conn) {
+	c.why = whyPong
+	if c.leaveOpen(stClosing) {
+		c.waitQueuers()
+		if c.pending.Load() == 0 && c.gc.OutboundBuffered() == 0 {
+			l.write(c, frame.AppendClose(l.ctl[:0], ws.StatusGoingAway, "pong timeout"))
+			c.flags |= fCloseSent
+			c.code = ws.StatusGoingAway
+		}
+	}
+	l.hardClose(c)
 }
