@@ -130,7 +130,12 @@ func (g *Gateway) servePublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n := g.Publish(name, op, body)
+	n, err := g.Publish(name, op, body)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "an event loop is behind: the message was not delivered; retry later")
+		return
+	}
 	answer := map[string]any{"topic": name, "delivered": n}
 	if g.bus != nil {
 		answer["bus"] = g.bus.State().String()

@@ -105,7 +105,7 @@ func TestPublishAllocations(t *testing.T) {
 	})
 	// A publish from another goroutine: one task per loop.
 	api := measure("Gateway.Publish from another goroutine", func() {
-		if d := g.Publish("alloc", OpText, payload); d != subs {
+		if d, _ := g.Publish("alloc", OpText, payload); d != subs {
 			t.Fatalf("delivered %d", d)
 		}
 	})

@@ -41,7 +41,7 @@ func BenchmarkPublishFanout1000(b *testing.B) {
 			benchFanout(b, loops, 1000, func(g *Gateway, _ []*rawClient) func() {
 				payload := pattern(64, true)
 				return func() {
-					if n := g.Publish("bench", OpText, payload); n != 1000 {
+					if n, _ := g.Publish("bench", OpText, payload); n != 1000 {
 						b.Fatalf("delivered %d", n)
 					}
 				}

@@ -94,6 +94,11 @@ type Limits struct {
 	// MaxOutbound bounds the bytes queued to one connection; a slow
 	// consumer beyond it is closed with 1008.
 	MaxOutbound int `yaml:"max_outbound"`
+	// MaxLoopBacklog bounds the bytes of published frames queued to one
+	// event loop and not yet written; a publish that would go beyond it is
+	// refused (ErrLoopBehind, 503 from the admin API, close 1013 for a
+	// publishing client). Zero means DefaultMaxLoopBacklog.
+	MaxLoopBacklog int `yaml:"max_loop_backlog"`
 	// MaxHeadBytes and MaxHeaderFields bound the request head (431/414).
 	MaxHeadBytes    int `yaml:"max_head_bytes"`
 	MaxHeaderFields int `yaml:"max_header_fields"`
@@ -152,6 +157,7 @@ const (
 	DefaultMaxConnections = 100_000
 	DefaultMaxMessage     = loop.DefaultMaxMessage
 	DefaultMaxOutbound    = loop.DefaultMaxOutbound
+	DefaultMaxLoopBacklog = 1 << 20
 )
 
 // DefaultRoutes are the routes of a gateway configured with none.
@@ -192,6 +198,9 @@ func (c *Config) Normalize() {
 	}
 	if l.MaxOutbound == 0 {
 		l.MaxOutbound = DefaultMaxOutbound
+	}
+	if l.MaxLoopBacklog == 0 {
+		l.MaxLoopBacklog = DefaultMaxLoopBacklog
 	}
 	if l.ConnectBurst == 0 && l.ConnectRate > 0 {
 		l.ConnectBurst = int(math.Ceil(l.ConnectRate))
@@ -319,6 +328,8 @@ func (c *Config) Validate() error {
 		return bad("limits.max_message", "want 0 to 2 GiB, got %d", l.MaxMessage)
 	case l.MaxOutbound < 0:
 		return bad("limits.max_outbound", "must not be negative, got %d", l.MaxOutbound)
+	case l.MaxLoopBacklog < 0:
+		return bad("limits.max_loop_backlog", "must not be negative, got %d", l.MaxLoopBacklog)
 	case l.MaxHeadBytes < 0 || l.MaxHeadBytes > 1<<20:
 		return bad("limits.max_head_bytes", "want 0 (default 8 KiB) to 1 MiB, got %d", l.MaxHeadBytes)
 	case l.MaxHeaderFields < 0 || l.MaxHeaderFields > 10000:

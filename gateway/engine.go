@@ -40,7 +40,12 @@ const (
 	reasonNotFound    = "gateway: no route for this path"
 	reasonForbidden   = "gateway: handshake not authorized"
 	reasonPublish     = "publishing is not allowed on this route"
+	reasonBehind      = "server busy: message not delivered, try again later"
 )
+
+// statusTryAgainLater is close code 1013 (IANA registry: the service is
+// experiencing overload; the client should try again later).
+const statusTryAgainLater StatusCode = 1013
 
 // OnRequest routes a complete request head: the health paths, then the
 // route table; for a WebSocket handshake it applies the route's origin and
@@ -242,6 +247,13 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			return
 		}
 		g := (*Gateway)(e)
+		if g.behind(c.topic, lc.LoopIndex(), len(payload)) {
+			// Nothing is delivered and the publisher is told: 1013,
+			// try again later (fanout.go).
+			g.stats.refused[srcClient].Add(1)
+			_ = lc.Close(statusTryAgainLater, reasonBehind)
+			return
+		}
 		n := g.fanout(c.topic, op, payload, lc.LoopIndex())
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))

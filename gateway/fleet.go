@@ -273,15 +273,19 @@ func (l *busLocal) Disconnect(n uint64, code uint16, reason string) error {
 	return busError((*Gateway)(l).Disconnect(n, StatusCode(code), reason))
 }
 
-func (l *busLocal) Fanout(topic string, op bus.OpCode, payload []byte) int {
+func (l *busLocal) Fanout(topic string, op bus.OpCode, payload []byte) (int, error) {
 	g := (*Gateway)(l)
 	t := g.topics.lookup(topic)
 	if t == nil {
-		return 0
+		return 0, nil
+	}
+	if g.behind(t, -1, len(payload)) {
+		g.stats.refused[srcBus].Add(1)
+		return 0, bus.ErrLoopBehind
 	}
 	n := g.fanout(t, op, payload, -1)
 	g.stats.busDelivered.Add(uint64(n))
-	return n
+	return n, nil
 }
 
 // busError maps the gateway's errors onto the bus's.

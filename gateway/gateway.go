@@ -50,7 +50,7 @@ type Gateway struct {
 	conns    *registry
 	topics   *topicRegistry
 	bus      *bus.Bus     // nil without Config.NATS
-	backlogs []backlog    // by loop: fan-out bytes queued and not yet written
+	queues   []loopQueue  // by loop: publishes queued for it (fanout.go)
 	bucket   *tokenBucket // nil: no rate limit
 	maxConns int64
 	open     atomic.Int64 // connection slots taken (Limits.MaxConnections)
@@ -111,7 +111,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	}
 	g.srv = srv
 	g.topics = newTopicRegistry(srv.Loops())
-	g.backlogs = make([]backlog, srv.Loops())
+	g.queues = newLoopQueues(g, srv.Loops())
 	if cfg.NATS.Enabled() {
 		if err := g.newBus(); err != nil {
 			return nil, err

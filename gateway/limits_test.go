@@ -245,7 +245,7 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatalf("1008 closes %v, want 1", v)
 	}
 	// Other connections are unaffected.
-	if n := g.Publish("fast", OpText, []byte("still here")); n != 1 {
+	if n, _ := g.Publish("fast", OpText, []byte("still here")); n != 1 {
 		t.Fatalf("Publish(fast) delivered %d", n)
 	}
 	expectMessage(t, fast, websocket.TextMessage, []byte("still here"))

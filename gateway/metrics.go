@@ -112,7 +112,8 @@ type gatewayStats struct {
 	rejections    [numRejections]atomic.Uint64
 	apiPublishes  atomic.Uint64
 	apiDelivered  atomic.Uint64
-	busDelivered  atomic.Uint64 // frames handed to subscribers by topic messages from the bus
+	busDelivered  atomic.Uint64             // frames handed to subscribers by topic messages from the bus
+	refused       [numSources]atomic.Uint64 // publishes refused because a loop was behind
 	handshakeTime histogram
 }
 

@@ -3,8 +3,6 @@ package gateway
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/upgate/upgate/loop/frame"
 )
 
 // The topic registry. Subscribers live on every event loop and publishes
@@ -24,22 +22,15 @@ import (
 //
 // A publish encodes its frame once, into one buffer it allocates, and
 // shares the bytes with every subscriber: it writes them itself to the
-// subscribers of the loop it runs on, if any, and hands each other loop
-// with subscribers one task (loop.Server.Execute) that writes them to that
-// loop's subscribers directly. So a publish from any goroutine costs
-// O(loops) hand-offs and allocations, not O(subscribers). The buffer is
-// never written again and never reused: tasks and writes queued to other
-// loops may hold it until they are done, and the garbage collector frees it
-// after.
+// subscribers of the loop it runs on, if any, and queues them for each
+// other loop with subscribers, whose loop writes them to its subscribers
+// directly. So a publish from any goroutine costs O(loops) hand-offs and
+// allocations, not O(subscribers). The buffer is never written again and
+// never reused: queues may hold it until they are drained, and the garbage
+// collector frees it after.
 //
-// A loop that falls behind its publishers is bounded: when the frames of
-// the tasks queued to one loop and not yet run reach Limits.MaxOutbound
-// (every subscriber of that loop then has at least that much waiting for
-// it), a publish hands that loop's subscribers the frame one by one
-// instead, through their own bounded outbound queues (Conn.SendFrame from
-// another goroutine), where a subscriber over its bound is closed as a slow
-// consumer. Both paths go through the loop's one FIFO queue of hand-offs,
-// so each subscriber still gets one publisher's messages in order.
+// A loop that falls behind its publishers is bounded and catches up: see
+// fanout.go.
 
 const (
 	topicShards = 64
@@ -294,93 +285,6 @@ func (s *subscribers) send(buf []byte) int {
 	return n
 }
 
-// backlog counts the bytes of the fan-out frames handed to one loop and not
-// yet written, padded so that loops do not share its cache line.
-type backlog struct {
-	bytes atomic.Int64
-	_     [56]byte
-}
-
-// fanoutTask writes one shared frame to the subscribers one loop had when
-// it was published. Tasks come from a pool with their run function bound
-// once: queueing one allocates nothing of the gateway's.
-type fanoutTask struct {
-	g    *Gateway
-	loop int
-	subs *subscribers
-	buf  []byte
-	run  func()
-}
-
-var fanoutPool sync.Pool
-
-func init() {
-	fanoutPool.New = func() any {
-		t := new(fanoutTask)
-		t.run = t.exec
-		return t
-	}
-}
-
-func (t *fanoutTask) release() {
-	t.g, t.subs, t.buf = nil, nil, nil
-	fanoutPool.Put(t)
-}
-
-// exec runs on the task's loop.
-func (t *fanoutTask) exec() {
-	g, loop, subs, buf := t.g, t.loop, t.subs, t.buf
-	t.release()
-	subs.send(buf)
-	g.backlogs[loop].bytes.Add(-int64(len(buf)))
-}
-
-// fanout sends one message to every subscriber of t and returns how many it
-// was handed to: on the loop cur (the caller's, -1 for none) the
-// subscribers that accepted it, on every other loop the subscribers it had
-// at the time (one that closes before its loop runs the task, or is found
-// a slow consumer then, is counted but does not get it). The frame is
-// encoded once; its buffer is shared by every write and never modified
-// after. Any goroutine.
-func (g *Gateway) fanout(t *topic, op OpCode, payload []byte, cur int) int {
-	if t.n.Load() == 0 {
-		return 0
-	}
-	buf := make([]byte, 0, frame.HeaderLen(len(payload))+len(payload))
-	buf = frame.AppendFrame(buf, op, true, payload)
-	delivered := 0
-	for i := range t.loops {
-		s := t.loops[i].Load()
-		switch {
-		case s.n == 0:
-		case i == cur:
-			delivered += s.send(buf)
-		default:
-			delivered += g.queueFanout(i, s, buf)
-		}
-	}
-	return delivered
-}
-
-// queueFanout hands the frame to the subscribers s of loop i: one task, or,
-// when that loop is Limits.MaxOutbound behind, one queued write each.
-func (g *Gateway) queueFanout(i int, s *subscribers, buf []byte) int {
-	b := &g.backlogs[i].bytes
-	n := int64(len(buf))
-	if b.Add(n)-n > int64(g.cfg.Limits.MaxOutbound) {
-		b.Add(-n)
-		return s.send(buf)
-	}
-	task := fanoutPool.Get().(*fanoutTask)
-	task.g, task.loop, task.subs, task.buf = g, i, s, buf
-	if g.srv.Execute(i, task.run) != nil {
-		b.Add(-n)
-		task.release()
-		return 0 // stopping
-	}
-	return s.n
-}
-
 // Publish sends one message to every subscriber of topic and returns how
 // many connections it was handed to. op is OpText (payload must be valid
 // UTF-8; it is not checked) or OpBinary; another opcode delivers nothing.
@@ -395,24 +299,32 @@ func (g *Gateway) queueFanout(i int, s *subscribers, buf []byte) int {
 // message). Each subscriber receives one goroutine's publishes, and its
 // sends from Conn.Send and Gateway.Send, in the order they were made.
 //
+// When an event loop with subscribers of the topic is behind by
+// Limits.MaxLoopBacklog, the publish is refused as a whole: nobody gets it,
+// it is counted, and Publish returns ErrLoopBehind (see fanout.go).
+//
 // With a bus (Config.NATS) the message also goes to the topic's subject,
 // <prefix>.topic.<name>, for the subscribers of the other nodes; the count
 // is this node's. It never waits for the bus.
-func (g *Gateway) Publish(topic string, op OpCode, payload []byte) int {
+func (g *Gateway) Publish(topic string, op OpCode, payload []byte) (int, error) {
 	if op != OpText && op != OpBinary {
-		return 0
+		return 0, nil
 	}
 	g.stats.apiPublishes.Add(1)
+	t := g.topics.lookup(topic)
+	if t != nil && g.behind(t, g.srv.CurrentLoop(), len(payload)) {
+		g.stats.refused[srcAPI].Add(1)
+		return 0, ErrLoopBehind
+	}
 	if g.bus != nil {
 		_ = g.bus.Publish(topic, op, payload)
 	}
-	t := g.topics.lookup(topic)
 	if t == nil {
-		return 0
+		return 0, nil
 	}
 	n := g.fanout(t, op, payload, g.srv.CurrentLoop())
 	g.stats.apiDelivered.Add(uint64(n))
-	return n
+	return n, nil
 }
 
 // Subscribers returns the number of connections subscribed to topic. Any

@@ -71,16 +71,16 @@ func TestPubSubFanout(t *testing.T) {
 	expectAll(t, subs, websocket.BinaryMessage, bin)
 
 	// From Go.
-	if got := g.Publish("news", OpBinary, []byte("from Go")); got != n {
+	if got, _ := g.Publish("news", OpBinary, []byte("from Go")); got != n {
 		t.Fatalf("Publish delivered %d, want %d", got, n)
 	}
 	expectAll(t, subs, websocket.BinaryMessage, []byte("from Go"))
-	if got := g.Publish("nobody", OpText, []byte("x")); got != 0 {
+	if got, _ := g.Publish("nobody", OpText, []byte("x")); got != 0 {
 		t.Fatalf("Publish to an empty topic delivered %d", got)
 	}
 
 	// The other topic saw nothing but its own message.
-	if got := g.Publish("sport", OpText, []byte("goal")); got != 1 {
+	if got, _ := g.Publish("sport", OpText, []byte("goal")); got != 1 {
 		t.Fatalf("Publish(sport) delivered %d", got)
 	}
 	expectMessage(t, other, websocket.TextMessage, []byte("goal"))
@@ -127,7 +127,7 @@ func TestPublishNotAllowed(t *testing.T) {
 	g := startGateway(t, testConfig(Route{Path: "/feed/{topic}", Behaviour: PubSub}))
 	c := dial(t, g, "/feed/t", nil)
 	eventually(t, "subscription", func() bool { return g.Subscribers("t") == 1 })
-	if got := g.Publish("t", OpText, []byte("server news")); got != 1 {
+	if got, _ := g.Publish("t", OpText, []byte("server news")); got != 1 {
 		t.Fatalf("Publish delivered %d", got)
 	}
 	expectMessage(t, c, websocket.TextMessage, []byte("server news"))

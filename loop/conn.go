@@ -284,9 +284,14 @@ func (c *Conn) Send(op ws.OpCode, payload []byte) error {
 // frame.AppendFrame): the way to broadcast, since one encoded frame is
 // shared by every receiver without a copy per receiver. Any goroutine.
 //
+// b may hold several complete frames, written as one: a loop that fell
+// behind sends its queued broadcasts to each receiver in one write. Each is
+// counted as sent.
+//
 // b is retained, not copied, until the loop has written it or moved it into
 // its outbound buffer: it must never be modified after the first SendFrame.
-// Errors are those of Send.
+// On the connection's loop that happens before SendFrame returns. Errors
+// are those of Send.
 func (c *Conn) SendFrame(b []byte) error {
 	if len(b) < 2 {
 		return ErrBadFrame

@@ -290,11 +290,21 @@ func (l *evloop) sendFrame(c *Conn, b []byte) error {
 	return nil
 }
 
-// countFrame counts an encoded frame sent with SendFrame.
+// countFrame counts the data frames of b, one or more encoded frames sent
+// with SendFrame.
 func (l *evloop) countFrame(b []byte) {
-	if h, _, err := frame.ParseHeader(b); err == nil && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) {
-		l.stats.MessagesOut.Add(1)
-		l.stats.BytesOut.Add(uint64(h.Length))
+	for len(b) > 0 {
+		h, n, err := frame.ParseHeader(b)
+		if err != nil || h.Length > int64(len(b)-n) {
+			return
+		}
+		if h.OpCode == ws.OpText || h.OpCode == ws.OpBinary || h.OpCode == ws.OpContinuation {
+			if h.OpCode != ws.OpContinuation {
+				l.stats.MessagesOut.Add(1)
+			}
+			l.stats.BytesOut.Add(uint64(h.Length))
+		}
+		b = b[n+int(h.Length):]
 	}
 }
 

@@ -28,8 +28,8 @@ type Local interface {
 	// reason. Errors as for Deliver.
 	Disconnect(n uint64, code uint16, reason string) error
 	// Fanout delivers one message to this node's subscribers of topic and
-	// returns how many accepted it.
-	Fanout(topic string, op OpCode, payload []byte) int
+	// returns how many accepted it, or ErrLoopBehind when it refused it.
+	Fanout(topic string, op OpCode, payload []byte) (int, error)
 }
 
 // Errors of the bus API and of Local.
@@ -41,6 +41,9 @@ var (
 	ErrClosed       = errors.New("bus: closed")
 	ErrBadID        = errors.New("bus: connection id: want <node>.<number>")
 	ErrNotConnected = errors.New("bus: not connected to NATS")
+	// ErrLoopBehind is what Local.Fanout returns when it refused a message
+	// because an event loop is too far behind.
+	ErrLoopBehind = errors.New("bus: event loop behind: message refused")
 )
 
 // State is the state of the connection to NATS.
@@ -724,7 +727,10 @@ func (b *Bus) onTopic(m *nats.Msg) {
 		b.stats.drop(ReasonBadMessage)
 		return
 	}
-	if b.local.Fanout(name, op, m.Data) == 0 {
+	switch n, err := b.local.Fanout(name, op, m.Data); {
+	case errors.Is(err, ErrLoopBehind):
+		b.stats.drop(ReasonLoopBehind)
+	case n == 0:
 		b.stats.drop(ReasonNoSubscribers)
 	}
 }

@@ -140,7 +140,7 @@ func (f *fakeLocal) Disconnect(n uint64, code uint16, reason string) error {
 	return err
 }
 
-func (f *fakeLocal) Fanout(topic string, op OpCode, p []byte) int {
+func (f *fakeLocal) Fanout(topic string, op OpCode, p []byte) (int, error) {
 	if f.blockCh != nil {
 		<-f.blockCh
 	}
@@ -150,7 +150,7 @@ func (f *fakeLocal) Fanout(topic string, op OpCode, p []byte) int {
 	if n > 0 {
 		f.record(delivery{kind: "fanout", topic: topic, op: op, data: string(p)})
 	}
-	return n
+	return n, nil
 }
 
 func (f *fakeLocal) setOpen(n uint64, err error) {

@@ -45,6 +45,9 @@ const (
 	// ReasonBusSlowConsumer: the NATS client dropped inbound messages
 	// because this node did not take them fast enough.
 	ReasonBusSlowConsumer
+	// ReasonLoopBehind: an event loop with subscribers of the topic was
+	// too far behind (Limits.MaxLoopBacklog): nobody on this node got it.
+	ReasonLoopBehind
 	NumReasons
 )
 
@@ -52,6 +55,7 @@ const (
 var ReasonNames = [NumReasons]string{
 	"queue_full", "bus_down", "too_large", "unknown_conn", "conn_closed",
 	"slow_consumer", "bad_message", "no_subscribers", "bus_slow_consumer",
+	"loop_behind",
 }
 
 // Outcomes of authorisation requests.
