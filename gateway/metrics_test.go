@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -201,5 +203,61 @@ func TestMetricsNegotiated(t *testing.T) {
 	}
 	if !found {
 		t.Error("no upgate_handshakes_total in the protobuf answer")
+	}
+}
+
+// readmeFile documents the metrics, from the package directory.
+const readmeFile = "../README.md"
+
+// documentedMetrics returns the metric names of the tables in the README's
+// "### Metrics" section, and the prefixes of the rows that list a family by
+// prefix (`go_*`).
+func documentedMetrics(t *testing.T) (names, prefixes []string) {
+	t.Helper()
+	b, err := os.ReadFile(readmeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n### Metrics\n")
+	if !ok {
+		t.Fatalf("%s has no ### Metrics section", readmeFile)
+	}
+	if i := regexp.MustCompile(`(?m)^##`).FindStringIndex(section); i != nil {
+		section = section[:i[0]]
+	}
+	row := regexp.MustCompile("(?m)^\\| `([a-z_]+\\*?)` \\|")
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		if p, ok := strings.CutSuffix(m[1], "*"); ok {
+			prefixes = append(prefixes, p)
+		} else {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("no metric rows in the ### Metrics section of %s", readmeFile)
+	}
+	return names, prefixes
+}
+
+// TestMetricsDocumented checks that the README's table lists every family a
+// gateway with a bus exposes (upgate_* by name; go_* and process_* may be
+// listed by prefix), and nothing that is not one.
+func TestMetricsDocumented(t *testing.T) {
+	names, prefixes := documentedMetrics(t)
+	fams := exposedFamilies(t)
+	for name := range fams {
+		if slices.Contains(names, name) {
+			continue
+		}
+		if !strings.HasPrefix(name, "upgate_") && slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		t.Errorf("%s is exposed but not in the metrics table of %s", name, readmeFile)
+	}
+	for _, name := range names {
+		described := slices.ContainsFunc(metricDefs, func(d metricDef) bool { return d.name == name })
+		if !described && fams[name] == nil {
+			t.Errorf("%s lists %s, which is not exposed", readmeFile, name)
+		}
 	}
 }
