@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -134,8 +136,8 @@ func TestDeployMetricsExposed(t *testing.T) {
 	}
 }
 
-// TestPromtoolCheckRules runs promtool check rules on the alert rules. It
-// skips when promtool is not on PATH, except in CI (CI=true), where
+// TestPromtoolCheckRules runs promtool check rules on the alert rules and
+// on the dashboard's expressions. It skips when promtool is not on PATH, except in CI (CI=true), where
 // scripts/test.sh installs it.
 func TestPromtoolCheckRules(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
@@ -150,4 +152,23 @@ func TestPromtoolCheckRules(t *testing.T) {
 		t.Fatalf("promtool check rules %s: %v\n%s", alertsFile, err, out)
 	}
 	t.Logf("promtool check rules %s:\n%s", alertsFile, out)
+
+	// The dashboard's expressions, as recording rules, for their syntax.
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, e := range dashboardExprs(t) {
+		if strings.HasPrefix(e, "label_values(") || e == "prometheus" {
+			continue // a variable's query, not PromQL
+		}
+		e = strings.ReplaceAll(e, "$__rate_interval", "5m")
+		q, _ := json.Marshal(e) // a JSON string is a YAML string
+		fmt.Fprintf(&rules, "      - record: dashboard:expr%d\n        expr: %s\n", i, q)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard.yml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules on the expressions of %s: %v\n%s", dashboardFile, err, out)
+	}
 }
