@@ -18,7 +18,8 @@ import (
 // a private network: it has no authentication). Answers are JSON, errors
 // {"error": "..."} with a precise status:
 //
-//	GET    /metrics                 Prometheus text format
+//	GET    /metrics                 Prometheus exposition (text or protobuf, as
+//	                                negotiated; gzip when accepted)
 //	GET    /healthz, /readyz        as on the public listener
 //	POST   /publish/{topic}         body = message; ?binary=1 sends binary
 //	                                200 {"topic","delivered"}; 400 bad topic or
@@ -41,7 +42,7 @@ import (
 // node's.
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", g.serveMetrics)
+	mux.Handle("GET /metrics", g.metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -79,13 +80,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func (g *Gateway) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	if err := g.writeMetrics(w); err != nil {
-		g.log.Debug("gateway: writing metrics", "err", err)
-	}
 }
 
 // readMessage reads a message body of at most limit bytes and its opcode

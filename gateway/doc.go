@@ -6,8 +6,9 @@
 //   - the public listener (an event-loop server, no goroutine per
 //     connection): WebSocket routes, plain-HTTP answers (/healthz, /readyz,
 //     a short description or 426 Upgrade Required on a route, 404 elsewhere);
-//   - the admin listener (net/http): /metrics in the Prometheus text format
-//     and a small JSON API to publish to topics and to send to or disconnect
+//   - the admin listener (net/http): /metrics in the Prometheus exposition
+//     format (Gateway.WriteMetrics writes the same text anywhere), and a
+//     small JSON API to publish to topics and to send to or disconnect
 //     connections by id.
 //
 // # Routes and behaviours

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
@@ -60,6 +62,9 @@ type Gateway struct {
 
 	stats                   gatewayStats
 	health, ready, unrouted routeStats
+
+	metrics        *prometheus.Registry
+	metricsHandler http.Handler // GET /metrics on the admin listener
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -117,6 +122,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	g.newMetrics()
 	return g, nil
 }
 

@@ -206,23 +206,6 @@ func doJSON(t testing.TB, method, url string, body []byte, status int) map[strin
 	return m
 }
 
-// metric returns the value of the sample whose line starts with series
-// (name and labels as written), or -1 when absent.
-func metric(t testing.TB, g *Gateway, series string) float64 {
-	t.Helper()
-	_, _, b := do(t, "GET", adminURL(g, "/metrics"), nil)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			if _, err := fmt.Sscan(rest, &v); err != nil {
-				t.Fatalf("bad sample %q", line)
-			}
-			return v
-		}
-	}
-	return -1
-}
-
 // eventually polls cond until it holds or the test timeout passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()

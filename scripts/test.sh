@@ -3,7 +3,9 @@
 #   1. gofmt      every Go file (tracked and untracked) must be gofmt-clean
 #   2. vet        go vet ./...
 #   3. deps       node test clients' dependencies (npm ci from the lock file),
-#                 and Debian's chromium for the browser test when it is absent
+#                 Debian's chromium for the browser test and Debian's
+#                 prometheus package (for promtool, which checks the alert
+#                 rules) when they are absent
 #   4. test       go test -race ./...
 #      test-norace go test ./... (allocation tests, full-size load tests)
 #   5. fuzz       a short run of every FuzzXxx target in the module
@@ -118,8 +120,16 @@ step_end
 
 # ------------------------------------------------------------------- deps --
 
+APT_UPDATED=""
+# apt_update runs apt-get update once per run.
+apt_update() {
+	if [ -z "$APT_UPDATED" ]; then
+		apt-get update -qq && APT_UPDATED=1
+	fi
+}
+
 NODE_DIR=$ROOT/scripts/node
-step_begin deps "node test clients (ws from scripts/node/package-lock.json), chromium"
+step_begin deps "node test clients (ws from scripts/node/package-lock.json), chromium, promtool"
 if [ ! -f "$NODE_DIR/package-lock.json" ]; then
 	step_fail "scripts/node/package-lock.json is missing"
 fi
@@ -154,11 +164,35 @@ elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "test.sh: WARNING: the browser test will skip." >&2
 else
 	echo "installing Debian's chromium for the browser test (apt-get update && apt-get install -y chromium)"
-	if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
+	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
 		echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 	else
 		tail -n 20 "$TMP_DIR/apt.log" >&2
 		echo "test.sh: WARNING: installing chromium failed (see above): the browser test will skip." >&2
+	fi
+fi
+# promtool for gateway's TestPromtoolCheckRules (promtool check rules on
+# deploy/prometheus/upgate-alerts.yml), from Debian's prometheus package,
+# without its recommended node exporter. Where systemd runs, the package
+# enables and starts a Prometheus server on :9090 (upgate's default admin
+# port): only promtool is wanted, so that service is disabled and stopped.
+# A failed install is not fatal: the test then skips, except with CI=true,
+# where it fails.
+if command -v promtool >/dev/null 2>&1; then
+	echo "promtool: $(promtool --version 2>&1 | head -1)"
+elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "test.sh: WARNING: promtool is absent and cannot be installed here (needs root and apt-get):" >&2
+	echo "test.sh: WARNING: the alert rules test will skip (and fail with CI=true)." >&2
+else
+	echo "installing Debian's prometheus package for promtool (apt-get update && apt-get install -y --no-install-recommends prometheus)"
+	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$TMP_DIR/apt.log" 2>&1; then
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+		fi
+		echo "promtool: $(promtool --version 2>&1 | head -1)"
+	else
+		tail -n 20 "$TMP_DIR/apt.log" >&2
+		echo "test.sh: WARNING: installing prometheus failed (see above): the alert rules test will skip (and fail with CI=true)." >&2
 	fi
 fi
 step_end
