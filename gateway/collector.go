@@ -303,6 +303,46 @@ var metricDefs = []metricDef{
 		},
 	},
 	{
+		name: "upgate_publishes_refused_total", typ: counter, labels: []string{"source"},
+		help: "Publishes refused as a whole because an event loop with subscribers was limits.max_loop_backlog behind, by source (api, client, bus).",
+		collect: func(s *scrape, e emit) {
+			for i, name := range sourceNames {
+				e.value(float64(s.g.stats.refused[i].Load()), name)
+			}
+		},
+	},
+	{
+		name: "upgate_loop_backlog_bytes", typ: gauge, labels: []string{"loop"},
+		help: "Bytes of published frames queued to each event loop and not yet written.",
+		collect: func(s *scrape, e emit) {
+			for i := range s.g.queues {
+				e.value(float64(s.g.queues[i].bytes.Load()), strconv.Itoa(i))
+			}
+		},
+	},
+	{
+		name: "upgate_loop_lag_seconds", typ: histogramType, labels: []string{"loop"},
+		help: "How late each event loop ran its timer ticks and the tasks handed to it.",
+		collect: func(s *scrape, e emit) {
+			for i := range s.g.srv.Loops() {
+				h, ok := s.g.srv.LoopLag(i)
+				if !ok {
+					continue
+				}
+				buckets := make(map[float64]uint64, len(h.Bounds))
+				for j, b := range h.Bounds {
+					buckets[b.Seconds()] = h.Counts[j]
+				}
+				e.histogram(h.Count, h.Sum.Seconds(), buckets, strconv.Itoa(i))
+			}
+		},
+	},
+	{
+		name: "upgate_deadlines_deferred_total", typ: counter,
+		help:    "Due deadlines (pong, idle, handshake) put off because input waited that the loop had not read yet.",
+		collect: value(func(s *scrape) uint64 { return s.loop.DeadlinesDeferred }),
+	},
+	{
 		name: "upgate_topics", typ: gauge,
 		help:    "Topics with at least one subscriber.",
 		collect: value(func(s *scrape) int { return s.g.topics.count() }),
