@@ -9,12 +9,14 @@
 #   5. fuzz       a short run of every FuzzXxx target in the module
 #   6. bench      scripts/bench.sh --quick, when that script exists
 #
-# Environment:
-#   UPGATE_TEST_ARGS  extra arguments for step 4 (e.g. "-run TestFrame -v")
-#   UPGATE_FUZZTIME   -fuzztime for each fuzz target (default 20s; 0 or "off"
-#                     skips the fuzz step)
+# Environment (the prefix UPGATE_TEST_ is reserved for the scripts: the
+# binary neither reads nor warns about it):
+#   UPGATE_TEST_ARGS      extra arguments for step 4 (e.g. "-run TestFrame -v")
+#   UPGATE_TEST_FUZZTIME  -fuzztime for each fuzz target (default 20s; 0 or
+#                         "off" skips the fuzz step)
 # Exported to the tests:
-#   UPGATE_NODE_MODULES  scripts/node/node_modules (absolute), when ws is installed
+#   UPGATE_TEST_NODE_MODULES  scripts/node/node_modules (absolute), when ws
+#                             is installed
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -137,13 +139,13 @@ else
 	echo "scripts/node/node_modules is up to date with the lock file"
 fi
 if [ -f "$NODE_DIR/node_modules/ws/package.json" ]; then
-	export UPGATE_NODE_MODULES="$NODE_DIR/node_modules"
-	echo "UPGATE_NODE_MODULES=$UPGATE_NODE_MODULES"
+	export UPGATE_TEST_NODE_MODULES="$NODE_DIR/node_modules"
+	echo "UPGATE_TEST_NODE_MODULES=$UPGATE_TEST_NODE_MODULES"
 	if ! command -v node >/dev/null 2>&1; then
 		echo "test.sh: WARNING: node not found: Go tests that drive node clients will skip." >&2
 	fi
 else
-	echo "test.sh: WARNING: ws is not installed: UPGATE_NODE_MODULES is not set." >&2
+	echo "test.sh: WARNING: ws is not installed: UPGATE_TEST_NODE_MODULES is not set." >&2
 fi
 # Headless Chromium for cmd/upgate's browser test, from Debian's packages.
 # A failed install is not fatal: that test then skips.
@@ -186,7 +188,7 @@ step_end
 
 # ------------------------------------------------------------------- fuzz --
 
-FUZZTIME=${UPGATE_FUZZTIME:-20s}
+FUZZTIME=${UPGATE_TEST_FUZZTIME:-20s}
 
 # fuzz_targets prints "DIR NAME" for every FuzzXxx function declared in a
 # *_test.go file of the module (testdata, vendor, node_modules and
@@ -202,7 +204,7 @@ fuzz_targets() {
 
 step_begin fuzz "fuzz smoke (-fuzztime=$FUZZTIME per target)"
 if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "off" ]; then
-	echo "UPGATE_FUZZTIME=$FUZZTIME: fuzz step skipped"
+	echo "UPGATE_TEST_FUZZTIME=$FUZZTIME: fuzz step skipped"
 else
 	fuzz_targets >"$TMP_DIR/fuzz.list"
 	n_fuzz=$(wc -l <"$TMP_DIR/fuzz.list" | tr -d ' ')
