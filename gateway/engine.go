@@ -30,15 +30,17 @@ var (
 
 const textPlain = "text/plain; charset=utf-8"
 
-// Reasons of refused handshakes (the bodies of the error responses).
+// Reasons of refused handshakes: the bodies of the error responses, plain
+// sentences for the client; the close reason of a refused publish.
 const (
-	reasonOrigin      = "gateway: origin not allowed"
-	reasonSubprotocol = "gateway: no supported subprotocol offered"
-	reasonTopic       = "gateway: missing or invalid topic"
-	reasonFull        = "gateway: too many connections"
-	reasonRate        = "gateway: too many new connections"
-	reasonNotFound    = "gateway: no route for this path"
-	reasonForbidden   = "gateway: handshake not authorized"
+	reasonOrigin      = "Origin not allowed."
+	reasonSubprotocol = "No supported subprotocol offered."
+	reasonTopic       = "Missing or invalid topic."
+	reasonFull        = "Too many connections; retry later."
+	reasonRate        = "Too many new connections; retry later."
+	reasonNotFound    = "No route for this path."
+	reasonForbidden   = "Handshake not authorized."
+	reasonBadTopics   = "The authorisation service named an invalid topic."
 	reasonPublish     = "publishing is not allowed on this route"
 )
 

@@ -461,7 +461,7 @@ func (b *Bus) publish(o outMsg) {
 		b.stats.drop(ReasonBusDown)
 	}
 	if o.kind == KindAuth {
-		b.auth.finish(o.token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "authorisation service unreachable"})
+		b.auth.finish(o.token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "Authorisation service unreachable."})
 	}
 }
 
