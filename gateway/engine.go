@@ -26,7 +26,13 @@ var (
 	bodyOK      = []byte("ok\n")
 	bodyReady   = []byte("ready\n")
 	bodyDrained = []byte("draining\n")
+
+	bodyMethodNotAllowed = []byte("This path answers GET and HEAD only.\n")
+	bodyNotImplemented   = []byte("Unknown request method.\n")
 )
+
+// allowHealth is the Allow header of the health paths' 405.
+const allowHealth = "Allow: GET, HEAD\r\n"
 
 const textPlain = "text/plain; charset=utf-8"
 
@@ -55,10 +61,15 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	path := h.Path()
 	switch string(path) {
 	case "/healthz":
-		g.health.http(200)
-		respond(d, 200, bodyOK)
+		if healthMethod(d, h.Method(), &g.health) {
+			g.health.http(200)
+			respond(d, 200, bodyOK)
+		}
 		return
 	case "/readyz":
+		if !healthMethod(d, h.Method(), &g.ready) {
+			return
+		}
 		if g.draining.Load() {
 			g.ready.http(503)
 			respond(d, 503, bodyDrained)
@@ -167,6 +178,26 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 	r.Conn.SetContext(c)
 	d.Upgrade(sub, nil, rt.maxMessage)
+}
+
+// healthMethod reports whether a request of the health paths uses GET or
+// HEAD, the methods they serve; otherwise it answers it and counts it in
+// rs. A method of HTTP's that they do not serve, OPTIONS included, is
+// answered 405 with Allow (RFC 9110 §15.5.6), a method upgate does not
+// know 501 (§9.1). Probes should not send OPTIONS, and Allow already says
+// what OPTIONS would.
+func healthMethod(d *loop.Decision, method []byte, rs *routeStats) bool {
+	switch {
+	case string(method) == "GET" || string(method) == "HEAD":
+		return true
+	case parser.KnownMethod(method):
+		rs.http(405)
+		d.Respond(405, allowHealth, textPlain, bodyMethodNotAllowed)
+	default:
+		rs.http(501)
+		d.Respond(501, "", textPlain, bodyNotImplemented)
+	}
+	return false
 }
 
 // busNotReady is the /readyz answer while the bus is not connected.
