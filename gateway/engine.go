@@ -95,7 +95,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		return
 	}
 	if !r.WebSocket {
-		if rt.PlainHTTP && !h.WantsUpgrade() {
+		// An upgrade to a protocol the gateway does not speak (h2c, ...)
+		// is ignored (RFC 9110 §7.8): a route that speaks plain HTTP
+		// answers as it would without it.
+		if rt.PlainHTTP {
 			rt.stats.http(200)
 			respond(d, 200, rt.plainBody)
 			return
