@@ -3,7 +3,9 @@
 #   1. gofmt      every Go file (tracked and untracked) must be gofmt-clean
 #   2. vet        go vet ./...
 #   3. deps       node test clients' dependencies (npm ci from the lock file),
-#                 and Debian's chromium for the browser test when it is absent
+#                 and Debian's chromium for the browser test when it is absent:
+#                 as root, this runs apt-get update && apt-get install chromium
+#                 (UPGATE_TEST_SKIP_BROWSER=1 skips the install and the test)
 #   4. test       go test -race ./...
 #      test-norace go test ./... (allocation tests, full-size load tests)
 #   5. fuzz       a short run of every FuzzXxx target in the module
@@ -14,6 +16,11 @@
 #   UPGATE_TEST_ARGS      extra arguments for step 4 (e.g. "-run TestFrame -v")
 #   UPGATE_TEST_FUZZTIME  -fuzztime for each fuzz target (default 20s; 0 or
 #                         "off" skips the fuzz step)
+#   UPGATE_TEST_SKIP_BROWSER  1 skips the browser test (cmd/upgate's
+#                         TestBrowserChromium) and the chromium install, on a
+#                         developer's machine; under CI (CI set, but not to
+#                         false or 0) it is ignored with a message: CI always
+#                         runs the browser test
 # Exported to the tests:
 #   UPGATE_TEST_NODE_MODULES  scripts/node/node_modules (absolute), when ws
 #                             is installed
@@ -149,13 +156,31 @@ else
 fi
 # Headless Chromium for cmd/upgate's browser test, from Debian's packages.
 # A failed install is not fatal: that test then skips.
-if [ -x /usr/bin/chromium ]; then
+case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in "" | 0 | false) on_ci=false ;; *) on_ci=true ;; esac
+case "${UPGATE_TEST_SKIP_BROWSER:-}" in
+"" | 0) ;;
+1)
+	if $on_ci; then
+		echo "test.sh: UPGATE_TEST_SKIP_BROWSER=1 ignored: CI=$CI always runs the browser test" >&2
+		unset UPGATE_TEST_SKIP_BROWSER
+	fi
+	;;
+*)
+	echo "test.sh: UPGATE_TEST_SKIP_BROWSER=$UPGATE_TEST_SKIP_BROWSER ignored: set it to 1 to skip the browser test" >&2
+	unset UPGATE_TEST_SKIP_BROWSER
+	;;
+esac
+if [ "${UPGATE_TEST_SKIP_BROWSER:-}" = 1 ]; then
+	export UPGATE_TEST_SKIP_BROWSER
+	echo "UPGATE_TEST_SKIP_BROWSER=1: the browser test skips; chromium is neither checked nor installed"
+elif [ -x /usr/bin/chromium ]; then
 	echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "test.sh: WARNING: /usr/bin/chromium is absent and cannot be installed here (needs root and apt-get):" >&2
 	echo "test.sh: WARNING: the browser test will skip." >&2
 else
-	echo "installing Debian's chromium for the browser test (apt-get update && apt-get install -y chromium)"
+	echo "test.sh: chromium is absent: installing Debian's chromium package for the browser test now,"
+	echo "test.sh: as root: apt-get update && apt-get install -y chromium (UPGATE_TEST_SKIP_BROWSER=1 skips this)"
 	if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
 		echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 	else

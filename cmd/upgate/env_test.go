@@ -63,3 +63,28 @@ func TestUnknownEnvWarnsAtStart(t *testing.T) {
 		t.Errorf("got warnings %q; want %q\n%s", got, want, p.stderr)
 	}
 }
+
+func TestBrowserSkip(t *testing.T) {
+	cases := []struct {
+		skipVar, ci string
+		skip        bool
+		note        string
+	}{
+		{"", "", false, ""},
+		{"0", "", false, ""},
+		{"1", "", true, "UPGATE_TEST_SKIP_BROWSER=1"},
+		{"1", "false", true, "UPGATE_TEST_SKIP_BROWSER=1"},
+		{"1", "0", true, "UPGATE_TEST_SKIP_BROWSER=1"},
+		{"1", "true", false, "UPGATE_TEST_SKIP_BROWSER=1 ignored: CI=true always runs the browser test"},
+		{"1", "1", false, "UPGATE_TEST_SKIP_BROWSER=1 ignored: CI=1 always runs the browser test"},
+		{"yes", "", false, "UPGATE_TEST_SKIP_BROWSER=yes ignored: set it to 1 to skip the browser test"},
+		{"", "true", false, ""},
+	}
+	for i, c := range cases {
+		env := map[string]string{"UPGATE_TEST_SKIP_BROWSER": c.skipVar, "CI": c.ci}
+		skip, note := browserSkip(func(k string) string { return env[k] })
+		if skip != c.skip || note != c.note {
+			t.Errorf("#%d: %q CI=%q: got %v %q; want %v %q", i, c.skipVar, c.ci, skip, note, c.skip, c.note)
+		}
+	}
+}
