@@ -188,11 +188,11 @@ func onCI(getenv func(string) string) bool {
 // ws.extensions is "" and messages still flow.
 func TestBrowserChromium(t *testing.T) {
 	skip, note := browserSkip(os.Getenv)
-	if note != "" {
-		t.Log(note)
-	}
 	if skip {
 		t.Skip("skipping: " + note)
+	}
+	if note != "" {
+		t.Log(note)
 	}
 	chromium := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
