@@ -70,7 +70,7 @@ func split(recs []captured) (firsts, summaries []captured) {
 
 func TestRepeatHandler(t *testing.T) {
 	c := &capture{}
-	const every = 50 * time.Millisecond
+	const every = 200 * time.Millisecond
 	log, st := newRepeatLogger(slog.New(c), every)
 	defer st.close()
 
@@ -156,13 +156,15 @@ func TestRepeatHandlerRate(t *testing.T) {
 
 // TestClusterWarnings: a node whose cluster peer goes down logs the first
 // route error, then summaries; the route's return is logged at info level
-// and the next outage's first error is logged again at once.
+// and the next outage's first error is logged again at once. The interval
+// is longer than the server's one second between attempts, so that the
+// kind of error is not forgotten between them.
 func TestClusterWarnings(t *testing.T) {
 	peer := startServer(t, ServerOptions{Name: "peer", ClusterListen: "127.0.0.1:0"})
 	clusterListen := peer.ClusterAddr().String()
 	c := &capture{}
 	node := startServer(t, ServerOptions{Name: "node", ClusterListen: "127.0.0.1:0",
-		Routes: []string{peer.ClusterURL()}, Logger: slog.New(c), LogInterval: 300 * time.Millisecond})
+		Routes: []string{peer.ClusterURL()}, Logger: slog.New(c), LogInterval: 1500 * time.Millisecond})
 	const formed, routeErr = "cluster route connected", "Error trying to connect to route"
 	eventually(t, "the cluster formed", func() bool { return len(c.matching(formed)) == 1 })
 	if r := c.matching(formed)[0]; r.level != slog.LevelInfo || r.attrs["peers"] != "1" {
