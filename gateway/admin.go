@@ -12,6 +12,7 @@ import (
 
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/parser"
 )
 
 // The admin API, served by net/http on Config.Admin (keep it on loopback or
@@ -36,7 +37,8 @@ import (
 //	DELETE /connections/{id}        ?code=1000&reason=...; 200 {"id","closed":1}
 //
 // Unknown ids are 404, malformed ids, codes and flags 400, and a connection
-// already closing 410. With a bus (Config.NATS) an id may be a fleet id,
+// already closing 410. A method a path does not serve is 405 with Allow, a
+// method upgate does not know 501. With a bus (Config.NATS) an id may be a fleet id,
 // "<node>.<id>": send and disconnect then reach a connection of any node
 // (503 without the bus, 504 when its node does not answer), GET only this
 // node's.
@@ -69,7 +71,20 @@ func (g *Gateway) adminHandler() http.Handler {
 	mux.HandleFunc("GET /connections/{id}", g.serveConnInfo)
 	mux.HandleFunc("POST /connections/{id}/send", g.serveSend)
 	mux.HandleFunc("DELETE /connections/{id}", g.serveDisconnect)
-	return mux
+	return knownMethods(mux)
+}
+
+// knownMethods answers 501 to a request whose method upgate does not know
+// (RFC 9110 §9.1); h answers the others, 405 with Allow when the path does
+// not serve the method.
+func knownMethods(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !parser.KnownMethod([]byte(r.Method)) {
+			writeError(w, http.StatusNotImplemented, "unknown request method")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -58,7 +58,8 @@ type Route struct {
 	// Limits.MaxMessage.
 	MaxMessage int64 `yaml:"max_message"`
 	// PlainHTTP answers a request without a WebSocket upgrade with 200 and
-	// a short description; otherwise such a request gets 426 Upgrade
+	// a short description, ignoring an upgrade to another protocol (such
+	// as h2c; RFC 9110 §7.8); otherwise such a request gets 426 Upgrade
 	// Required.
 	PlainHTTP bool `yaml:"plain_http"`
 	// Publish lets clients of a pubsub route publish to their topic: each

@@ -26,19 +26,27 @@ var (
 	bodyOK      = []byte("ok\n")
 	bodyReady   = []byte("ready\n")
 	bodyDrained = []byte("draining\n")
+
+	bodyMethodNotAllowed = []byte("This path answers GET and HEAD only.\n")
+	bodyNotImplemented   = []byte("Unknown request method.\n")
 )
+
+// allowHealth is the Allow header of the health paths' 405.
+const allowHealth = "Allow: GET, HEAD\r\n"
 
 const textPlain = "text/plain; charset=utf-8"
 
-// Reasons of refused handshakes (the bodies of the error responses).
+// Reasons of refused handshakes: the bodies of the error responses, plain
+// sentences for the client; the close reason of a refused publish.
 const (
-	reasonOrigin      = "gateway: origin not allowed"
-	reasonSubprotocol = "gateway: no supported subprotocol offered"
-	reasonTopic       = "gateway: missing or invalid topic"
-	reasonFull        = "gateway: too many connections"
-	reasonRate        = "gateway: too many new connections"
-	reasonNotFound    = "gateway: no route for this path"
-	reasonForbidden   = "gateway: handshake not authorized"
+	reasonOrigin      = "Origin not allowed."
+	reasonSubprotocol = "No supported subprotocol offered."
+	reasonTopic       = "Missing or invalid topic."
+	reasonFull        = "Too many connections; retry later."
+	reasonRate        = "Too many new connections; retry later."
+	reasonNotFound    = "No route for this path."
+	reasonForbidden   = "Handshake not authorized."
+	reasonBadTopics   = "The authorisation service named an invalid topic."
 	reasonPublish     = "publishing is not allowed on this route"
 	reasonBehind      = "server busy: message not delivered, try again later"
 )
@@ -58,10 +66,15 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	path := h.Path()
 	switch string(path) {
 	case "/healthz":
-		g.health.http(200)
-		respond(d, 200, bodyOK)
+		if healthMethod(d, h.Method(), &g.health) {
+			g.health.http(200)
+			respond(d, 200, bodyOK)
+		}
 		return
 	case "/readyz":
+		if !healthMethod(d, h.Method(), &g.ready) {
+			return
+		}
 		if g.draining.Load() {
 			g.ready.http(503)
 			respond(d, 503, bodyDrained)
@@ -87,7 +100,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		return
 	}
 	if !r.WebSocket {
-		if rt.PlainHTTP && !h.WantsUpgrade() {
+		// An upgrade to a protocol the gateway does not speak (h2c, ...)
+		// is ignored (RFC 9110 §7.8): a route that speaks plain HTTP
+		// answers as it would without it.
+		if rt.PlainHTTP {
 			rt.stats.http(200)
 			respond(d, 200, rt.plainBody)
 			return
@@ -170,6 +186,26 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 	r.Conn.SetContext(c)
 	d.Upgrade(sub, nil, rt.maxMessage)
+}
+
+// healthMethod reports whether a request of the health paths uses GET or
+// HEAD, the methods they serve; otherwise it answers it and counts it in
+// rs. A method of HTTP's that they do not serve, OPTIONS included, is
+// answered 405 with Allow (RFC 9110 §15.5.6), a method upgate does not
+// know 501 (§9.1). Probes should not send OPTIONS, and Allow already says
+// what OPTIONS would.
+func healthMethod(d *loop.Decision, method []byte, rs *routeStats) bool {
+	switch {
+	case string(method) == "GET" || string(method) == "HEAD":
+		return true
+	case parser.KnownMethod(method):
+		rs.http(405)
+		d.Respond(405, allowHealth, textPlain, bodyMethodNotAllowed)
+	default:
+		rs.http(501)
+		d.Respond(501, "", textPlain, bodyNotImplemented)
+	}
+	return false
 }
 
 // busNotReady is the /readyz answer while the bus is not connected.

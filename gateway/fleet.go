@@ -374,13 +374,13 @@ func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.A
 		if res.Status == 503 {
 			header = retryAfterHeaders[retryAfterFull]
 		}
-		g.refuse(rt, d, rejAuthorize, res.Status, "gateway: "+res.Reason, header)
+		g.refuse(rt, d, rejAuthorize, res.Status, res.Reason, header)
 		return
 	}
 	for _, t := range res.Topics {
 		if !validTopic([]byte(t)) {
 			g.releaseSlot()
-			g.refuse(rt, d, rejAuthorize, 502, "gateway: the authorisation answer names an invalid topic", "")
+			g.refuse(rt, d, rejAuthorize, 502, reasonBadTopics, "")
 			return
 		}
 	}

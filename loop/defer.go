@@ -13,8 +13,8 @@ import (
 // running meanwhile (408), and the server's drain answers 503.
 
 var (
-	errDeferPlain = &parser.Error{Status: 500, Reason: "loop: decision deferred for a request that is not a WebSocket handshake"}
-	errWaitInput  = &parser.Error{Status: 400, Reason: "loop: too much data before the handshake was answered"}
+	errDeferPlain = &parser.Error{Status: 500, Reason: "loop: decision deferred for a request that is not a WebSocket handshake", Body: "The server could not answer this request."}
+	errWaitInput  = &parser.Error{Status: 400, Reason: "loop: too much data before the handshake was answered", Body: "Too much data sent before the handshake was answered."}
 )
 
 // waitState is what a waiting connection needs to complete its handshake.

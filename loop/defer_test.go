@@ -116,7 +116,7 @@ func TestDeferReject(t *testing.T) {
 		{func(d *Decision) { d.Reject(403, "go away") }, 403, "go away"},
 		{func(d *Decision) { d.Reject(401, "") }, 401, "Unauthorized"},
 		{func(d *Decision) {}, 404, ""},
-		{func(d *Decision) { d.Defer() }, 500, "deferred"},
+		{func(d *Decision) { d.Defer() }, 500, "The server could not answer this request."},
 		{func(d *Decision) { d.Respond(200, "", "text/plain", []byte("plain")) }, 200, "plain"},
 		{func(d *Decision) { d.RequireUpgrade() }, 426, ""},
 	} {

@@ -96,7 +96,8 @@ type Decision struct {
 	Action Action
 	// Status is the status code of ActRespond and ActReject.
 	Status int
-	// Reason is the body of ActReject.
+	// Reason is the body of ActReject: a plain sentence for the client;
+	// empty, the status's reason phrase.
 	Reason string
 	// Header holds extra header lines, each ending in CRLF, for ActRespond
 	// and ActReject.
@@ -137,10 +138,10 @@ func (d *Decision) Reject(status int, reason string) {
 }
 
 // RejectError answers a parser rejection (for instance the error of
-// Request.Head.SelectSubprotocol) with its status and header lines.
+// Request.Head.SelectSubprotocol) with its status, body and header lines.
 func (d *Decision) RejectError(e *parser.Error) {
 	d.Action = ActReject
-	d.Status, d.Reason, d.Header = e.Status, e.Reason, e.Header
+	d.Status, d.Reason, d.Header = e.Status, e.Body, e.Header
 }
 
 // RequireUpgrade answers 426 Upgrade Required for a route that only speaks

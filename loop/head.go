@@ -12,8 +12,8 @@ import (
 var wsProtocols = []parser.Protocol{parser.WebSocket}
 
 var (
-	errDraining = &parser.Error{Status: 503, Reason: "loop: server shutting down"}
-	errBadHead  = &parser.Error{Status: 400, Reason: "loop: malformed request"}
+	errDraining = &parser.Error{Status: 503, Reason: "loop: server shutting down", Body: "The server is shutting down."}
+	errBadHead  = &parser.Error{Status: 400, Reason: "loop: malformed request", Body: "Malformed request."}
 )
 
 // Results of one request head.
@@ -197,18 +197,16 @@ func (l *evloop) request(c *Conn) int {
 }
 
 // reject answers d's error status (404 when none; 500 for an ActDefer
-// that cannot be honoured) and closes c once it is written.
+// that cannot be honoured) with d.Reason as the body (the status's phrase
+// when empty) and closes c once it is written.
 func (l *evloop) reject(c *Conn, d *Decision) {
 	if d.Action == ActDefer {
 		l.respondError(c, errDeferPlain)
 		return
 	}
-	l.perr = parser.Error{Status: d.Status, Reason: d.Reason, Header: d.Header}
+	l.perr = parser.Error{Status: d.Status, Reason: d.Reason, Body: d.Reason, Header: d.Header}
 	if l.perr.Status == 0 {
 		l.perr.Status = 404
-	}
-	if l.perr.Reason == "" {
-		l.perr.Reason = parser.StatusText(l.perr.Status)
 	}
 	l.respondError(c, &l.perr)
 	l.perr = parser.Error{}

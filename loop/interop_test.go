@@ -243,14 +243,14 @@ func TestInteropGobwas(t *testing.T) {
 }
 
 // TestInteropNode drives scripts/node/ws-client.mjs (the node "ws" package).
-// It needs node and UPGATE_NODE_MODULES, which scripts/test.sh exports.
+// It needs node and UPGATE_TEST_NODE_MODULES, which scripts/test.sh exports.
 func TestInteropNode(t *testing.T) {
-	mods := os.Getenv("UPGATE_NODE_MODULES")
+	mods := os.Getenv("UPGATE_TEST_NODE_MODULES")
 	if mods == "" {
-		t.Skip("UPGATE_NODE_MODULES is not set (scripts/test.sh sets it): node interop skipped")
+		t.Skip("UPGATE_TEST_NODE_MODULES is not set (scripts/test.sh sets it): node interop skipped")
 	}
 	if _, err := os.Stat(filepath.Join(mods, "ws", "package.json")); err != nil {
-		t.Skipf("UPGATE_NODE_MODULES=%s has no ws package: node interop skipped", mods)
+		t.Skipf("UPGATE_TEST_NODE_MODULES=%s has no ws package: node interop skipped", mods)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

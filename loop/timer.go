@@ -22,7 +22,7 @@ const (
 	workList  = wheelSize // index of the work list in evloop.lists
 )
 
-var errTimeout = &parser.Error{Status: 408, Reason: "loop: request head not received in time"}
+var errTimeout = &parser.Error{Status: 408, Reason: "loop: request head not received in time", Body: "The request head did not arrive in time."}
 
 // before reports whether tick a is before tick b (wrap-around safe).
 func before(a, b uint32) bool { return int32(a-b) < 0 }

@@ -39,8 +39,8 @@ var (
 // PROXY protocol errors. The connection is closed without a response: the
 // peer is a proxy that did not speak the protocol it was configured for.
 var (
-	ErrNotProxy = &Error{Status: 400, Reason: "parser: PROXY protocol header expected"}
-	ErrBadProxy = &Error{Status: 400, Reason: "parser: malformed PROXY protocol header"}
+	ErrNotProxy = &Error{Status: 400, Reason: "parser: PROXY protocol header expected", Body: "PROXY protocol header expected."}
+	ErrBadProxy = &Error{Status: 400, Reason: "parser: malformed PROXY protocol header", Body: "Malformed PROXY protocol header."}
 )
 
 // ParseProxy parses the PROXY protocol header at the start of b into h. It

@@ -58,9 +58,11 @@ func AppendUpgradeRequired(dst []byte, protocols []Protocol) []byte {
 var defaultProtocols = []Protocol{WebSocket}
 
 // AppendError appends the response for a rejected request: its status, any
-// header the rejection requires, a plain-text body with the reason, and
-// "Connection: close" since the connection ends after it. A 426 carries its
-// Upgrade header in e.Header and lists "upgrade" in Connection too.
+// header the rejection requires, a plain-text body with e.Body (without one,
+// the status's reason phrase as a sentence: "Not Found."; never e.Reason,
+// which is for logs), and "Connection: close" since the connection ends
+// after it. A 426 carries its Upgrade header in e.Header and lists
+// "upgrade" in Connection too.
 func AppendError(dst []byte, e *Error) []byte {
 	dst = appendStatusLine(dst, e.Status)
 	dst = append(dst, e.Header...)
@@ -70,11 +72,18 @@ func AppendError(dst []byte, e *Error) []byte {
 	} else {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
+	body, end := e.Body, "\n"
+	if body == "" {
+		body, end = StatusText(e.Status), ".\n"
+		if body == "Status" {
+			body = "Request refused"
+		}
+	}
 	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(e.Reason)+1), 10)
+	dst = strconv.AppendInt(dst, int64(len(body)+len(end)), 10)
 	dst = append(dst, "\r\n\r\n"...)
-	dst = append(dst, e.Reason...)
-	return append(dst, '\n')
+	dst = append(dst, body...)
+	return append(dst, end...)
 }
 
 // AppendResponse appends a complete plain HTTP/1.1 response. header holds

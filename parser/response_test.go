@@ -123,41 +123,41 @@ func appenders() []appender {
 		{
 			name: "error 400",
 			fn:   func(dst []byte) []byte { return parser.AppendError(dst, parser.ErrBadRequestLine) },
-			want: "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 31\r\n\r\n" +
-				"parser: malformed request line\n",
+			want: "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n\r\n" +
+				"Malformed request line.\n",
 			status: 400,
 			header: map[string]string{"Content-Type": "text/plain; charset=utf-8"},
-			body:   "parser: malformed request line\n",
+			body:   "Malformed request line.\n",
 			close:  true,
 		},
 		{
 			name: "error 405",
 			fn:   func(dst []byte) []byte { return parser.AppendError(dst, parser.ErrWebSocketMethod) },
-			want: "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 41\r\n\r\n" +
-				"parser: WebSocket handshake must use GET\n",
+			want: "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 36\r\n\r\n" +
+				"A WebSocket handshake must use GET.\n",
 			status: 405,
 			header: map[string]string{"Allow": "GET"},
-			body:   "parser: WebSocket handshake must use GET\n",
+			body:   "A WebSocket handshake must use GET.\n",
 			close:  true,
 		},
 		{
 			name: "error 426",
 			fn:   func(dst []byte) []byte { return parser.AppendError(dst, parser.ErrWebSocketVersion) },
 			want: "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: Upgrade, close\r\n" +
-				"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 42\r\n\r\nparser: unsupported Sec-WebSocket-Version\n",
+				"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 66\r\n\r\nUnsupported Sec-WebSocket-Version; this server speaks version 13.\n",
 			status: 426,
 			header: map[string]string{"Upgrade": "websocket", "Sec-Websocket-Version": "13"},
-			body:   "parser: unsupported Sec-WebSocket-Version\n",
+			body:   "Unsupported Sec-WebSocket-Version; this server speaks version 13.\n",
 			close:  true,
 		},
 		{
 			name: "error 431",
 			fn:   func(dst []byte) []byte { return parser.AppendError(dst, parser.ErrHeadTooLarge) },
-			want: "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 25\r\n\r\n" +
-				"parser: header too large\n",
+			want: "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 33\r\n\r\n" +
+				"Request header fields too large.\n",
 			status: 431,
 			header: map[string]string{"Content-Type": "text/plain; charset=utf-8"},
-			body:   "parser: header too large\n",
+			body:   "Request header fields too large.\n",
 			close:  true,
 		},
 		errorAppender(parser.ErrURITooLong, 414),
@@ -166,11 +166,31 @@ func appenders() []appender {
 		errorAppender(parser.ErrUnsupportedTE, 501),
 		errorAppender(parser.ErrTooManyFields, 431),
 		errorAppender(parser.ErrMissingWSVersion, 400),
-		errorAppender(&parser.Error{Status: 418, Reason: "teapot"}, 418),
+		errorAppender(&parser.Error{Status: 418, Reason: "teapot", Body: "I am a teapot."}, 418),
+		{
+			name: "error without a body: the status as a sentence, never the Go reason",
+			fn: func(dst []byte) []byte {
+				return parser.AppendError(dst, &parser.Error{Status: 404, Reason: "x: not found"})
+			},
+			want:   "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 11\r\n\r\nNot Found.\n",
+			status: 404,
+			body:   "Not Found.\n",
+			close:  true,
+		},
+		{
+			name: "error without a body, unlisted status",
+			fn: func(dst []byte) []byte {
+				return parser.AppendError(dst, &parser.Error{Status: 418, Reason: "x: teapot"})
+			},
+			want:   "HTTP/1.1 418 Status\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n\r\nRequest refused.\n",
+			status: 418,
+			body:   "Request refused.\n",
+			close:  true,
+		},
 		{
 			name: "error with a custom header",
 			fn: func(dst []byte) []byte {
-				return parser.AppendError(dst, &parser.Error{Status: 503, Reason: "busy", Header: "Retry-After: 5\r\n"})
+				return parser.AppendError(dst, &parser.Error{Status: 503, Reason: "x: busy", Body: "busy", Header: "Retry-After: 5\r\n"})
 			},
 			want:   "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\nbusy\n",
 			status: 503,
@@ -224,7 +244,7 @@ func errorAppender(e *parser.Error, status int) appender {
 		fn:     func(dst []byte) []byte { return parser.AppendError(dst, e) },
 		status: status,
 		header: map[string]string{"Content-Type": "text/plain; charset=utf-8"},
-		body:   e.Reason + "\n",
+		body:   e.Body + "\n",
 		close:  true,
 	}
 }

@@ -27,7 +27,7 @@
 # when that exceeded BENCH_MAX_OTHER_CPU cores (default 0.25); set-aside runs
 # are kept in disturbed/.
 #
-# Environment: UPGATE_BENCH_IMPL=loop benchmarks upgate through
+# Environment: UPGATE_TEST_BENCH_IMPL=loop benchmarks upgate through
 # bench/peers/upgate (package loop with an echo handler) even when
 # cmd/upgate builds; =binary insists on the binary.
 set -euo pipefail
@@ -136,13 +136,13 @@ for p in bench/peers/*/; do
 	p=$(basename "$p")
 	(cd bench && go build -o "$BIN/peer-$p" "./peers/$p") || die "building peer $p failed"
 done
-IMPL=${UPGATE_BENCH_IMPL:-auto}
+IMPL=${UPGATE_TEST_BENCH_IMPL:-auto}
 if [ "$IMPL" != loop ] && ls cmd/upgate/*.go >/dev/null 2>&1 &&
 	go build -o "$BIN/upgate" ./cmd/upgate 2>"$LOGS/build-upgate.log"; then
 	IMPL=binary
 elif [ "$IMPL" = binary ]; then
 	cat "$LOGS/build-upgate.log" >&2 2>/dev/null || true
-	die "UPGATE_BENCH_IMPL=binary but cmd/upgate does not build"
+	die "UPGATE_TEST_BENCH_IMPL=binary but cmd/upgate does not build"
 else
 	IMPL=loop
 fi

@@ -5,18 +5,27 @@
 #   3. deps       node test clients' dependencies (npm ci from the lock file),
 #                 Debian's chromium for the browser test and Debian's
 #                 prometheus package (for promtool, which checks the alert
-#                 rules) when they are absent
+#                 rules) when they are absent: as root, this runs apt-get
+#                 update && apt-get install (UPGATE_TEST_SKIP_BROWSER=1 skips
+#                 the chromium install and the browser test outside CI)
 #   4. test       go test -race ./...
 #      test-norace go test ./... (allocation tests, full-size load tests)
 #   5. fuzz       a short run of every FuzzXxx target in the module
 #   6. bench      scripts/bench.sh --quick, when that script exists
 #
-# Environment:
-#   UPGATE_TEST_ARGS  extra arguments for step 4 (e.g. "-run TestFrame -v")
-#   UPGATE_FUZZTIME   -fuzztime for each fuzz target (default 20s; 0 or "off"
-#                     skips the fuzz step)
+# Environment (the prefix UPGATE_TEST_ is reserved for the scripts: the
+# binary neither reads nor warns about it):
+#   UPGATE_TEST_ARGS      extra arguments for step 4 (e.g. "-run TestFrame -v")
+#   UPGATE_TEST_FUZZTIME  -fuzztime for each fuzz target (default 20s; 0 or
+#                         "off" skips the fuzz step)
+#   UPGATE_TEST_SKIP_BROWSER  1 skips the browser test (cmd/upgate's
+#                         TestBrowserChromium) and the chromium install, on a
+#                         developer's machine; under CI (CI set, but not to
+#                         false or 0) it is ignored with a message: CI always
+#                         runs the browser test
 # Exported to the tests:
-#   UPGATE_NODE_MODULES  scripts/node/node_modules (absolute), when ws is installed
+#   UPGATE_TEST_NODE_MODULES  scripts/node/node_modules (absolute), when ws
+#                             is installed
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -147,23 +156,41 @@ else
 	echo "scripts/node/node_modules is up to date with the lock file"
 fi
 if [ -f "$NODE_DIR/node_modules/ws/package.json" ]; then
-	export UPGATE_NODE_MODULES="$NODE_DIR/node_modules"
-	echo "UPGATE_NODE_MODULES=$UPGATE_NODE_MODULES"
+	export UPGATE_TEST_NODE_MODULES="$NODE_DIR/node_modules"
+	echo "UPGATE_TEST_NODE_MODULES=$UPGATE_TEST_NODE_MODULES"
 	if ! command -v node >/dev/null 2>&1; then
 		echo "test.sh: WARNING: node not found: Go tests that drive node clients will skip." >&2
 	fi
 else
-	echo "test.sh: WARNING: ws is not installed: UPGATE_NODE_MODULES is not set." >&2
+	echo "test.sh: WARNING: ws is not installed: UPGATE_TEST_NODE_MODULES is not set." >&2
 fi
 # Headless Chromium for cmd/upgate's browser test, from Debian's packages.
 # A failed install is not fatal: that test then skips.
-if [ -x /usr/bin/chromium ]; then
+case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in "" | 0 | false) on_ci=false ;; *) on_ci=true ;; esac
+case "${UPGATE_TEST_SKIP_BROWSER:-}" in
+"" | 0) ;;
+1)
+	if $on_ci; then
+		echo "test.sh: UPGATE_TEST_SKIP_BROWSER=1 ignored: CI=$CI always runs the browser test" >&2
+		unset UPGATE_TEST_SKIP_BROWSER
+	fi
+	;;
+*)
+	echo "test.sh: UPGATE_TEST_SKIP_BROWSER=$UPGATE_TEST_SKIP_BROWSER ignored: set it to 1 to skip the browser test" >&2
+	unset UPGATE_TEST_SKIP_BROWSER
+	;;
+esac
+if [ "${UPGATE_TEST_SKIP_BROWSER:-}" = 1 ]; then
+	export UPGATE_TEST_SKIP_BROWSER
+	echo "UPGATE_TEST_SKIP_BROWSER=1: the browser test skips; chromium is neither checked nor installed"
+elif [ -x /usr/bin/chromium ]; then
 	echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "test.sh: WARNING: /usr/bin/chromium is absent and cannot be installed here (needs root and apt-get):" >&2
 	echo "test.sh: WARNING: the browser test will skip." >&2
 else
-	echo "installing Debian's chromium for the browser test (apt-get update && apt-get install -y chromium)"
+	echo "test.sh: chromium is absent: installing Debian's chromium package for the browser test now,"
+	echo "test.sh: as root: apt-get update && apt-get install -y chromium (UPGATE_TEST_SKIP_BROWSER=1 skips this)"
 	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
 		echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 	else
@@ -220,7 +247,7 @@ step_end
 
 # ------------------------------------------------------------------- fuzz --
 
-FUZZTIME=${UPGATE_FUZZTIME:-20s}
+FUZZTIME=${UPGATE_TEST_FUZZTIME:-20s}
 
 # fuzz_targets prints "DIR NAME" for every FuzzXxx function declared in a
 # *_test.go file of the module (testdata, vendor, node_modules and
@@ -236,7 +263,7 @@ fuzz_targets() {
 
 step_begin fuzz "fuzz smoke (-fuzztime=$FUZZTIME per target)"
 if [ "$FUZZTIME" = "0" ] || [ "$FUZZTIME" = "off" ]; then
-	echo "UPGATE_FUZZTIME=$FUZZTIME: fuzz step skipped"
+	echo "UPGATE_TEST_FUZZTIME=$FUZZTIME: fuzz step skipped"
 else
 	fuzz_targets >"$TMP_DIR/fuzz.list"
 	n_fuzz=$(wc -l <"$TMP_DIR/fuzz.list" | tr -d ' ')

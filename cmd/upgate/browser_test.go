@@ -154,10 +154,46 @@ func (p *headProxy) heads() (string, string) {
 	return head(&p.request), head(&p.response)
 }
 
+// envSkipBrowser, set to 1, skips the browser test on a developer's
+// machine; CI ignores it.
+const envSkipBrowser = "UPGATE_TEST_SKIP_BROWSER"
+
+// browserSkip decides whether the browser test skips, and says why or why
+// the request to skip it is ignored: CI (CI set, but not to false or 0)
+// always runs it.
+func browserSkip(getenv func(string) string) (skip bool, note string) {
+	v := getenv(envSkipBrowser)
+	switch {
+	case v == "" || v == "0":
+		return false, ""
+	case v != "1":
+		return false, fmt.Sprintf("%s=%s ignored: set it to 1 to skip the browser test", envSkipBrowser, v)
+	case onCI(getenv):
+		return false, fmt.Sprintf("%s=1 ignored: CI=%s always runs the browser test", envSkipBrowser, getenv("CI"))
+	}
+	return true, envSkipBrowser + "=1"
+}
+
+// onCI reports whether the tests run under CI.
+func onCI(getenv func(string) string) bool {
+	switch strings.ToLower(getenv("CI")) {
+	case "", "0", "false":
+		return false
+	}
+	return true
+}
+
 // TestBrowserChromium drives headless Chromium against the gateway:
 // Chromium offers permessage-deflate, the gateway does not negotiate it, so
 // ws.extensions is "" and messages still flow.
 func TestBrowserChromium(t *testing.T) {
+	skip, note := browserSkip(os.Getenv)
+	if skip {
+		t.Skip("skipping: " + note)
+	}
+	if note != "" {
+		t.Log(note)
+	}
 	chromium := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if path, err := exec.LookPath(name); err == nil {

@@ -34,6 +34,9 @@ const (
 	defaultLogLevel  = "info"
 	envPrefix        = "UPGATE_"
 	envConfig        = "UPGATE_CONFIG"
+	// envTestPrefix is reserved for the variables of the project's own test
+	// and benchmark scripts: upgate neither reads nor warns about them.
+	envTestPrefix = "UPGATE_TEST_"
 )
 
 // option is one setting reachable from a flag, an environment variable and
@@ -339,7 +342,37 @@ func (s *settings) explain(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	return s.errorAt(ce.Key, ce.Reason)
+	reason := ce.Reason
+	if r, ok := s.routeOf(ce.Key); ok && strings.HasSuffix(ce.Key, ".behaviour") {
+		reason = behaviourReason(r.Behaviour)
+	}
+	return s.errorAt(ce.Key, reason)
+}
+
+// behaviourReason says why the binary refuses a route's behaviour. The
+// gateway package also knows custom, whose connections go to a Go Handler
+// that only a program embedding the package can give: the binary does not
+// offer it.
+func behaviourReason(b gateway.Behaviour) string {
+	if b == gateway.Custom {
+		return "custom routes need a Go Handler and only work in a program that embeds the gateway package; the binary serves echo, pubsub and bridge"
+	}
+	return fmt.Sprintf("want echo, pubsub or bridge, got %q", b)
+}
+
+// routeOf returns the route a YAML path such as "routes[2].behaviour"
+// names.
+func (s *settings) routeOf(key string) (gateway.Route, bool) {
+	rest, ok := strings.CutPrefix(key, routesKey+"[")
+	if !ok {
+		return gateway.Route{}, false
+	}
+	n, _, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil || i < 0 || i >= len(s.cfg.Routes) {
+		return gateway.Route{}, false
+	}
+	return s.cfg.Routes[i], true
 }
 
 // errorAt returns a configError for the YAML path key (such as

@@ -30,11 +30,12 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Getenv, os.Environ(), os.Stdout, os.Stderr))
 }
 
-// run is the whole program; it returns the exit status.
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// run is the whole program; it returns the exit status. getenv reads one
+// environment variable, environ lists them all ("KEY=value").
+func run(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "version" {
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -53,6 +54,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 
 	log := newLogger(stderr, s.cfg.Log.Format, s.logLevel)
+	for _, w := range unknownEnv(environ) {
+		if w.guess != "" {
+			log.Warn("unknown environment variable ignored; did you mean "+w.guess+"?", "name", w.name)
+		} else {
+			log.Warn("unknown environment variable ignored (see upgate --help)", "name", w.name)
+		}
+	}
 	g, err := gateway.New(s.gatewayConfig(), gateway.WithLogger(log))
 	if err != nil {
 		var ce *gateway.ConfigError

@@ -9,7 +9,7 @@ import (
 )
 
 // nodeClient returns node and a copy of scripts/node/ws-client.mjs that
-// resolves the ws package from UPGATE_NODE_MODULES (which ./scripts/test.sh
+// resolves the ws package from UPGATE_TEST_NODE_MODULES (which ./scripts/test.sh
 // sets), else from scripts/node/node_modules. It skips the test when node or
 // ws is missing.
 func nodeClient(t testing.TB) (node, script string) {
@@ -18,7 +18,7 @@ func nodeClient(t testing.TB) (node, script string) {
 	if err != nil {
 		t.Skip("skipping: node is not installed (the node ws client needs it)")
 	}
-	modules := os.Getenv("UPGATE_NODE_MODULES")
+	modules := os.Getenv("UPGATE_TEST_NODE_MODULES")
 	if modules == "" {
 		modules = filepath.Join("..", "..", "scripts", "node", "node_modules")
 	}
@@ -27,7 +27,7 @@ func nodeClient(t testing.TB) (node, script string) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(modules, "ws", "package.json")); err != nil {
-		t.Skipf("skipping: node's ws package is not in %s (UPGATE_NODE_MODULES; ./scripts/test.sh installs it)", modules)
+		t.Skipf("skipping: node's ws package is not in %s (UPGATE_TEST_NODE_MODULES; ./scripts/test.sh installs it)", modules)
 	}
 	src, err := os.ReadFile(filepath.Join("..", "..", "scripts", "node", "ws-client.mjs"))
 	if err != nil {

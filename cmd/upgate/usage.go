@@ -23,7 +23,8 @@ Usage:
   upgate --help       print this help
 
 Each setting comes from its flag, else its UPGATE_* environment variable
-(empty counts as unset), else the configuration file, else the default.
+(empty counts as unset; an unknown one is warned about at start), else the
+configuration file, else the default.
 Flags take --name value or --name=value; booleans are --name or
 --name=false. Durations need a unit (500ms, 10s, 2m), sizes are bytes, and
 lists are comma-separated in flags and environment variables. Zero means the

@@ -97,7 +97,7 @@ func (a *authMux) start(nc *nats.Conn) error {
 func (b *Bus) Authorize(req *AuthRequest, done func(AuthResult)) {
 	if !b.Connected() || b.stopped.Load() {
 		b.stats.auth[AuthUnavailable].Add(1)
-		done(AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "authorisation service unreachable"})
+		done(AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "Authorisation service unreachable."})
 		return
 	}
 	data, _ := json.Marshal(req)
@@ -117,7 +117,7 @@ func (b *Bus) Authorize(req *AuthRequest, done func(AuthResult)) {
 	}
 	m := &nats.Msg{Subject: b.subj.Auth(), Reply: a.inbox + strconv.FormatUint(token, 10), Data: data}
 	if b.enqueue(outMsg{kind: KindAuth, m: m, token: token}) != nil {
-		a.finish(token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "authorisation service unreachable"})
+		a.finish(token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "Authorisation service unreachable."})
 	}
 }
 
@@ -148,12 +148,12 @@ func (a *authMux) onReply(m *nats.Msg) {
 func parseReply(m *nats.Msg) AuthResult {
 	if len(m.Data) == 0 {
 		if s, _ := get(m.Header, "Status"); s == "503" {
-			return AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "no authorisation service"}
+			return AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "No authorisation service."}
 		}
 	}
 	var r AuthReply
 	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return AuthResult{Outcome: AuthInvalid, Status: 502, Reason: "malformed authorisation reply"}
+		return AuthResult{Outcome: AuthInvalid, Status: 502, Reason: "Malformed authorisation reply."}
 	}
 	if r.Allow {
 		return AuthResult{Outcome: AuthAllowed, User: r.User, Topics: r.Topics}
@@ -164,7 +164,7 @@ func parseReply(m *nats.Msg) AuthResult {
 	}
 	reason := r.Reason
 	if reason == "" {
-		reason = "not authorised"
+		reason = "Not authorised."
 	}
 	return AuthResult{Outcome: AuthDenied, Status: status, Reason: reason}
 }
@@ -199,7 +199,7 @@ func (a *authMux) expire() {
 		}
 		a.mu.Unlock()
 		for _, tok := range due {
-			a.finish(tok, AuthResult{Outcome: AuthTimeout, Status: 401, Reason: "authorisation not answered in time"})
+			a.finish(tok, AuthResult{Outcome: AuthTimeout, Status: 401, Reason: "Authorisation not answered in time."})
 		}
 		t.Reset(wait)
 		select {
@@ -220,7 +220,7 @@ func (a *authMux) closeAll() {
 	}
 	a.mu.Unlock()
 	for _, t := range tokens {
-		a.finish(t, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "gateway shutting down"})
+		a.finish(t, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "The server is shutting down."})
 	}
 }
 

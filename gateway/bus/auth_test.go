@@ -80,9 +80,9 @@ func TestAuthorize(t *testing.T) {
 	mu.Unlock()
 	for q, want := range map[string]AuthResult{
 		"token=bad":     {Outcome: AuthDenied, Status: 403, Reason: "bad token"},
-		"token=none":    {Outcome: AuthDenied, Status: 401, Reason: "not authorised"},
-		"token=garbage": {Outcome: AuthInvalid, Status: 502, Reason: "malformed authorisation reply"},
-		"token=slow":    {Outcome: AuthTimeout, Status: 401, Reason: "authorisation not answered in time"},
+		"token=none":    {Outcome: AuthDenied, Status: 401, Reason: "Not authorised."},
+		"token=garbage": {Outcome: AuthInvalid, Status: 502, Reason: "Malformed authorisation reply."},
+		"token=slow":    {Outcome: AuthTimeout, Status: 401, Reason: "Authorisation not answered in time."},
 	} {
 		start := time.Now()
 		r := authorize(t, b, &AuthRequest{Conn: "n1.3", Query: q})

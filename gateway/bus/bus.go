@@ -108,8 +108,12 @@ type Options struct {
 	// as ReasonBusDown. Zero means DefaultReconnectBuf.
 	ReconnectBuf int
 	// Logger receives the bus's log lines (connection lost and regained,
-	// at warning and info level). Nil means slog.Default().
-	Logger *slog.Logger
+	// at warning and info level), and the embedded server's unless it has
+	// its own. A repeated warning is logged once, then summarised once per
+	// LogInterval (zero means DefaultLogInterval) until the connection is
+	// regained. Nil means slog.Default().
+	Logger      *slog.Logger
+	LogInterval time.Duration
 }
 
 // Bus is one gateway node's connection to the NATS bus: it forwards the
@@ -122,7 +126,8 @@ type Bus struct {
 	opts  Options
 	subj  *Subjects
 	local Local
-	log   *slog.Logger
+	log   *slog.Logger // o.Logger, repeated warnings summarised (warn)
+	warn  *repeatState
 
 	srv *Server
 	nc  *nats.Conn
@@ -200,11 +205,13 @@ func New(o Options, local Local) (*Bus, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	log, warn := newRepeatLogger(o.Logger, o.LogInterval)
 	b := &Bus{
 		opts:    o,
 		subj:    subj,
 		local:   local,
-		log:     o.Logger,
+		log:     log,
+		warn:    warn,
 		textHdr: nats.Header{HeaderNode: {o.Node}},
 		binHdr:  nats.Header{HeaderNode: {o.Node}, HeaderOpcode: {opcodeBinary}},
 		out:     make(chan outMsg, o.QueueLen),
@@ -257,7 +264,10 @@ func (b *Bus) Start() error {
 			so.Name = b.subj.Node()
 		}
 		if so.Logger == nil {
-			so.Logger = b.log
+			so.Logger = b.opts.Logger // the server summarises its own repeats
+		}
+		if so.LogInterval == 0 {
+			so.LogInterval = b.opts.LogInterval
 		}
 		srv, err := StartServer(so)
 		if err != nil {
@@ -277,6 +287,7 @@ func (b *Bus) Start() error {
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(*nats.Conn) {
 			b.state.Store(int32(StateConnected))
+			b.warn.reset()
 			b.log.Info("bus: connected", "node", b.subj.Node())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -290,6 +301,7 @@ func (b *Bus) Start() error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.state.Store(int32(StateConnected))
 			b.stats.reconnects.Add(1)
+			b.warn.reset()
 			b.log.Info("bus: reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { b.state.Store(int32(StateClosed)) }),
@@ -411,6 +423,7 @@ func (b *Bus) Close(timeout time.Duration) {
 	if b.srv != nil {
 		b.srv.Shutdown()
 	}
+	b.warn.close()
 }
 
 // enqueue hands a message to the publisher goroutine without waiting.
@@ -464,7 +477,7 @@ func (b *Bus) publish(o outMsg) {
 		b.stats.drop(ReasonBusDown)
 	}
 	if o.kind == KindAuth {
-		b.auth.finish(o.token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "authorisation service unreachable"})
+		b.auth.finish(o.token, AuthResult{Outcome: AuthUnavailable, Status: 503, Reason: "Authorisation service unreachable."})
 	}
 }
 

@@ -35,13 +35,27 @@ type ServerOptions struct {
 	// keeps the NATS default (1 MiB).
 	MaxPayload int
 	// Logger receives the server's log lines: notices at debug level,
-	// warnings and errors at warning level. Nil discards them.
+	// warnings and errors at warning level, a repeated warning (a peer
+	// that stays down) once and then summarised once per LogInterval; at
+	// info level, each time a route to another server of the cluster
+	// connects. Nil discards them.
 	Logger *slog.Logger
+	// LogInterval is how often a repeated warning is summarised; zero
+	// means DefaultLogInterval.
+	LogInterval time.Duration
 }
 
 // Server is a NATS server running inside the process.
 type Server struct {
 	ns *server.Server
+
+	// With a logger: its warnings' repeat state, and the watcher that
+	// logs route connections, kicked by the server's route notices.
+	log   *slog.Logger
+	warn  *repeatState
+	kick  chan struct{}
+	quit  chan struct{}
+	wdone chan struct{}
 }
 
 // DefaultClusterName is the cluster name of embedded servers.
@@ -88,15 +102,63 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
+	s := &Server{ns: ns}
 	if o.Logger != nil {
-		ns.SetLoggerV2(natsLogger{o.Logger}, false, false, false)
+		s.log = o.Logger
+		var warn *slog.Logger
+		warn, s.warn = newRepeatLogger(o.Logger, o.LogInterval)
+		s.kick = make(chan struct{}, 1)
+		s.quit = make(chan struct{})
+		s.wdone = make(chan struct{})
+		ns.SetLoggerV2(natsLogger{l: warn, kick: s.kick}, false, false, false)
+		go s.watchRoutes()
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
+		s.Shutdown()
 		return nil, errors.New("bus: embedded server did not start listening in 10s (is the port taken?)")
 	}
-	return &Server{ns: ns}, nil
+	return s, nil
+}
+
+// routeSettle bounds the wait, after a route connection is created, for the
+// route to register with a peer (the connection's first exchange).
+const routeSettle = 2 * time.Second
+
+// watchRoutes logs at info level each time the server gains a route to
+// another server of the cluster (the cluster forms, or forms again after
+// a peer came back), and then forgets the warnings of the trouble, so
+// that the next warning is logged at once. It runs until Shutdown.
+func (s *Server) watchRoutes() {
+	defer close(s.wdone)
+	peers := 0
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-s.kick:
+		}
+		// A route counts once its connection's first exchange is done:
+		// wait for the number of peers to change, or for routeSettle (a
+		// further connection to a known peer changes nothing).
+		before, deadline := peers, time.Now().Add(routeSettle)
+		for {
+			n := s.connectedServers()
+			if n > peers {
+				s.warn.reset()
+				s.log.Info("bus: nats server: cluster route connected", "peers", n)
+			}
+			peers = n
+			if n != before || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // splitListen parses host:port; port 0 becomes NATS's "random port".
@@ -220,20 +282,42 @@ func (s *Server) connectedServers() int {
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	if s.quit != nil {
+		select {
+		case <-s.quit:
+		default:
+			close(s.quit)
+			<-s.wdone
+			s.warn.close()
+		}
+	}
 }
 
 // Running reports whether the server is still running.
 func (s *Server) Running() bool { return s.ns.Running() }
 
-// natsLogger sends the embedded server's log lines to slog.
-type natsLogger struct{ l *slog.Logger }
+// natsLogger sends the embedded server's log lines to slog, and kicks the
+// route watcher at each route connection's creation or end.
+type natsLogger struct {
+	l    *slog.Logger
+	kick chan<- struct{}
+}
 
-func (n natsLogger) Noticef(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
-func (n natsLogger) Warnf(f string, a ...any)   { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Fatalf(f string, a ...any)  { n.log(slog.LevelError, f, a) }
-func (n natsLogger) Errorf(f string, a ...any)  { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Debugf(f string, a ...any)  { n.log(slog.LevelDebug, f, a) }
-func (n natsLogger) Tracef(f string, a ...any)  { n.log(slog.LevelDebug-4, f, a) }
+func (n natsLogger) Noticef(f string, a ...any) {
+	if strings.Contains(f, "Route connection created") ||
+		strings.Contains(f, "connection closed") && len(a) > 0 && a[0] == "Route" {
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+	n.log(slog.LevelDebug, f, a)
+}
+func (n natsLogger) Warnf(f string, a ...any)  { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Fatalf(f string, a ...any) { n.log(slog.LevelError, f, a) }
+func (n natsLogger) Errorf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Debugf(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
+func (n natsLogger) Tracef(f string, a ...any) { n.log(slog.LevelDebug-4, f, a) }
 
 func (n natsLogger) log(level slog.Level, f string, a []any) {
 	if n.l.Enabled(context.Background(), level) {

@@ -25,7 +25,7 @@
 //       "textParts"/"binaryParts" are fragment sizes in bytes (optional).
 //
 // Options (before the mode):
-//   --timeout=MS      overall deadline (default 20000, env UPGATE_WS_CLIENT_TIMEOUT_MS)
+//   --timeout=MS      overall deadline (default 20000, env UPGATE_TEST_WS_CLIENT_TIMEOUT_MS)
 //   --step-timeout=MS deadline for each single echo/pong/close (default 10000)
 //   --deflate         offer permessage-deflate (off by default)
 //   --header=K:V      extra handshake header (repeatable)
@@ -377,7 +377,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
   const opts = {
-    timeout: Number(process.env.UPGATE_WS_CLIENT_TIMEOUT_MS) || 20000,
+    timeout: Number(process.env.UPGATE_TEST_WS_CLIENT_TIMEOUT_MS) || 20000,
     stepTimeout: 10000,
     deflate: false,
     headers: {},
