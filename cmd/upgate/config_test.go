@@ -116,6 +116,7 @@ func TestEnvNames(t *testing.T) {
 		{"connect-burst", "UPGATE_CONNECT_BURST"},
 		{"max-message", "UPGATE_MAX_MESSAGE"},
 		{"max-outbound", "UPGATE_MAX_OUTBOUND"},
+		{"max-loop-backlog", "UPGATE_MAX_LOOP_BACKLOG"},
 		{"max-head-bytes", "UPGATE_MAX_HEAD_BYTES"},
 		{"max-header-fields", "UPGATE_MAX_HEADER_FIELDS"},
 		{"handshake-timeout", "UPGATE_HANDSHAKE_TIMEOUT"},
