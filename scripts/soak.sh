@@ -34,8 +34,9 @@
 #                     the middle of the hold (with --quick: half the hold)
 #   --out DIR         results directory (default bench/results/soak/DATE/;
 #                     with --quick a new temporary directory)
-#   --hold-n N --hold-d DURATION --storm-n N --slowloris PARTIAL,SILENT
-#                     other sizes
+#   --hold-n N --hold-d DURATION --warmup DURATION --contention-for DURATION
+#   --storm-n N --slowloris PARTIAL,SILENT
+#                     other sizes and durations
 #
 # The server runs on CPU 0 and the client on CPU 1 (taskset, when there are
 # two CPUs or more). Results: SCENARIO.md, hold-rss.csv, hold-rss.png,
@@ -53,7 +54,7 @@ QUICK=0
 DRAIN=0
 CONTENTION=0
 OUT=""
-HOLD_N="" HOLD_D="" STORM_N="" SLOW=""
+HOLD_N="" HOLD_D="" WARMUP="" CONTENTION_FOR="" STORM_N="" SLOW=""
 SCENARIOS=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -63,6 +64,8 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--hold-n) HOLD_N=$2; shift ;;
 	--hold-d) HOLD_D=$2; shift ;;
+	--warmup) WARMUP=$2; shift ;;
+	--contention-for) CONTENTION_FOR=$2; shift ;;
 	--storm-n) STORM_N=$2; shift ;;
 	--slowloris) SLOW=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -78,9 +81,9 @@ FD_N=3000
 if [ "$QUICK" = 1 ]; then
 	DRAIN=1
 	: "${HOLD_N:=2000}" "${HOLD_D:=30s}" "${STORM_N:=2000}" "${SLOW:=1000,500}"
-	HOLD_ARGS=(-warmup 10s -echo-every 5s)
+	: "${WARMUP:=10s}" "${CONTENTION_FOR:=15s}"
+	HOLD_ARGS=(-echo-every 5s)
 	HOLD_SERVER=(--ping-interval 5s)
-	CONTENTION_FOR=15s
 	HS_TIMEOUT=2s
 	SLOW_ARGS=(-before 2s -after 1s)
 	RATE=1000 BURST=500
@@ -89,9 +92,9 @@ if [ "$QUICK" = 1 ]; then
 	fi
 else
 	: "${HOLD_N:=19000}" "${HOLD_D:=10m}" "${STORM_N:=19000}" "${SLOW:=10000,5000}"
-	HOLD_ARGS=(-warmup 1m)
+	: "${WARMUP:=1m}" "${CONTENTION_FOR:=150s}"
+	HOLD_ARGS=()
 	HOLD_SERVER=()
-	CONTENTION_FOR=150s
 	HS_TIMEOUT=5s
 	SLOW_ARGS=()
 	RATE=2000 BURST=2000
@@ -263,7 +266,7 @@ verdict() {
 }
 
 run_hold() {
-	local args=(-n "$HOLD_N" -d "$HOLD_D" "${HOLD_ARGS[@]}")
+	local args=(-n "$HOLD_N" -d "$HOLD_D" -warmup "$WARMUP" ${HOLD_ARGS[@]+"${HOLD_ARGS[@]}"})
 	[ "$DRAIN" = 1 ] && args+=(-drain)
 	[ "$CONTENTION" = 1 ] && args+=(-contention "$CONTENTION_FOR")
 	SRV_ARGS="${HOLD_SERVER[*]-}"

@@ -312,8 +312,9 @@ func (e *engine) flush(c *conn) bool {
 // send writes one masked frame to an open c, keeping what the socket does
 // not take.
 func (e *engine) send(c *conn, op byte, payload []byte) {
-	if len(c.wpend) > 0 {
-		c.wpend = loadgen.AppendMasked(c.wpend, op, payload, c.mask)
+	if n := len(c.wpend); n > 0 {
+		// c.wpend may be the rest of a shared request: never append in place
+		c.wpend = loadgen.AppendMasked(c.wpend[:n:n], op, payload, c.mask)
 		return
 	}
 	e.wbuf = loadgen.AppendMasked(e.wbuf[:0], op, payload, c.mask)

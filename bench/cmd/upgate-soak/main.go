@@ -121,6 +121,14 @@ func main() {
 		stopBusy()
 		os.Exit(130)
 	}()
+	limit := 10 * time.Minute
+	if name == "hold" {
+		// the hold's own duration comes on top
+		if d, err := time.ParseDuration(fs.Lookup("d").Value.String()); err == nil {
+			limit += d
+		}
+	}
+	watchdog(name, limit)
 	r, err := run()
 	stopBusy()
 	if r == nil {
@@ -133,6 +141,17 @@ func main() {
 	if !r.ok() {
 		os.Exit(1)
 	}
+}
+
+// watchdog ends the process with status 3 if the run takes longer than
+// limit: every phase is bounded, this is the bound of the bounds.
+func watchdog(name string, limit time.Duration) {
+	time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "upgate-soak %s: the run took longer than %s: stopped\n", name, limit)
+		fmt.Printf("FAIL %s: the run took longer than %s\n", name, limit)
+		stopBusy()
+		os.Exit(3)
+	})
 }
 
 // maxProcs reports the client's own parallelism in the summary.
