@@ -233,7 +233,7 @@ func runFDLimit(cm *common, cfg *fdConfig) (*report, error) {
 		r.note("the server exports no upgate_rejections_total{reason=\"fd_limit\"}")
 	}
 	if merr == nil {
-		r.addMetrics(after, before, "upgate_tcp_connections_total", "upgate_http_errors_total")
+		r.addMetrics(after, before, "upgate_tcp_connections_total", "upgate_rejections_total", "upgate_http_errors_total")
 	}
 	return r, nil
 }
