@@ -11,7 +11,9 @@
 #   4. test       go test -race ./...
 #      test-norace go test ./... (allocation tests, full-size load tests)
 #   5. fuzz       a short run of every FuzzXxx target in the module
-#   6. bench      scripts/bench.sh --quick, when that script exists
+#   6. soak       scripts/soak.sh --quick: load and fault scenarios against
+#                 the real binary (results in a temporary directory)
+#   7. bench      scripts/bench.sh --quick, when that script exists
 #
 # Environment (the prefix UPGATE_TEST_ is reserved for the scripts: the
 # binary neither reads nor warns about it):
@@ -306,6 +308,13 @@ else
 		done <"$TMP_DIR/fuzz.list"
 	fi
 fi
+step_end
+
+# ------------------------------------------------------------------- soak --
+
+step_begin soak "scripts/soak.sh --quick"
+./scripts/soak.sh --quick --out "$TMP_DIR/soak" </dev/null ||
+	step_fail "scripts/soak.sh --quick failed (summary above)"
 step_end
 
 # ------------------------------------------------------------------ bench --

@@ -6,6 +6,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/upgate/upgate/bench/internal/loadgen"
 )
 
 // Connection states of the engine.
@@ -21,11 +23,11 @@ const (
 type conn struct {
 	fd    int
 	state uint8
-	key   int      // index of the request in the key ring
-	t0    int64    // when connect(2) was called (ns since the engine's base)
-	ring  *keyRing // where its upgrade request comes from
-	in    []byte   // unread input
-	wpend []byte   // output the socket did not take yet
+	key   int              // index of the request in the key ring
+	t0    int64            // when connect(2) was called (ns since the engine's base)
+	ring  *loadgen.KeyRing // where its upgrade request comes from
+	in    []byte           // unread input
+	wpend []byte           // output the socket did not take yet
 
 	// Scenario state.
 	pub    bool   // broadcast publisher
@@ -48,14 +50,14 @@ type hooks interface {
 
 // engine drives client connections on one epoll instance.
 type engine struct {
-	p      *poller
+	p      *loadgen.Poller
 	h      hooks
 	conns  []*conn // by fd
 	free   []*conn
 	dst    *unix.SockaddrInet4
 	srcs   []unix.SockaddrInet4
 	srcN   int
-	keys   *keyRing
+	keys   *loadgen.KeyRing
 	verify bool
 	rst    bool // close with SO_LINGER 0
 	base   time.Time
@@ -77,11 +79,11 @@ type engine struct {
 }
 
 func newEngine(cfg *config, h hooks) (*engine, error) {
-	dst, err := sockaddr4(cfg.addr)
+	dst, err := loadgen.Sockaddr4(cfg.addr)
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPoller(1024)
+	p, err := loadgen.NewPoller(1024)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +92,8 @@ func newEngine(cfg *config, h hooks) (*engine, error) {
 		h:       h,
 		conns:   make([]*conn, 1<<16),
 		dst:     dst,
-		srcs:    sources(cfg.sources),
-		keys:    newKeyRing(4096, cfg.addr, cfg.path),
+		srcs:    loadgen.Sources(cfg.sources),
+		keys:    loadgen.NewKeyRing(4096, cfg.addr, cfg.path),
 		verify:  cfg.verifyAccept,
 		rst:     cfg.closeMode == "rst",
 		base:    time.Now(),
@@ -132,10 +134,10 @@ func (e *engine) fail(kind string, refused bool) {
 
 // dial starts one connection, timed from t0 (0: now); it reports false when
 // the attempt failed at once (the caller then stops dialing for this round).
-func (e *engine) dial(ring *keyRing, t0 int64) bool {
+func (e *engine) dial(ring *loadgen.KeyRing, t0 int64) bool {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		e.fail(errKind("socket", err))
+		e.fail(loadgen.ErrKind("socket", err))
 		return false
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
@@ -149,7 +151,7 @@ func (e *engine) dial(ring *keyRing, t0 int64) bool {
 	}
 	if err := unix.Bind(fd, src); err != nil {
 		_ = unix.Close(fd)
-		e.fail(errKind("bind", err))
+		e.fail(loadgen.ErrKind("bind", err))
 		return false
 	}
 	c := e.getConn()
@@ -157,21 +159,21 @@ func (e *engine) dial(ring *keyRing, t0 int64) bool {
 		t0 = e.now()
 	}
 	c.fd, c.state, c.ring, c.t0 = fd, stConnecting, ring, t0
-	c.key = ring.take()
+	c.key = ring.Take()
 	dst := e.dst
-	if ring.dst != nil {
-		dst = ring.dst
+	if ring.Dst != nil {
+		dst = ring.Dst
 	}
 	if err := unix.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
 		_ = unix.Close(fd)
 		e.free = append(e.free, c)
-		e.fail(errKind("connect", err))
+		e.fail(loadgen.ErrKind("connect", err))
 		return false
 	}
-	if err := e.p.add(fd); err != nil {
+	if err := e.p.Add(fd); err != nil {
 		_ = unix.Close(fd)
 		e.free = append(e.free, c)
-		e.fail(errKind("epoll", err))
+		e.fail(loadgen.ErrKind("epoll", err))
 		return false
 	}
 	e.conns[fd] = c
@@ -197,12 +199,12 @@ func (e *engine) closeConn(c *conn) {
 
 // poll waits up to msec for events and handles them.
 func (e *engine) poll(msec int) error {
-	evs, err := e.p.wait(msec)
+	evs, err := e.p.Wait(msec)
 	if err != nil {
 		return err
 	}
 	for i := range evs {
-		if e.p.timer(evs[i].Fd) {
+		if e.p.Timer(evs[i].Fd) {
 			continue
 		}
 		c := e.conns[evs[i].Fd]
@@ -216,13 +218,13 @@ func (e *engine) poll(msec int) error {
 
 func (e *engine) handle(c *conn, ev uint32) {
 	if c.state == stConnecting {
-		req := c.ring.reqs[c.key]
+		req := c.ring.Reqs[c.key]
 		n, err := unix.Write(c.fd, req)
 		if err != nil || n != len(req) {
 			if err == nil {
 				err = unix.EIO
 			}
-			e.fail(errKind("connect", err))
+			e.fail(loadgen.ErrKind("connect", err))
 			e.closeConn(c)
 			return
 		}
@@ -268,7 +270,7 @@ func (e *engine) readable(c *conn) {
 		c.in = c.in[:old+n]
 		if c.state == stWaiting {
 			from := max(old-3, 0)
-			i := bytes.Index(c.in[from:], crlf2)
+			i := bytes.Index(c.in[from:], loadgen.CRLF2)
 			if i < 0 {
 				if len(c.in) > 16<<10 {
 					e.ended(c, "response head too long", false)
@@ -288,7 +290,7 @@ func (e *engine) readable(c *conn) {
 
 // endedErr closes c after a socket error.
 func (e *engine) endedErr(c *conn, op string, err error) {
-	kind, refused := errKind(op, err)
+	kind, refused := loadgen.ErrKind(op, err)
 	e.ended(c, kind, refused)
 }
 
@@ -311,9 +313,9 @@ func (e *engine) ended(c *conn, kind string, refused bool) {
 func (e *engine) upgraded(c *conn, n int) bool {
 	var want []byte
 	if e.verify {
-		want = c.ring.accepts[c.key]
+		want = c.ring.Accepts[c.key]
 	}
-	if why := checkResponse(c.in[:n], want); why != "" {
+	if why := loadgen.CheckResponse(c.in[:n], want); why != "" {
 		e.fail(why, false)
 		e.closeConn(c)
 		return false
@@ -335,7 +337,7 @@ func (e *engine) upgraded(c *conn, n int) bool {
 func (e *engine) frames(c *conn) bool {
 	off := 0
 	for {
-		op, payload, n, err := parseFrame(c.in[off:])
+		op, payload, n, err := loadgen.ParseFrame(c.in[off:])
 		if err != nil {
 			e.ended(c, err.Error(), false)
 			return false
@@ -345,12 +347,12 @@ func (e *engine) frames(c *conn) bool {
 		}
 		off += n
 		switch op {
-		case opPing:
-			e.send(c, opPong, payload)
-		case opClose:
+		case loadgen.OpPing:
+			e.send(c, loadgen.OpPong, payload)
+		case loadgen.OpClose:
 			e.ended(c, "server close frame", false)
 			return false
-		case opPong:
+		case loadgen.OpPong:
 		default:
 			e.h.message(c, op, payload)
 		}
@@ -367,10 +369,10 @@ func (e *engine) frames(c *conn) bool {
 // send writes one masked frame to c, keeping what the socket does not take.
 func (e *engine) send(c *conn, op byte, payload []byte) {
 	if len(c.wpend) > 0 {
-		c.wpend = appendMasked(c.wpend, op, payload, c.mask)
+		c.wpend = loadgen.AppendMasked(c.wpend, op, payload, c.mask)
 		return
 	}
-	e.wbuf = appendMasked(e.wbuf[:0], op, payload, c.mask)
+	e.wbuf = loadgen.AppendMasked(e.wbuf[:0], op, payload, c.mask)
 	n, err := unix.Write(c.fd, e.wbuf)
 	if err == unix.EAGAIN {
 		n, err = 0, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/upgate/upgate/bench/internal/loadgen"
 )
 
 // echoHooks keep one message in flight per connection and check that every
@@ -37,7 +39,7 @@ func (h *echoHooks) next(c *conn) {
 	c.seq++
 	fillPayload(c.out, c.seq)
 	c.sentAt = h.e.now()
-	h.e.send(c, opBinary, c.out)
+	h.e.send(c, loadgen.OpBinary, c.out)
 }
 
 func (h *echoHooks) opened(c *conn) {
@@ -70,7 +72,7 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 		return nil, err
 	}
 	h.e = e
-	defer e.p.close()
+	defer e.p.Close()
 	defer e.closeAll()
 	pr.phase("connect", int64(cfg.conns))
 	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, cfg.warmup, time.Minute, func(int64) {
@@ -182,7 +184,7 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 		return nil, err
 	}
 	h.e = e
-	defer e.p.close()
+	defer e.p.Close()
 	defer e.closeAll()
 	pr.phase("subscribe", int64(cfg.conns))
 	first := cfg.conns
@@ -197,12 +199,12 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 	if cfg.addr2 != "" {
 		// The other half on the second node: a publish on the first one
 		// reaches them through the fleet's bus.
-		ring := newKeyRing(4096, cfg.addr2, cfg.path)
-		dst, err := sockaddr4(cfg.addr2)
+		ring := loadgen.NewKeyRing(4096, cfg.addr2, cfg.path)
+		dst, err := loadgen.Sockaddr4(cfg.addr2)
 		if err != nil {
 			return nil, err
 		}
-		ring.dst = dst
+		ring.Dst = dst
 		if err := e.fillTo(ring, cfg.conns, cfg.concurrency, 0, time.Minute, func(int64) {
 			pr.set(int64(e.open), "")
 		}); err != nil {
@@ -216,7 +218,7 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 		defer httpPub.close()
 		publish = httpPub.publish
 	} else {
-		ring := newKeyRing(16, cfg.addr, cfg.pubPath)
+		ring := loadgen.NewKeyRing(16, cfg.addr, cfg.pubPath)
 		if err := e.fillTo(ring, cfg.conns+1, 1, 0, 10*time.Second, nil); err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
@@ -236,7 +238,7 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 				return fmt.Errorf("publisher connection lost")
 			}
 			buf = stampPayload(buf, seq, e.now(), cfg.size)
-			e.send(pub, opText, buf)
+			e.send(pub, loadgen.OpText, buf)
 			return nil
 		}
 	}

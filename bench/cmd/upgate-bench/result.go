@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/upgate/upgate/bench/internal/loadgen"
 )
 
 // Latency is a latency distribution in microseconds.
@@ -145,7 +146,7 @@ type cpuMeter struct {
 
 func startCPU(pid int) *cpuMeter {
 	m := &cpuMeter{pid: pid, wall: time.Now(), client: selfCPU(), busy: machineBusy()}
-	m.serverUser, m.server, _ = procTimes(pid)
+	m.serverUser, m.server, _ = loadgen.ProcTimes(pid)
 	return m
 }
 
@@ -169,7 +170,7 @@ func machineBusy() time.Duration {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		busy += n
 	}
-	return time.Duration(busy) * time.Second / clkTck
+	return time.Duration(busy) * time.Second / loadgen.ClkTck
 }
 
 // stop fills the CPU fields of r; ops is the number of operations (for CPU
@@ -187,7 +188,7 @@ func (m *cpuMeter) stop(r *Result, ops int64) {
 		return
 	}
 	r.ServerPID = m.pid
-	if u, s, err := procTimes(m.pid); err == nil {
+	if u, s, err := loadgen.ProcTimes(m.pid); err == nil {
 		srv := (s - m.server).Seconds()
 		r.ServerCPUSeconds, r.ServerCPUUtil = srv, srv/wall
 		r.OtherCPUUtil = max(busy-srv-client, 0) / wall
@@ -196,64 +197,6 @@ func (m *cpuMeter) stop(r *Result, ops int64) {
 			r.ServerUserPerOpUs = (u - m.serverUser).Seconds() * 1e6 / float64(ops)
 		}
 	}
-}
-
-// clkTck is USER_HZ, 100 on every Linux architecture Go supports.
-const clkTck = 100
-
-// procCPU returns the user+system CPU time of process pid (all threads).
-func procCPU(pid int) (time.Duration, error) {
-	_, t, err := procTimes(pid)
-	return t, err
-}
-
-// procTimes returns the user and the user+system CPU time of process pid.
-func procTimes(pid int) (user, total time.Duration, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	tick := time.Second / clkTck
-	return time.Duration(ut) * tick, time.Duration(ut+st) * tick, nil
-}
-
-// procStatus returns a field of /proc/<pid>/status as a number (kB fields
-// in bytes); pid 0 is the client itself.
-func procStatus(pid int, field string) (int64, error) {
-	p := "/proc/self/status"
-	if pid > 0 {
-		p = fmt.Sprintf("/proc/%d/status", pid)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok || name != field {
-			continue
-		}
-		f := strings.Fields(val)
-		if len(f) == 0 {
-			break
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if len(f) > 1 && f[1] == "kB" {
-			n *= 1024
-		}
-		return n, err
-	}
-	return 0, fmt.Errorf("%s: no %s", p, field)
 }
 
 func loadAvg() float64 {
@@ -267,11 +210,6 @@ func loadAvg() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
-}
-
-func procRSS(pid int) int64 {
-	n, _ := procStatus(pid, "VmRSS")
-	return n
 }
 
 func selfCPU() time.Duration {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/upgate/upgate/bench/internal/loadgen"
 )
 
 // tickEvery is how often the run loops expire handshakes, sample the
@@ -52,7 +54,7 @@ func (e *engine) churn(until int64, conc int, rate float64, tick func(now int64)
 				due = start + int64(float64(started)*interval)
 			}
 			if due > now && due < now+wait*1e6 {
-				e.p.wake(due - now)
+				e.p.Wake(due - now)
 			}
 		}
 		if err := e.poll(int(wait)); err != nil {
@@ -75,7 +77,7 @@ func runHandshake(cfg *config, pr *progress) (*Result, error) {
 		return nil, err
 	}
 	h.e = e
-	defer e.p.close()
+	defer e.p.Close()
 	if cfg.warmup > 0 {
 		pr.phase("warm-up", int64(cfg.warmup/time.Millisecond))
 		start := e.now()
@@ -135,7 +137,7 @@ func (h *holdHooks) lost(*conn)                  { h.lostN++ }
 
 // fillTo opens connections from ring (at most conc at a time) until n are
 // open, then keeps polling for settle. It fails after limit.
-func (e *engine) fillTo(ring *keyRing, n, conc int, settle, limit time.Duration, tick func(now int64)) error {
+func (e *engine) fillTo(ring *loadgen.KeyRing, n, conc int, settle, limit time.Duration, tick func(now int64)) error {
 	deadline := e.now() + int64(limit)
 	next := e.now() + tickEvery
 	for e.open < n {
@@ -180,13 +182,13 @@ func runHold(cfg *config, pr *progress) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.close()
+	defer e.p.Close()
 	defer e.closeAll()
 	r := newResult(cfg)
 	from := min(cfg.holdFrom, cfg.conns/2)
 	r.HoldFrom = from
 	settle := cfg.settle
-	r.ServerRSSBase = procRSS(cfg.serverPID)
+	r.ServerRSSBase = loadgen.ProcRSS(cfg.serverPID)
 	e.counting = true
 	cpu := startCPU(cfg.serverPID)
 	start := e.now()
@@ -195,18 +197,18 @@ func runHold(cfg *config, pr *progress) (*Result, error) {
 	if err := e.fillTo(e.keys, from, cfg.concurrency, settle, time.Minute, tick); err != nil {
 		return nil, err
 	}
-	rssFrom, cliFrom := procRSS(cfg.serverPID), procRSS(0)
+	rssFrom, cliFrom := loadgen.ProcRSS(cfg.serverPID), loadgen.ProcRSS(0)
 	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, settle, 2*time.Minute, tick); err != nil {
 		return nil, err
 	}
-	rssN, cliN := procRSS(cfg.serverPID), procRSS(0)
+	rssN, cliN := loadgen.ProcRSS(cfg.serverPID), loadgen.ProcRSS(0)
 	pr.set(int64(e.open), "holding")
-	holdCPU, _ := procCPU(cfg.serverPID)
+	holdCPU, _ := loadgen.ProcCPU(cfg.serverPID)
 	holdStart := e.now()
 	if err := e.idle(cfg.duration); err != nil {
 		return nil, err
 	}
-	if c, err := procCPU(cfg.serverPID); err == nil && cfg.serverPID > 0 {
+	if c, err := loadgen.ProcCPU(cfg.serverPID); err == nil && cfg.serverPID > 0 {
 		r.ServerCPUHolding = (c - holdCPU).Seconds() / (float64(e.now()-holdStart) / 1e9)
 	}
 	r.Seconds = float64(e.now()-start) / 1e9

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// poller is a thin epoll wrapper: one instance per process, driven by one
+// Poller is a thin epoll wrapper: one instance per process, driven by one
 // goroutine, edge-triggered.
-type poller struct {
+type Poller struct {
 	epfd   int
 	events []unix.EpollEvent
 	ev     unix.EpollEvent // scratch for EpollCtl, reused to avoid an allocation
@@ -19,12 +19,13 @@ type poller struct {
 	tbuf   [8]byte
 }
 
-func newPoller(size int) (*poller, error) {
+// NewPoller creates an epoll instance returning up to size events a wait.
+func NewPoller(size int) (*Poller, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	p := &poller{epfd: fd, events: make([]unix.EpollEvent, size), tfd: -1}
+	p := &Poller{epfd: fd, events: make([]unix.EpollEvent, size), tfd: -1}
 	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("timerfd_create: %w", err)
@@ -37,14 +38,14 @@ func newPoller(size int) (*poller, error) {
 	return p, nil
 }
 
-// wake arms the timer to end the next wait after ns nanoseconds.
-func (p *poller) wake(ns int64) {
+// Wake arms the timer to end the next wait after ns nanoseconds.
+func (p *Poller) Wake(ns int64) {
 	p.its.Value = unix.NsecToTimespec(max(ns, 1))
 	_ = unix.TimerfdSettime(p.tfd, 0, &p.its, nil)
 }
 
-// timer consumes the timer's expiry; it reports whether fd is the timer.
-func (p *poller) timer(fd int32) bool {
+// Timer consumes the timer's expiry; it reports whether fd is the timer.
+func (p *Poller) Timer(fd int32) bool {
 	if int(fd) != p.tfd {
 		return false
 	}
@@ -52,13 +53,14 @@ func (p *poller) timer(fd int32) bool {
 	return true
 }
 
-func (p *poller) add(fd int) error {
+// Add watches fd for input, output and hang-up, edge-triggered.
+func (p *Poller) Add(fd int) error {
 	p.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &p.ev)
 }
 
-// wait returns the ready events, waiting at most msec milliseconds.
-func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
+// Wait returns the ready events, waiting at most msec milliseconds.
+func (p *Poller) Wait(msec int) ([]unix.EpollEvent, error) {
 	for {
 		n, err := unix.EpollWait(p.epfd, p.events, msec)
 		if err == unix.EINTR {
@@ -71,13 +73,14 @@ func (p *poller) wait(msec int) ([]unix.EpollEvent, error) {
 	}
 }
 
-func (p *poller) close() {
+// Close releases the epoll instance and its timer.
+func (p *Poller) Close() {
 	_ = unix.Close(p.tfd)
 	_ = unix.Close(p.epfd)
 }
 
-// sockaddr4 converts "ip:port" to a connect address.
-func sockaddr4(addr string) (*unix.SockaddrInet4, error) {
+// Sockaddr4 converts "ip:port" to a connect address.
+func Sockaddr4(addr string) (*unix.SockaddrInet4, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", addr, err)
@@ -88,10 +91,10 @@ func sockaddr4(addr string) (*unix.SockaddrInet4, error) {
 	return &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}, nil
 }
 
-// sources returns n loopback source addresses 127.0.0.2, 127.0.0.3, ...
+// Sources returns n loopback source addresses 127.0.0.2, 127.0.0.3, ...
 // (then 127.0.1.x and on): each has its own ephemeral port space, so that a
 // long run never runs out of ports. All of 127.0.0.0/8 is loopback on Linux.
-func sources(n int) []unix.SockaddrInet4 {
+func Sources(n int) []unix.SockaddrInet4 {
 	out := make([]unix.SockaddrInet4, n)
 	for i := range out {
 		v := i + 2
@@ -103,9 +106,9 @@ func sources(n int) []unix.SockaddrInet4 {
 	return out
 }
 
-// errKind names a socket error for the error counters; refused reports
+// ErrKind names a socket error for the error counters; refused reports
 // ECONNREFUSED, which is counted apart from other failures.
-func errKind(prefix string, err error) (kind string, refused bool) {
+func ErrKind(prefix string, err error) (kind string, refused bool) {
 	var en unix.Errno
 	if errors.As(err, &en) {
 		if en == unix.ECONNREFUSED {

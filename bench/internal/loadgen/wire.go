@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bytes"
@@ -14,60 +14,64 @@ import (
 // websocketGUID is the constant of RFC 6455 §1.3 behind Sec-WebSocket-Accept.
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-// keyRing holds ready-made upgrade requests, each with its own random
+// KeyRing holds ready-made upgrade requests, each with its own random
 // Sec-WebSocket-Key, and the Sec-WebSocket-Accept each one must get back.
 // The client cycles through them: building and hashing a fresh key per
 // handshake would spend the load generator's core on SHA-1 instead of on
 // driving the server, and a server cannot tell the difference.
-type keyRing struct {
-	reqs    [][]byte
-	accepts [][]byte
+type KeyRing struct {
+	Reqs    [][]byte
+	Accepts [][]byte
+	Dst     *unix.SockaddrInet4 // where its connections go; nil: the client's default
 	next    int
-	dst     *unix.SockaddrInet4 // where its connections go; nil: the engine's -addr
 }
 
-func newKeyRing(n int, host, path string) *keyRing {
-	k := &keyRing{reqs: make([][]byte, n), accepts: make([][]byte, n)}
+// NewKeyRing prepares n upgrade requests for path on host.
+func NewKeyRing(n int, host, path string) *KeyRing {
+	k := &KeyRing{Reqs: make([][]byte, n), Accepts: make([][]byte, n)}
 	var raw [16]byte
 	for i := range n {
 		_, _ = rand.Read(raw[:])
 		key := base64.StdEncoding.EncodeToString(raw[:])
-		k.reqs[i] = []byte("GET " + path + " HTTP/1.1\r\n" +
+		k.Reqs[i] = []byte("GET " + path + " HTTP/1.1\r\n" +
 			"Host: " + host + "\r\n" +
 			"Upgrade: websocket\r\n" +
 			"Connection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: " + key + "\r\n" +
 			"Sec-WebSocket-Version: 13\r\n\r\n")
-		k.accepts[i] = []byte(acceptKey(key))
+		k.Accepts[i] = []byte(AcceptKey(key))
 	}
 	return k
 }
 
-// take returns the index of the next request.
-func (k *keyRing) take() int {
+// Take returns the index of the next request.
+func (k *KeyRing) Take() int {
 	i := k.next
 	k.next++
-	if k.next == len(k.reqs) {
+	if k.next == len(k.Reqs) {
 		k.next = 0
 	}
 	return i
 }
 
-func acceptKey(key string) string {
+// AcceptKey is the Sec-WebSocket-Accept value for key.
+func AcceptKey(key string) string {
 	h := sha1.Sum([]byte(key + websocketGUID))
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
+// CRLF2 ends a request or response head.
+var CRLF2 = []byte("\r\n\r\n")
+
 var (
-	crlf2      = []byte("\r\n\r\n")
 	status101  = []byte("HTTP/1.1 101 ")
 	acceptName = []byte("sec-websocket-accept")
 )
 
-// checkResponse verifies a complete response head: the status line must be
+// CheckResponse verifies a complete response head: the status line must be
 // 101 and, when accept is not nil, Sec-WebSocket-Accept must equal it. It
 // returns a short reason when the response is not acceptable.
-func checkResponse(head, accept []byte) string {
+func CheckResponse(head, accept []byte) string {
 	if !bytes.HasPrefix(head, status101) {
 		if len(head) >= 12 && bytes.HasPrefix(head, []byte("HTTP/1.")) {
 			return "status " + string(head[9:12])
@@ -99,17 +103,58 @@ func checkResponse(head, accept []byte) string {
 	}
 }
 
+// Status returns the status code of a response head, or 0 when its status
+// line is not HTTP/1.x's.
+func Status(head []byte) int {
+	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[8] != ' ' {
+		return 0
+	}
+	n := 0
+	for _, b := range head[9:12] {
+		if b < '0' || b > '9' {
+			return 0
+		}
+		n = n*10 + int(b-'0')
+	}
+	return n
+}
+
+// Header returns the value of the first header field called name (case
+// insensitive) in a response or request head, trimmed, and whether there
+// is one.
+func Header(head []byte, name string) ([]byte, bool) {
+	rest := head
+	for {
+		i := bytes.Index(rest, []byte("\r\n"))
+		if i < 0 {
+			return nil, false
+		}
+		rest = rest[i+2:]
+		eol := bytes.Index(rest, []byte("\r\n"))
+		if eol <= 0 {
+			return nil, false
+		}
+		colon := bytes.IndexByte(rest[:eol], ':')
+		if colon < 0 {
+			continue
+		}
+		if bytes.EqualFold(bytes.TrimSpace(rest[:colon]), []byte(name)) {
+			return bytes.TrimSpace(rest[colon+1 : eol]), true
+		}
+	}
+}
+
 // WebSocket opcodes the client uses.
 const (
-	opText   = 0x1
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-	opPong   = 0xA
+	OpText   = 0x1
+	OpBinary = 0x2
+	OpClose  = 0x8
+	OpPing   = 0x9
+	OpPong   = 0xA
 )
 
-// appendMasked appends one final client frame (masked, RFC 6455 §5.3).
-func appendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
+// AppendMasked appends one final client frame (masked, RFC 6455 §5.3).
+func AppendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
 	dst = append(dst, 0x80|op)
 	n := len(payload)
 	switch {
@@ -130,9 +175,9 @@ func appendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
 	return dst
 }
 
-// parseFrame decodes the server frame at the start of b: its opcode, its
+// ParseFrame decodes the server frame at the start of b: its opcode, its
 // payload and its total length, or n == 0 when b holds only part of it.
-func parseFrame(b []byte) (op byte, payload []byte, n int, err error) {
+func ParseFrame(b []byte) (op byte, payload []byte, n int, err error) {
 	if len(b) < 2 {
 		return 0, nil, 0, nil
 	}
