@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -88,16 +87,36 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
-	if o.Logger != nil {
-		ns.SetLoggerV2(natsLogger{o.Logger}, false, false, false)
+	l := natsLogger{l: o.Logger, fatal: make(chan error, 1)}
+	if l.l == nil {
+		l.l = slog.New(slog.DiscardHandler)
 	}
+	ns.SetLoggerV2(l, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("bus: embedded server did not start listening in 10s (is the port taken?)")
+	// A listener that cannot bind is reported through Fatalf, and the
+	// server then never becomes ready: stop waiting at once.
+	deadline := time.Now().Add(startTimeout)
+	for !ns.ReadyForConnections(readyPoll) {
+		select {
+		case err := <-l.fatal:
+			ns.Shutdown()
+			return nil, fmt.Errorf("bus: embedded server: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, fmt.Errorf("bus: embedded server did not start listening in %v", startTimeout)
+		}
 	}
 	return &Server{ns: ns}, nil
 }
+
+// startTimeout bounds StartServer's wait for the listeners; readyPoll is
+// how often it checks whether a listener failed meanwhile.
+const (
+	startTimeout = 10 * time.Second
+	readyPoll    = 50 * time.Millisecond
+)
 
 // splitListen parses host:port; port 0 becomes NATS's "random port".
 func splitListen(s string) (string, int, error) {
@@ -225,15 +244,37 @@ func (s *Server) Shutdown() {
 // Running reports whether the server is still running.
 func (s *Server) Running() bool { return s.ns.Running() }
 
-// natsLogger sends the embedded server's log lines to slog.
-type natsLogger struct{ l *slog.Logger }
+// natsLogger sends the embedded server's log lines to slog, and its fatal
+// errors (a listener that cannot bind) to fatal as well.
+type natsLogger struct {
+	l     *slog.Logger
+	fatal chan error // the first fatal error; later ones are only logged
+}
 
 func (n natsLogger) Noticef(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
 func (n natsLogger) Warnf(f string, a ...any)   { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Fatalf(f string, a ...any)  { n.log(slog.LevelError, f, a) }
-func (n natsLogger) Errorf(f string, a ...any)  { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Debugf(f string, a ...any)  { n.log(slog.LevelDebug, f, a) }
-func (n natsLogger) Tracef(f string, a ...any)  { n.log(slog.LevelDebug-4, f, a) }
+
+// Fatalf logs at error level and reports the error without exiting: the
+// server's first error argument (net.Listen's, which names the address),
+// else the whole line.
+func (n natsLogger) Fatalf(f string, a ...any) {
+	n.log(slog.LevelError, f, a)
+	err := fmt.Errorf(f, a...)
+	for _, x := range a {
+		if e, ok := x.(error); ok {
+			err = e
+			break
+		}
+	}
+	select {
+	case n.fatal <- err:
+	default:
+	}
+}
+
+func (n natsLogger) Errorf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Debugf(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
+func (n natsLogger) Tracef(f string, a ...any) { n.log(slog.LevelDebug-4, f, a) }
 
 func (n natsLogger) log(level slog.Level, f string, a []any) {
 	if n.l.Enabled(context.Background(), level) {
