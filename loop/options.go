@@ -33,6 +33,10 @@ const (
 type Options struct {
 	// Addr is the listening address, "tcp://host:port" or "host:port".
 	// Port 0 picks a free port; Server.Addr tells which. Default DefaultAddr.
+	// The listening socket has SO_REUSEADDR, as net.Listen's has: a server
+	// restarted at once binds its port even while connections the previous
+	// one closed wait in TIME_WAIT (another listener on the port still
+	// fails Start).
 	Addr string
 
 	// Multicore runs one event loop per CPU; NumLoops, when positive, sets

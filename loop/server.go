@@ -101,6 +101,10 @@ func (s *Server) Start() error {
 		gnet.WithMulticore(o.Multicore),
 		gnet.WithNumEventLoop(o.NumLoops),
 		gnet.WithReusePort(o.ReusePort),
+		// As net.Listen does on Unix: a restart may bind the port while
+		// connections the previous process closed sit in TIME_WAIT. It
+		// never lets two listeners share a port (that is ReusePort).
+		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(nodelay),
 		gnet.WithReadBufferCap(o.ReadBufferCap),
 		gnet.WithWriteBufferCap(o.WriteBufferCap),
@@ -124,11 +128,29 @@ func (s *Server) Start() error {
 			return s.bootErr
 		}
 		if s.runErr != nil {
-			return s.runErr
+			return listenError(addr, s.runErr)
 		}
 		return errors.New("loop: engine stopped while starting")
 	}
 }
+
+// listenError names the address in an error of a listener that did not
+// start, as net.Listen does: "listen tcp 127.0.0.1:8080: bind: address
+// already in use". errors.Is and errors.As still see the cause.
+func listenError(protoAddr string, err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return err
+	}
+	proto, hostport, _ := strings.Cut(protoAddr, "://")
+	return &net.OpError{Op: "listen", Net: proto, Addr: listenAddr{proto, hostport}, Err: err}
+}
+
+// listenAddr is a listening address as it was given, resolved or not.
+type listenAddr struct{ network, addr string }
+
+func (a listenAddr) Network() string { return a.network }
+func (a listenAddr) String() string  { return a.addr }
 
 // Addr returns the listening address (with the port the kernel chose for
 // port 0), or nil before Start. Any goroutine.

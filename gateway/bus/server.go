@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -103,6 +102,8 @@ func StartServer(o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
 	s := &Server{ns: ns}
+	fatal := make(chan error, 1)
+	nl := natsLogger{l: slog.New(slog.DiscardHandler), fatal: fatal}
 	if o.Logger != nil {
 		s.log = o.Logger
 		var warn *slog.Logger
@@ -110,13 +111,25 @@ func StartServer(o ServerOptions) (*Server, error) {
 		s.kick = make(chan struct{}, 1)
 		s.quit = make(chan struct{})
 		s.wdone = make(chan struct{})
-		ns.SetLoggerV2(natsLogger{l: warn, kick: s.kick}, false, false, false)
+		nl.l, nl.kick = warn, s.kick
 		go s.watchRoutes()
 	}
+	ns.SetLoggerV2(nl, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, errors.New("bus: embedded server did not start listening in 10s (is the port taken?)")
+	// A listener that cannot bind is reported through Fatalf, and the
+	// server then never becomes ready: stop waiting at once.
+	deadline := time.Now().Add(startTimeout)
+	for !ns.ReadyForConnections(readyPoll) {
+		select {
+		case err := <-fatal:
+			s.Shutdown()
+			return nil, fmt.Errorf("bus: embedded server: %w", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("bus: embedded server did not start listening in %v", startTimeout)
+		}
 	}
 	return s, nil
 }
@@ -160,6 +173,13 @@ func (s *Server) watchRoutes() {
 		}
 	}
 }
+
+// startTimeout bounds StartServer's wait for the listeners; readyPoll is
+// how often it checks whether a listener failed meanwhile.
+const (
+	startTimeout = 10 * time.Second
+	readyPoll    = 50 * time.Millisecond
+)
 
 // splitListen parses host:port; port 0 becomes NATS's "random port".
 func splitListen(s string) (string, int, error) {
@@ -296,11 +316,13 @@ func (s *Server) Shutdown() {
 // Running reports whether the server is still running.
 func (s *Server) Running() bool { return s.ns.Running() }
 
-// natsLogger sends the embedded server's log lines to slog, and kicks the
-// route watcher at each route connection's creation or end.
+// natsLogger sends the embedded server's log lines to slog, kicks the route
+// watcher at each route connection's creation or end, and reports its
+// fatal errors (a listener that cannot bind) to fatal as well.
 type natsLogger struct {
-	l    *slog.Logger
-	kick chan<- struct{}
+	l     *slog.Logger
+	kick  chan<- struct{} // nil without a route watcher
+	fatal chan error      // the first fatal error; later ones are only logged
 }
 
 func (n natsLogger) Noticef(f string, a ...any) {
@@ -313,8 +335,26 @@ func (n natsLogger) Noticef(f string, a ...any) {
 	}
 	n.log(slog.LevelDebug, f, a)
 }
-func (n natsLogger) Warnf(f string, a ...any)  { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Fatalf(f string, a ...any) { n.log(slog.LevelError, f, a) }
+func (n natsLogger) Warnf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
+
+// Fatalf logs at error level and reports the error without exiting: the
+// server's first error argument (net.Listen's, which names the address),
+// else the whole line.
+func (n natsLogger) Fatalf(f string, a ...any) {
+	n.log(slog.LevelError, f, a)
+	err := fmt.Errorf(f, a...)
+	for _, x := range a {
+		if e, ok := x.(error); ok {
+			err = e
+			break
+		}
+	}
+	select {
+	case n.fatal <- err:
+	default:
+	}
+}
+
 func (n natsLogger) Errorf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
 func (n natsLogger) Debugf(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
 func (n natsLogger) Tracef(f string, a ...any) { n.log(slog.LevelDebug-4, f, a) }
