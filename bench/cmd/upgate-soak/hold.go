@@ -19,6 +19,7 @@ type holdConfig struct {
 	warmup       time.Duration
 	echoEvery    time.Duration
 	size         int
+	interleave   bool
 	publishEvery time.Duration
 	topic        string
 	rssEvery     time.Duration
@@ -36,6 +37,7 @@ func holdFlags(fs *flag.FlagSet, cm *common) func() (*report, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", time.Minute, "part of -d before the memory must be steady")
 	fs.DurationVar(&cfg.echoEvery, "echo-every", 30*time.Second, "each echo connection sends a message this often, spread evenly")
 	fs.IntVar(&cfg.size, "size", 64, "echo message size in bytes")
+	fs.BoolVar(&cfg.interleave, "interleave", false, "open subscribers and echo connections alternately (with loops dealt in turn, every subscriber lands on one event loop) instead of subscribers first")
 	fs.DurationVar(&cfg.publishEvery, "publish-every", 100*time.Millisecond, "the admin API publishes a numbered message this often")
 	fs.StringVar(&cfg.topic, "topic", "soak", "topic of the subscribers")
 	fs.DurationVar(&cfg.rssEvery, "rss-every", 5*time.Second, "server memory sampling interval")
@@ -211,6 +213,20 @@ func runHold(cm *common, cfg *holdConfig) (*report, error) {
 			h.subs = append(h.subs, c)
 		}
 		all = append(all, c)
+	}
+	if cfg.interleave {
+		// One subscriber, one echo connection, and so on: a server that
+		// deals connections to its event loops in turn puts every
+		// subscriber on the same loop.
+		all = all[:0]
+		for i := range max(len(h.subs), len(h.echo)) {
+			if i < len(h.subs) {
+				all = append(all, h.subs[i])
+			}
+			if i < len(h.echo) {
+				all = append(all, h.echo[i])
+			}
+		}
 	}
 	next := 0
 	fillDone := func() bool { return e.open+h.fillFailed.total() == cfg.n && e.pending == 0 }
