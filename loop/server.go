@@ -28,6 +28,7 @@ type Server struct {
 	opts Options
 
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
+	deferTicks                                           uint32 // see evloop.postpone
 	nloops                                               int
 
 	start time.Time
@@ -72,6 +73,7 @@ func New(h Handler, o Options) (*Server, error) {
 		pingTicks:  ticks(o.PingInterval, res),
 		pongTicks:  ticks(o.PongTimeout, res),
 		closeTicks: ticks(o.CloseTimeout, res),
+		deferTicks: max(1, uint32(deferStep/res)),
 		nloops:     numLoops(o),
 		start:      time.Now(),
 		booted:     make(chan struct{}),

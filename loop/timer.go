@@ -192,6 +192,7 @@ func (l *evloop) fire(c *Conn) {
 		case before(l.now, c.mark+l.srv.hsTicks) && l.unread(c):
 			// More of the head arrived and waits for a loop that is behind:
 			// judge it once read, within a second handshake timeout at most.
+			l.postpone(c)
 		case c.flags&fServed != 0 && c.gc.InboundBuffered() == 0:
 			// An idle keep-alive connection ends without a word.
 			l.beginLinger(c)
@@ -257,7 +258,8 @@ func (l *evloop) checkOpen(c *Conn) {
 		}
 	}
 	if (idle || pong) && l.unread(c) {
-		return // fire re-arms c for the next tick
+		l.postpone(c)
+		return
 	}
 	if idle {
 		l.stats.IdleTimeouts.Add(1)
@@ -286,6 +288,18 @@ func (l *evloop) unread(c *Conn) bool {
 	}
 	l.stats.DeadlinesDeferred.Add(1)
 	return true
+}
+
+// deferStep is how long a deadline put off for unread input waits before
+// it is judged again.
+const deferStep = time.Second
+
+// postpone re-arms c, whose due deadline waits for unread input, to be
+// judged again deferTicks later: often enough that a connection is not
+// kept long after its input was read, seldom enough that a loop far behind
+// does not spend its time asking every socket again at every tick.
+func (l *evloop) postpone(c *Conn) {
+	l.schedule(c, l.now+l.srv.deferTicks)
 }
 
 // pingDue is the tick at which an open connection, silent since
