@@ -28,7 +28,7 @@ const (
 	envFDHelper  = "UPGATE_TEST_FD_HELPER"  // the child's RLIMIT_NOFILE
 	envFDReserve = "UPGATE_TEST_FD_RESERVE" // the child's Options.FDReserve
 	helperLimit  = 256
-	floodConns   = 3 * helperLimit
+	floodConns   = 2 * helperLimit
 )
 
 // TestFDLimitServer is the child: an echo server under a low descriptor
@@ -54,7 +54,7 @@ func TestFDLimitServer(t *testing.T) {
 	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
 		if string(p) == "stats" {
 			st := s.Stats()
-			p = fmt.Appendf(nil, "open=%d total=%d refused=%d", st.ConnsOpen, st.ConnsTotal, st.Rejected[503])
+			p = fmt.Appendf(nil, "open=%d total=%d refused=%d", st.ConnsOpen, st.ConnsTotal, st.FDRefused)
 		}
 		_ = c.Send(op, p)
 	}
@@ -92,6 +92,7 @@ type fdChild struct {
 	stdin  io.WriteCloser
 	addr   string
 	stderr strings.Builder
+	errw   *syncWriter
 	exited chan struct{}
 	err    error
 }
@@ -101,7 +102,8 @@ func startFDChild(t *testing.T, env ...string) *fdChild {
 	c := &fdChild{t: t, exited: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^TestFDLimitServer$", "-test.v=false")
 	c.cmd.Env = append(os.Environ(), append([]string{envFDHelper + "=" + strconv.Itoa(helperLimit)}, env...)...)
-	c.cmd.Stderr = &syncWriter{b: &c.stderr}
+	c.errw = &syncWriter{b: &c.stderr}
+	c.cmd.Stderr = c.errw
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -128,7 +130,7 @@ func startFDChild(t *testing.T, env ...string) *fdChild {
 	}()
 	if c.addr == "" {
 		<-c.exited
-		t.Fatalf("the child did not start: %v\n%s", c.err, c.stderr.String())
+		t.Fatalf("the child did not start: %v\n%s", c.err, c.stderrText())
 	}
 	t.Cleanup(func() {
 		_ = c.stdin.Close()
@@ -160,9 +162,38 @@ func (c *fdChild) alive() {
 	c.t.Helper()
 	select {
 	case <-c.exited:
-		c.t.Fatalf("the server process exited: %v\n%s", c.err, c.stderr.String())
+		c.t.Fatalf("the server process exited: %v\n%s", c.err, c.stderrText())
 	default:
 	}
+}
+
+// refusalLines counts the child's log lines about refused connections.
+func (c *fdChild) refusalLines() int {
+	n := 0
+	for _, line := range strings.Split(c.stderrText(), "\n") {
+		if strings.Contains(line, " connections refused (503) ") {
+			n++
+		}
+	}
+	return n
+}
+
+// loggedRefusals adds up the refusals the child logged.
+func (c *fdChild) loggedRefusals() int {
+	sum := 0
+	for _, line := range strings.Split(c.stderrText(), "\n") {
+		var n int
+		if _, err := fmt.Sscanf(line, "warn: loop: %d connections refused (503) ", &n); err == nil {
+			sum += n
+		}
+	}
+	return sum
+}
+
+func (c *fdChild) stderrText() string {
+	c.errw.mu.Lock()
+	defer c.errw.mu.Unlock()
+	return c.stderr.String()
 }
 
 // dialWS completes a WebSocket handshake with the child.
@@ -200,13 +231,21 @@ func (c *fdChild) childStats(w *wsClient) (open, total, refused int) {
 	return open, total, refused
 }
 
-// flood opens n connections to addr from a few goroutines and returns the
-// ones that connected.
-func flood(addr string, n int) []net.Conn {
+// floodResult is what the connections of a flood got.
+type floodResult struct {
+	held    []net.Conn // upgraded: 101
+	refused int        // answered 503 with Retry-After
+	failed  []string   // anything else
+}
+
+// flood opens n connections to addr, a few at a time, each sending a
+// WebSocket handshake and reading the answer: the accept queue never holds
+// more than a few connections, so that none waits for a SYN retransmit.
+func flood(addr string, n int) floodResult {
 	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
+		mu  sync.Mutex
+		res floodResult
+		wg  sync.WaitGroup
 	)
 	jobs := make(chan struct{}, n)
 	for range n {
@@ -216,78 +255,118 @@ func flood(addr string, n int) []net.Conn {
 	for range 8 {
 		wg.Go(func() {
 			for range jobs {
-				nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					continue
-				}
+				held, why := floodOne(addr)
 				mu.Lock()
-				conns = append(conns, nc)
+				switch {
+				case held != nil:
+					res.held = append(res.held, held)
+				case why == "":
+					res.refused++
+				default:
+					res.failed = append(res.failed, why)
+				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	return conns
+	return res
 }
 
-// TestFDExhaustionKeepsServing opens three times more connections than the
+// floodOne makes one connection of a flood: it returns the connection when
+// upgraded, "" when refused with 503 and Retry-After, else what happened.
+func floodOne(addr string) (net.Conn, string) {
+	nc, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		return nil, err.Error()
+	}
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := nc.Write(upgradeRequest("/ws")); err != nil {
+		_ = nc.Close()
+		return nil, "writing the handshake: " + err.Error()
+	}
+	br := bufio.NewReader(nc)
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			_ = nc.Close()
+			return nil, fmt.Sprintf("reading the answer: %v (so far %q)", err, head.String())
+		}
+		head.WriteString(line)
+		if line == "\r\n" {
+			break
+		}
+	}
+	_ = nc.SetDeadline(time.Time{})
+	h := head.String()
+	switch {
+	case strings.HasPrefix(h, "HTTP/1.1 101 "):
+		return nc, ""
+	case strings.HasPrefix(h, "HTTP/1.1 503 ") && strings.Contains(h, "\r\nRetry-After: "):
+		_ = nc.Close()
+		return nil, ""
+	}
+	_ = nc.Close()
+	return nil, "unexpected answer " + h
+}
+
+// TestFDExhaustionKeepsServing opens twice more connections than the
 // server's descriptor limit allows: the server must stay up, refuse what it
-// cannot hold, keep serving the connections it has, and take new ones
-// again once descriptors are free.
+// cannot hold with 503, keep serving the connections it has, and take new
+// ones again once descriptors are free.
 func TestFDExhaustionKeepsServing(t *testing.T) {
 	c := startFDChild(t)
+	start := time.Now()
 	w := c.dialWS()
 	w.write(msg(ws.OpText, []byte("before")))
 	w.expectMessage(ws.OpText, []byte("before"))
 
-	conns := flood(c.addr, floodConns)
+	res := flood(c.addr, floodConns)
 	defer func() {
-		for _, nc := range conns {
+		for _, nc := range res.held {
 			_ = nc.Close()
 		}
 	}()
-	if len(conns) < helperLimit {
-		c.alive()
-		t.Fatalf("only %d of %d connections connected", len(conns), floodConns)
+	c.alive()
+	if len(res.failed) > 0 {
+		t.Fatalf("%d connections failed, the first: %s", len(res.failed), res.failed[0])
 	}
-	// Every connection that connected is accepted, then held or refused.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c.alive()
-		open, total, refused := c.childStats(w)
-		if total == 1+len(conns) && open+refused == total {
-			if refused == 0 {
-				t.Fatalf("%d connections held, none refused, under a limit of %d descriptors", open, helperLimit)
-			}
-			t.Logf("%d connections held, %d refused", open, refused)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("open=%d total=%d refused=%d, want total %d", open, total, refused, 1+len(conns))
-		}
-		time.Sleep(20 * time.Millisecond)
+	open, total, refused := c.childStats(w)
+	t.Logf("%d connections held, %d refused", len(res.held), res.refused)
+	if open != 1+len(res.held) || total != open || refused != res.refused {
+		t.Fatalf("server counts open=%d total=%d refused=%d; want %d, %d, %d",
+			open, total, refused, 1+len(res.held), 1+len(res.held), res.refused)
+	}
+	if res.refused == 0 || len(res.held) < helperLimit/2 {
+		t.Fatalf("%d connections held, %d refused under a limit of %d descriptors", len(res.held), res.refused, helperLimit)
 	}
 	w.write(msg(ws.OpText, []byte("during")))
 	w.expectMessage(ws.OpText, []byte("during"))
 
-	// A refused connection is told why before it is closed.
-	got503 := 0
-	for _, nc := range conns {
-		_ = nc.SetReadDeadline(time.Now().Add(time.Millisecond))
-		b := make([]byte, 256)
-		n, _ := nc.Read(b)
-		if s := string(b[:n]); strings.HasPrefix(s, "HTTP/1.1 503 ") && strings.Contains(s, "Retry-After: ") {
-			got503++
-		}
-	}
-	if got503 == 0 {
-		t.Errorf("no refused connection read a 503 with Retry-After")
+	// The refusals are logged, one line a second at most.
+	eventually(t, "every refusal to be logged", func() bool {
+		return c.loggedRefusals() == res.refused
+	})
+	if n, most := c.refusalLines(), 1+int(time.Since(start)/time.Second); n > most {
+		t.Errorf("%d lines about refusals in %v; want at most %d", n, time.Since(start), most)
 	}
 
-	for _, nc := range conns {
+	for _, nc := range res.held[:10] {
+		if _, err := nc.Write(msg(ws.OpText, []byte("held"))); err != nil {
+			t.Fatalf("a held connection: %v", err)
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(testTimeout))
+		f, err := readServerFrame(bufio.NewReader(nc))
+		if err != nil || string(f.payload) != "held" {
+			t.Fatalf("a held connection got %v, %v; want its echo", f, err)
+		}
+	}
+
+	for _, nc := range res.held {
 		_ = nc.Close()
 	}
-	conns = nil
+	res.held = nil
 	eventually(t, "the flood's connections to close", func() bool {
 		open, _, _ := c.childStats(w)
 		return open == 1
@@ -300,7 +379,53 @@ func TestFDExhaustionKeepsServing(t *testing.T) {
 }
 
 // setHelperOptions applies the child's settings from its environment.
-func setHelperOptions(*testing.T, *Options) {}
+func setHelperOptions(t *testing.T, o *Options) {
+	if v := os.Getenv(envFDReserve); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.FDReserve = n
+	}
+	o.Logger = stderrLogger{}
+}
 
 // serverErr is why s stopped.
-func serverErr(*Server) error { return nil }
+func serverErr(s *Server) error { return s.Err() }
+
+// stderrLogger writes warnings and errors to standard error, one per line,
+// after "warn: " or "error: ".
+type stderrLogger struct{ quietLogger }
+
+func (stderrLogger) Warnf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "warn: "+format+"\n", a...)
+}
+
+func (stderrLogger) Errorf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...)
+}
+
+// TestFDExhaustionWithoutGuard turns the guard off: an accept then fails
+// with EMFILE, which stops gnet's engine; the server must say so (Done,
+// and Err naming the descriptors) instead of dying silently.
+func TestFDExhaustionWithoutGuard(t *testing.T) {
+	c := startFDChild(t, envFDReserve+"=-1")
+	res := flood(c.addr, floodConns)
+	for _, nc := range res.held {
+		_ = nc.Close()
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(testTimeout):
+		t.Fatalf("the server survived %d connections without the guard (%d held)", floodConns, len(res.held))
+	}
+	code := -1
+	if ee, ok := c.err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	out := c.stderrText()
+	if code != 3 || !strings.Contains(out, "server stopped by itself: "+ErrEngineStopped.Error()+": ") ||
+		!strings.Contains(out, " of 256 file descriptors were in use") {
+		t.Fatalf("exit code %d, output:\n%s\nwant 3 and Err naming the descriptors", code, out)
+	}
+}

@@ -51,6 +51,7 @@ type Stats struct {
 	ProxyErrors       atomic.Uint64 // connections closed for a missing or malformed PROXY header
 	Deferred          atomic.Uint64 // handshakes whose decision OnRequest put off (Decision.Defer)
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
+	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -72,6 +73,7 @@ type Snapshot struct {
 	ProxyErrors                                uint64
 	Deferred                                   uint64
 	Waiting                                    int64
+	FDRefused                                  uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -100,6 +102,7 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.ProxyErrors += s.ProxyErrors.Load()
 	p.Deferred += s.Deferred.Load()
 	p.Waiting += s.Waiting.Load()
+	p.FDRefused += s.FDRefused.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0
