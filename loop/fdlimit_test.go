@@ -5,6 +5,7 @@ package loop
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -427,5 +428,106 @@ func TestFDExhaustionWithoutGuard(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "server stopped by itself: "+ErrEngineStopped.Error()+": ") ||
 		!strings.Contains(out, " of 256 file descriptors were in use") {
 		t.Fatalf("exit code %d, output:\n%s\nwant 3 and Err naming the descriptors", code, out)
+	}
+}
+
+func TestDefaultFDReserve(t *testing.T) {
+	for i, c := range []struct{ limit, want int }{
+		{256, 64}, {1024, 64}, {4096, 128}, {20_000, 625}, {65_536, 2048}, {1 << 20, 4096},
+	} {
+		if got := defaultFDReserve(c.limit); got != c.want {
+			t.Errorf("#%d: got %d; want %d", i, got, c.want)
+		}
+	}
+	// A test machine holds 19,000 connections under a limit of 20,000,
+	// with a hundred descriptors for everything else.
+	if n := 20_000 - defaultFDReserve(20_000) - 100; n < 19_000 {
+		t.Errorf("%d connections fit under 20,000 descriptors; want 19,000", n)
+	}
+}
+
+// TestFDGuardBacklog drives the backlog hysteresis on a real listener and
+// reads the backlog back from the kernel (ss shows it as Send-Q).
+func TestFDGuardBacklog(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var g fdGuard
+	g.off()
+	g.fd = int(f.Fd())
+	g.Backlog, g.LowBacklog = 64, 8
+	g.near, g.restore = 10, 5
+	backlog := func() int {
+		out, err := exec.Command("ss", "-ltnH", "src", ln.Addr().String()).Output()
+		if err != nil {
+			t.Skipf("ss: %v", err)
+		}
+		var state string
+		var recvQ, sendQ int
+		if _, err := fmt.Sscan(string(out), &state, &recvQ, &sendQ); err != nil {
+			t.Fatalf("ss said %q: %v", out, err)
+		}
+		return sendQ
+	}
+	for i, c := range []struct {
+		open    int64
+		lowered bool
+		backlog int // 0: not checked
+	}{
+		{1, false, 0}, {9, false, 0}, {10, true, 8}, {12, true, 8}, {6, true, 8}, {5, true, 8},
+		{4, false, 64}, {9, false, 64}, {11, true, 8},
+	} {
+		g.watch(c.open)
+		if got := g.lowered.Load(); got != c.lowered {
+			t.Fatalf("#%d: open %d: got lowered %v; want %v", i, c.open, got, c.lowered)
+		}
+		if c.backlog != 0 {
+			if got := backlog(); got != c.backlog {
+				t.Fatalf("#%d: open %d: got backlog %d; want %d", i, c.open, got, c.backlog)
+			}
+		}
+	}
+	if p := g.tuneErr.Load(); p != nil {
+		t.Fatal(*p)
+	}
+}
+
+func TestFDLimitReported(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startEcho(t)
+	f := s.FDLimit()
+	high, low := maxBacklog(), f.Reserve/4
+	if low >= high {
+		high, low = 0, 0
+	}
+	if f.Limit != int(rl.Cur) || f.Reserve != defaultFDReserve(f.Limit) || f.InUse < 3 ||
+		f.MaxConns != f.Limit-f.Reserve-f.InUse || f.Backlog != high || f.LowBacklog != low {
+		t.Fatalf("got %+v under a limit of %d", f, rl.Cur)
+	}
+
+	o := testOptions()
+	o.FDReserve = int(rl.Cur)
+	s2, err := New(newTestHandler(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(); !errors.Is(err, ErrFDLimit) {
+		t.Fatalf("Start with a reserve of the whole limit: got %v; want ErrFDLimit", err)
+	}
+
+	o.FDReserve = -1
+	s3 := startServer(t, newTestHandler(), o)
+	if f := s3.FDLimit(); f != (FDLimit{}) {
+		t.Fatalf("guard off: got %+v; want the zero FDLimit", f)
 	}
 }
