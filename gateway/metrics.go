@@ -242,6 +242,7 @@ func (g *Gateway) writeMetrics(out io.Writer) error {
 		p.sample("upgate_rejections_total", float64(g.stats.rejections[i].Load()), "reason", name)
 	}
 	p.sample("upgate_rejections_total", float64(snap.ProxyErrors), "reason", "proxy_protocol")
+	p.sample("upgate_rejections_total", float64(snap.FDRefused), "reason", "fd_limit")
 
 	p.family("upgate_protocol_errors_total", "counter", "Connections failed for violating RFC 6455 (including messages over the size limit).")
 	p.sample("upgate_protocol_errors_total", float64(snap.ProtocolErrors))
