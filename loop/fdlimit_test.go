@@ -28,6 +28,7 @@ import (
 const (
 	envFDHelper  = "UPGATE_TEST_FD_HELPER"  // the child's RLIMIT_NOFILE
 	envFDReserve = "UPGATE_TEST_FD_RESERVE" // the child's Options.FDReserve
+	envFDAddr    = "UPGATE_TEST_FD_ADDR"    // the child listens there with ReusePort
 	helperLimit  = 256
 	floodConns   = 2 * helperLimit
 )
@@ -317,7 +318,22 @@ func floodOne(addr string) (net.Conn, string) {
 // cannot hold with 503, keep serving the connections it has, and take new
 // ones again once descriptors are free.
 func TestFDExhaustionKeepsServing(t *testing.T) {
-	c := startFDChild(t)
+	testFDExhaustion(t, startFDChild(t))
+}
+
+// TestFDExhaustionReusePort is the same with a listener per loop, whose
+// backlogs the server leaves alone: refusing in OnOpen is enough there.
+func TestFDExhaustionReusePort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	testFDExhaustion(t, startFDChild(t, envFDAddr+"=tcp://"+addr))
+}
+
+func testFDExhaustion(t *testing.T, c *fdChild) {
 	start := time.Now()
 	w := c.dialWS()
 	w.write(msg(ws.OpText, []byte("before")))
@@ -387,6 +403,9 @@ func setHelperOptions(t *testing.T, o *Options) {
 			t.Fatal(err)
 		}
 		o.FDReserve = n
+	}
+	if a := os.Getenv(envFDAddr); a != "" {
+		o.Addr, o.ReusePort = a, true
 	}
 	o.Logger = stderrLogger{}
 }
