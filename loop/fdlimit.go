@@ -76,7 +76,7 @@ type fdGuard struct {
 
 // defaultFDReserve is the reserve of Options.FDReserve zero: 1/32 of limit,
 // at least minFDReserve and at most maxFDReserve. For 1,048,576 descriptors
-// that is 4096; for 20,000, 625 (about 19,300 connections fit); for 1024
+// that is 4096; for 20,000, 625 (about 19,300 connections fit); for 2048
 // and below, 64.
 func defaultFDReserve(limit int) int {
 	return min(max(limit/32, minFDReserve), maxFDReserve)
