@@ -256,6 +256,7 @@ var metricDefs = []metricDef{
 				e.value(float64(s.g.stats.rejections[i].Load()), name)
 			}
 			e.value(float64(s.loop.ProxyErrors), "proxy_protocol")
+			e.value(float64(s.loop.FDRefused), "fd_limit")
 		},
 	},
 	{

@@ -103,6 +103,13 @@ type Limits struct {
 	// MaxHeadBytes and MaxHeaderFields bound the request head (431/414).
 	MaxHeadBytes    int `yaml:"max_head_bytes"`
 	MaxHeaderFields int `yaml:"max_header_fields"`
+	// FDReserve is how many file descriptors below the process's limit
+	// (RLIMIT_NOFILE) the public listener keeps free; connections beyond
+	// what the rest allows are answered 503 with Retry-After and closed at
+	// once, so that running out of descriptors never stops the listener.
+	// Zero means 1/32 of the limit, at least 64 and at most 4096; negative
+	// turns the guard off (see loop.Options.FDReserve).
+	FDReserve int `yaml:"fd_reserve"`
 }
 
 // Timeouts bound how long connections may take. Zero means the default;

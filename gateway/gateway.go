@@ -144,6 +144,7 @@ func (g *Gateway) loopOptions() loop.Options {
 		PongTimeout:      c.Timeouts.Pong,
 		CloseTimeout:     c.Timeouts.Close,
 		DrainTimeout:     c.Timeouts.Drain,
+		FDReserve:        c.Limits.FDReserve,
 		Logger:           gnetLogger{g.log},
 	}
 }
@@ -197,6 +198,15 @@ func (g *Gateway) Start() error {
 	g.started = true
 	go g.watch()
 	attrs := []any{"listen", g.srv.Addr().String(), "routes", len(g.routes.all)}
+	if f := g.srv.FDLimit(); f.Limit > 0 {
+		attrs = append(attrs, "fd_limit", f.Limit, "max_tcp_connections", f.MaxConns)
+		if int64(f.MaxConns) < g.maxConns {
+			g.log.Warn("gateway: limits.max_connections is more than the file descriptor limit allows: "+
+				"connections past that are answered 503; raise LimitNOFILE (ulimit -n) or lower max_connections",
+				"max_connections", g.maxConns, "fd_limit", f.Limit, "fd_reserve", f.Reserve,
+				"fds_in_use", f.InUse, "connections_possible", f.MaxConns)
+		}
+	}
 	if g.adminLn != nil {
 		attrs = append(attrs, "admin", g.adminLn.Addr().String())
 	}
@@ -227,7 +237,7 @@ func (g *Gateway) watch() {
 	g.mu.Unlock()
 	if !expected {
 		g.draining.Store(true)
-		g.log.Error("gateway: event loop engine stopped unexpectedly")
+		g.log.Error("gateway: event loop engine stopped unexpectedly", "err", g.srv.Err())
 	}
 	g.closeBus()
 	if g.admin != nil {

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,5 +279,44 @@ func TestHeadLimits(t *testing.T) {
 	}
 	if got := try("X-A: 1\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
 		t.Fatalf("small head: %q, want 200", got)
+	}
+}
+
+// TestFDLimit gives the public listener a reserve that leaves room for a
+// few dozen connections: the gateway warns at start that max_connections
+// is more than that, answers the connection past it 503 at once, and
+// counts it as a rejection for fd_limit.
+func TestFDLimit(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count descriptors: %v", err)
+	}
+	cfg := testConfig()
+	cfg.Limits.FDReserve = int(rl.Cur) - len(fds) - 40
+	var logs logLines
+	g := startGateway(t, cfg, WithLogger(newTextLogger(&logs)))
+	f := g.srv.FDLimit()
+	if f.Limit == 0 || f.MaxConns < 2 || f.MaxConns > 40 {
+		t.Skipf("descriptor guard gives %+v", f)
+	}
+	for _, want := range []string{"limits.max_connections is more than the file descriptor limit allows",
+		"max_connections=100000", "fd_limit=" + strconv.Itoa(f.Limit), "connections_possible=" + strconv.Itoa(f.MaxConns)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("start log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	for range f.MaxConns {
+		dial(t, g, "/echo", nil)
+	}
+	resp := dialStatus(t, g, "/echo", nil, 503)
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q, want a positive number of seconds", resp.Header.Get("Retry-After"))
+	}
+	if v := metric(t, g, `upgate_rejections_total{reason="fd_limit"}`); v != 1 {
+		t.Fatalf("fd_limit rejections %v, want 1", v)
 	}
 }

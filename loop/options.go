@@ -133,7 +133,19 @@ type Options struct {
 	// DefaultTimerResolution.
 	TimerResolution time.Duration
 
-	// Logger receives gnet's log lines. Default: errors go to the standard
+	// FDReserve is how many file descriptors below RLIMIT_NOFILE the
+	// server keeps free: it holds at most the limit, less the reserve, less
+	// the descriptors in use at Start (Server.FDLimit tells the numbers),
+	// and answers connections beyond with 503 and Retry-After, closing them
+	// at once, so that an accept never fails for want of a descriptor,
+	// which would stop the engine. A quarter of the reserve bounds the
+	// listen backlog near that limit; the rest is for the descriptors the
+	// process opens after Start. Zero means 1/32 of the limit, at least 64
+	// and at most 4096; negative turns the guard off. Linux only.
+	FDReserve int
+
+	// Logger receives gnet's log lines, and the server's own warnings (at
+	// most one line per second about refused connections). Default: errors go to the standard
 	// logger, other levels are dropped.
 	Logger Logger
 }

@@ -50,6 +50,7 @@ type Server struct {
 	draining atomic.Bool
 	stopping atomic.Bool
 	open     atomic.Int64
+	fd       fdGuard
 	nextID   atomic.Uint64
 	execs    atomic.Int64 // Execute calls handing a task to gnet
 }
@@ -80,6 +81,7 @@ func New(h Handler, o Options) (*Server, error) {
 		done:       make(chan struct{}),
 	}
 	s.loops.Store(new([]*evloop))
+	s.fd.off()
 	return s, nil
 }
 
@@ -119,6 +121,10 @@ func (s *Server) Start() error {
 	go func() {
 		err := gnet.Run((*events)(s), addr, opts...)
 		s.unlock.Do(gnetMu.Unlock)
+		s.fd.close()
+		if err == nil && s.bootErr == nil && !s.stopping.Load() {
+			err = s.stoppedErr()
+		}
 		s.runErr = err
 		close(s.done)
 	}()
@@ -167,6 +173,31 @@ func (s *Server) Addr() net.Addr {
 
 // Done is closed when the engine has stopped. Any goroutine.
 func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err returns why the engine stopped by itself, wrapping ErrEngineStopped,
+// once Done is closed without Shutdown (then Shutdown returns it too); nil
+// otherwise. Any goroutine.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		if errors.Is(s.runErr, ErrEngineStopped) {
+			return s.runErr
+		}
+	default:
+	}
+	return nil
+}
+
+// FDLimit tells how the server shares the process's file descriptors; the
+// zero FDLimit before Start or with the guard off. Any goroutine.
+func (s *Server) FDLimit() FDLimit {
+	select {
+	case <-s.booted:
+		return s.fd.FDLimit
+	default:
+		return FDLimit{}
+	}
+}
 
 // Stats returns the sum of every loop's counters. Any goroutine; it
 // allocates the snapshot, which is the caller's.
@@ -292,11 +323,12 @@ func (s *Server) loopOf(gc gnet.Conn) *evloop {
 type events Server
 
 // OnBoot implements gnet.EventHandler: it records the engine and the bound
-// address and applies listener options. gnet calls it once, before the loops
-// start.
+// address, applies listener options and sets up the descriptor guard. gnet
+// calls it once, before the loops start.
 func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s := (*Server)(e)
 	s.eng = eng
+	s.fd.off()
 	fd, err := eng.Dup()
 	if err == nil {
 		if sa, e := syscall.Getsockname(fd); e == nil {
@@ -305,7 +337,13 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 		if s.opts.DeferAccept > 0 {
 			err = setDeferAccept(fd, s.opts.DeferAccept)
 		}
-		_ = syscall.Close(fd)
+		kept := false
+		if err == nil {
+			kept, err = s.fd.boot(s, fd)
+		}
+		if !kept {
+			_ = syscall.Close(fd)
+		}
 	}
 	if err != nil {
 		s.bootErr = err
@@ -326,8 +364,14 @@ func sockaddrTCP(sa syscall.Sockaddr) net.Addr {
 	return nil
 }
 
-// OnShutdown implements gnet.EventHandler.
-func (e *events) OnShutdown(gnet.Engine) {}
+// OnShutdown implements gnet.EventHandler: it notes the descriptors in use
+// while the connections are still open, for Err.
+func (e *events) OnShutdown(gnet.Engine) {
+	s := (*Server)(e)
+	if !s.stopping.Load() {
+		s.fd.noteStop()
+	}
+}
 
 // OnOpen implements gnet.EventHandler: it attaches a Conn in the head phase
 // and arms the handshake timer. Loop goroutine.
@@ -337,6 +381,12 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(gc)
+	n := s.open.Add(1)
+	if n > s.fd.max {
+		s.open.Add(-1)
+		return l.refuseFD()
+	}
+	s.fd.watch(n)
 	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
 	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,
 		accepted: int64(time.Since(s.start))}
@@ -344,7 +394,6 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.flags |= fProxy
 	}
 	gc.SetContext(c)
-	s.open.Add(1)
 	l.stats.ConnsOpen.Add(1)
 	l.stats.ConnsTotal.Add(1)
 	c.lastRead = l.stamp()
@@ -433,6 +482,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // only schedules each loop's timer work onto that loop.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
+	s.fdReport()
 	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {
 		if l.tickQueued.CompareAndSwap(false, true) {

@@ -52,6 +52,7 @@ type Stats struct {
 	DeadlinesDeferred atomic.Uint64 // due deadlines put off because input waited unread
 	Deferred          atomic.Uint64 // handshakes whose decision OnRequest put off (Decision.Defer)
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
+	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -75,6 +76,7 @@ type Snapshot struct {
 	ProxyErrors, DeadlinesDeferred             uint64
 	Deferred                                   uint64
 	Waiting                                    int64
+	FDRefused                                  uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -104,6 +106,7 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.DeadlinesDeferred += s.DeadlinesDeferred.Load()
 	p.Deferred += s.Deferred.Load()
 	p.Waiting += s.Waiting.Load()
+	p.FDRefused += s.FDRefused.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

@@ -113,6 +113,9 @@ var options = []option{
 	{flag: "max-header-fields", key: "limits.max_header_fields", group: groupLimits, meta: "N",
 		usage: "Header fields in a request head at most; beyond, the answer is 431.", zero: "100",
 		field: func(c *fileConfig) any { return &c.Limits.MaxHeaderFields }},
+	{flag: "fd-reserve", key: "limits.fd_reserve", group: groupLimits, meta: "N",
+		usage: "File descriptors kept free below the process's limit (ulimit -n); connections past what the rest allows are answered 503 with Retry-After. Negative turns this off.", zero: "1/32 of the limit, 64 to 4096",
+		field: func(c *fileConfig) any { return &c.Limits.FDReserve }},
 
 	{flag: "handshake-timeout", key: "timeouts.handshake", group: groupTimeouts, meta: "DURATION",
 		usage: "From accept to a complete request head; a slower client is answered 408.",

@@ -172,9 +172,17 @@ type upgateProc struct {
 // The process is stopped when the test ends.
 func startUpgate(t testing.TB, env []string, args ...string) *upgateProc {
 	t.Helper()
+	return startUpgateVia(t, nil, env, args...)
+}
+
+// startUpgateVia is startUpgate with the binary run by a command that
+// execs it (prefix, e.g. prlimit with its options and "--"), if any.
+func startUpgateVia(t testing.TB, prefix []string, env []string, args ...string) *upgateProc {
+	t.Helper()
 	all := append([]string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--log-format", "json"}, args...)
 	p := &upgateProc{t: t, stderr: newSink(), stdout: newSink(), exited: make(chan struct{})}
-	p.cmd = exec.Command(upgateBin, all...)
+	argv := append(append(append([]string(nil), prefix...), upgateBin), all...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = childEnv(env...)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr

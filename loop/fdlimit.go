@@ -1,0 +1,284 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/upgate/upgate/parser"
+)
+
+// Bounds of the default Options.FDReserve: 1/32 of the descriptor limit,
+// clamped to [minFDReserve, maxFDReserve].
+const (
+	minFDReserve = 64
+	maxFDReserve = 4096
+)
+
+// fdReportEvery is the least time between two log lines about the
+// descriptor guard.
+const fdReportEvery = time.Second
+
+// fdRefusal is the whole answer of a connection refused to keep the
+// descriptors under the limit, written as gnet opens it.
+var fdRefusal = parser.AppendError(nil, &parser.Error{Status: 503,
+	Reason: "too many connections, try again later", Header: "Retry-After: 5\r\n"})
+
+// FDLimit tells how a started server shares the process's file descriptors
+// (see the package doc, File descriptors).
+type FDLimit struct {
+	// Limit is RLIMIT_NOFILE (the soft limit) when the server started; 0
+	// when the guard is off (Options.FDReserve negative, or not Linux).
+	Limit int
+	// Reserve is Options.FDReserve, or its default for Limit.
+	Reserve int
+	// InUse counts the descriptors in use when the server started,
+	// the engine's own included.
+	InUse int
+	// MaxConns is the most TCP connections the server holds:
+	// Limit - Reserve - InUse. Connections beyond are answered 503.
+	MaxConns int
+	// Backlog and LowBacklog are the listen backlogs far from and near
+	// MaxConns; both 0 when the backlog is left alone (ReusePort).
+	Backlog, LowBacklog int
+}
+
+// fdGuard keeps the process's descriptors under RLIMIT_NOFILE. OnOpen reads
+// max, near and restore without locking: they are set in OnBoot, before
+// the loops start, and never change.
+type fdGuard struct {
+	FDLimit
+	max     int64 // MaxConns; MaxInt64 when the guard is off
+	near    int64 // open connections from which the backlog is lowered
+	restore int64 // open connections below which it is raised again
+	fd      int   // duplicate of the listener; -1 when the backlog is not tuned
+
+	mu      sync.Mutex // serialises backlog changes
+	lowered atomic.Bool
+	tuneErr atomic.Pointer[error]
+
+	// Reports, on gnet's ticker goroutine.
+	lastReport time.Time
+	reported   uint64 // refusals counted at the last report
+	reportLow  bool   // lowered at the last report
+
+	// rlimit is RLIMIT_NOFILE at boot, known even with the guard off;
+	// stopFDs counts the descriptors in use when the engine began to stop
+	// (OnShutdown), -1 when unknown. Both tell why an engine stopped.
+	rlimit, stopFDs int
+}
+
+// defaultFDReserve is the reserve of Options.FDReserve zero: 1/32 of limit,
+// at least minFDReserve and at most maxFDReserve. For 1,048,576 descriptors
+// that is 4096; for 20,000, 625 (about 19,300 connections fit); for 2048
+// and below, 64.
+func defaultFDReserve(limit int) int {
+	return min(max(limit/32, minFDReserve), maxFDReserve)
+}
+
+// engineFDs estimates the descriptors gnet opens after OnBoot: on Linux,
+// an epoll instance and an eventfd per poller, one poller per loop plus
+// the acceptor's, or with ReusePort no acceptor but a listener per loop
+// after the first. This is read from gnet's source, not promised by its
+// API; an error of a few descriptors falls in the reserve.
+func engineFDs(o Options, nloops int) int {
+	if o.ReusePort {
+		return 2*nloops + nloops - 1
+	}
+	return 2 * (nloops + 1)
+}
+
+// off turns the guard off.
+func (g *fdGuard) off() {
+	g.FDLimit = FDLimit{}
+	g.max, g.near, g.restore, g.fd = math.MaxInt64, math.MaxInt64, math.MinInt64, -1
+	g.rlimit, g.stopFDs = 0, -1
+}
+
+// boot sets the guard up in OnBoot, given a duplicate of the listener: it
+// keeps ln for tuning the backlog (and reports whether it did) or leaves it
+// to the caller.
+func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
+	g.off()
+	o := s.opts
+	var rl syscall.Rlimit
+	if !fdGuardSupported || syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return false, nil
+	}
+	limit := int(min(rl.Cur, 1<<31))
+	g.rlimit = limit
+	inUse, err := countFDs()
+	if err != nil || o.FDReserve < 0 {
+		return false, nil
+	}
+	inUse += engineFDs(o, s.nloops)
+	reserve := o.FDReserve
+	if reserve == 0 {
+		reserve = defaultFDReserve(limit)
+	}
+	maxConns := limit - reserve - inUse
+	if maxConns < 1 {
+		return false, fmt.Errorf("%w: %d descriptors, %d in use and %d kept in reserve leave none for connections",
+			ErrFDLimit, limit, inUse, reserve)
+	}
+	g.FDLimit = FDLimit{Limit: limit, Reserve: reserve, InUse: inUse, MaxConns: maxConns}
+	g.max = int64(maxConns)
+	if o.ReusePort {
+		// Engine.Dup reaches only the first loop's listener: leave the
+		// backlogs alone (see the package doc).
+		return false, nil
+	}
+	high, low := maxBacklog(), max(reserve/4, 1)
+	if low >= high {
+		return false, nil
+	}
+	g.Backlog, g.LowBacklog = high, low
+	g.fd = ln
+	// A burst of accepts takes at most a full backlog (and what arrives
+	// meanwhile): lower it while open connections are within one backlog
+	// of the most, raise it again a quarter of a backlog lower.
+	g.near = int64(maxConns - high)
+	g.restore = g.near - int64(high/4)
+	if g.near <= 0 {
+		if err := setBacklog(ln, low); err != nil {
+			g.fd = -1
+			return false, fmt.Errorf("loop: lowering the listen backlog: %w", err)
+		}
+		g.lowered.Store(true)
+		g.reportLow = true
+	}
+	return true, nil
+}
+
+// watch is called by OnOpen with the open connections, this one included:
+// it lowers or raises the listen backlog when n crosses a threshold. Any
+// loop goroutine; a load and two compares unless a threshold is crossed.
+func (g *fdGuard) watch(n int64) {
+	if low := g.lowered.Load(); low && n < g.restore || !low && n >= g.near {
+		g.adjust(n)
+	}
+}
+
+// adjust changes the backlog, once per crossing however many loops see it.
+func (g *fdGuard) adjust(n int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	low := g.lowered.Load()
+	b := g.Backlog
+	switch {
+	case !low && n >= g.near:
+		b = g.LowBacklog
+	case low && n < g.restore:
+	default:
+		return
+	}
+	// listen(2) on a listening socket only sets its backlog (Linux).
+	if err := setBacklog(g.fd, b); err != nil {
+		g.tuneErr.Store(&err)
+	}
+	g.lowered.Store(!low)
+}
+
+// close releases the listener's duplicate once the engine stopped.
+func (g *fdGuard) close() {
+	if g.fd >= 0 {
+		_ = syscall.Close(g.fd)
+		g.fd = -1
+	}
+}
+
+// refuseFD answers a connection over FDLimit.MaxConns 503 and closes it.
+// Loop goroutine.
+func (l *evloop) refuseFD() ([]byte, gnet.Action) {
+	l.stats.FDRefused.Add(1)
+	l.stats.reject(503)
+	return fdRefusal, gnet.Close
+}
+
+// fdReport logs what the guard did since the last report, at most once per
+// fdReportEvery. gnet's ticker goroutine.
+func (s *Server) fdReport() {
+	g := &s.fd
+	if g.Limit == 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(g.lastReport) < fdReportEvery {
+		return
+	}
+	var refused uint64
+	for _, l := range *s.loops.Load() {
+		refused += l.stats.FDRefused.Load()
+	}
+	low := g.lowered.Load()
+	if refused == g.reported && low == g.reportLow {
+		return
+	}
+	backlog := g.Backlog
+	if low {
+		backlog = g.LowBacklog
+	}
+	var msg string
+	if n := refused - g.reported; n > 0 {
+		msg = fmt.Sprintf("loop: %d connections refused (503) since the last report to keep file descriptors under the limit: "+
+			"%d open, at most %d (limit %d, reserve %d, %d other descriptors)",
+			n, s.open.Load(), g.MaxConns, g.Limit, g.Reserve, g.InUse)
+		if backlog > 0 {
+			msg += fmt.Sprintf(", listen backlog %d", backlog)
+		}
+	} else if low {
+		msg = fmt.Sprintf("loop: %d connections open, near the %d the file descriptor limit allows: listen backlog lowered to %d",
+			s.open.Load(), g.MaxConns, backlog)
+	} else {
+		msg = fmt.Sprintf("loop: %d connections open: listen backlog back to %d", s.open.Load(), backlog)
+	}
+	if p := g.tuneErr.Swap(nil); p != nil {
+		msg += fmt.Sprintf(" (setting it failed: %v)", *p)
+	}
+	s.opts.Logger.Warnf("%s", msg)
+	g.lastReport, g.reported, g.reportLow = now, refused, low
+}
+
+// noteStop counts the descriptors in use as the engine begins to stop
+// (OnShutdown), for stoppedErr.
+func (g *fdGuard) noteStop() {
+	if g.rlimit > 0 {
+		n, err := countFDs()
+		switch {
+		case err == nil:
+			g.stopFDs = n
+		case errors.Is(err, syscall.EMFILE):
+			g.stopFDs = g.rlimit // not even one left to count them
+		}
+	}
+}
+
+// stoppedErr is why the engine stopped without Shutdown, as far as the
+// server can tell: gnet's Run returns nil whatever stopped it.
+func (s *Server) stoppedErr() error {
+	g := &s.fd
+	if n := g.stopFDs; g.rlimit > 0 && n >= 0 && g.rlimit-n <= max(16, g.rlimit/100) {
+		return fmt.Errorf("%w: %d of %d file descriptors were in use, and gnet stops when an accept fails for want of one",
+			ErrEngineStopped, n, g.rlimit)
+	}
+	return fmt.Errorf("%w (the engine's log tells why)", ErrEngineStopped)
+}
+
+// Errors of the file descriptor guard and of an engine that stops by itself.
+var (
+	// ErrFDLimit is returned by Start when RLIMIT_NOFILE leaves no
+	// descriptor for connections after Options.FDReserve.
+	ErrFDLimit = errors.New("loop: file descriptor limit too low")
+	// ErrEngineStopped is what Server.Err returns once the engine stopped
+	// without Shutdown, as it does after an accept fails with anything but
+	// EAGAIN, EINTR, ECONNRESET or ECONNABORTED: EMFILE when another part
+	// of the process took the descriptors the guard kept, ENFILE, ENOBUFS,
+	// ENOMEM.
+	ErrEngineStopped = errors.New("loop: engine stopped without Shutdown")
+)

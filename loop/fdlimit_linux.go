@@ -1,0 +1,42 @@
+package loop
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// fdGuardSupported: the guard counts descriptors in /proc/self/fd.
+const fdGuardSupported = true
+
+// countFDs counts the process's open file descriptors.
+func countFDs() (int, error) {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	names, err := d.Readdirnames(-1)
+	_ = d.Close()
+	if err != nil {
+		return 0, err
+	}
+	return len(names) - 1, nil // without d itself
+}
+
+// maxBacklog is the listen backlog gnet asks for, net.core.somaxconn (which
+// also caps any other); 4096, its default since Linux 5.4, when unreadable.
+func maxBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 4096
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 1 {
+		return 4096
+	}
+	return n
+}
+
+// setBacklog sets the backlog of a listening socket.
+func setBacklog(fd, n int) error { return syscall.Listen(fd, n) }
