@@ -36,15 +36,27 @@ func (l *evloop) writeLast(c *Conn, b []byte, started bool, code ws.StatusCode, 
 	if c == l.cur {
 		l.flush()
 	}
-	o := getOp(c)
-	o.close, o.code, o.why = started, code, why
-	o.buf = bytebufferpool.Get()
-	o.buf.B = append(o.buf.B[:0], b...)
-	o.queue()
+	buf := bytebufferpool.Get()
+	buf.B = append(buf.B[:0], b...)
+	l.postLast(c, buf, started, code, why)
+}
+
+// postLast queues c's close frame in buf behind the writes queued for c in
+// the inbox; for a close the server starts (started), closeWritten runs
+// once it is written. Any goroutine; c has left stOpen.
+func (l *evloop) postLast(c *Conn, buf *bytebufferpool.ByteBuffer, started bool, code ws.StatusCode, why uint8) {
+	o := inboxOp{kind: opSend, c: c, buf: buf, n: int32(len(buf.B))}
+	if started {
+		o.kind, o.code, o.why = opClose, code, why
+	}
+	c.pending.Add(o.n)
+	if !l.post(o) {
+		o.release(false)
+	}
 }
 
 // closeWritten runs on the loop once the server's close frame is written
-// (directly, or by an AsyncWrite queued from another goroutine).
+// (directly, or from the loop's inbox).
 func (l *evloop) closeWritten(c *Conn, code ws.StatusCode, why uint8, err error) {
 	if c.phase() != stClosing {
 		return

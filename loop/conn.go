@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,7 +66,7 @@ type Conn struct {
 	accepted int64 // accept time, in nanoseconds since the server's start
 
 	state   atomic.Uint32 // stHead ... stClosed
-	pending atomic.Int32  // bytes handed to AsyncWrite and not yet written
+	pending atomic.Int32  // bytes queued in the loop's inbox and not yet written
 
 	// Owned by the loop goroutine.
 	flags    uint8
@@ -226,7 +225,7 @@ func (c *Conn) exit() { c.state.Add(^uint32(enqOne - 1)) }
 
 // waitQueuers waits, once c has left stOpen, for goroutines still queuing
 // a write accepted while c was open. They are between two atomic operations
-// and an AsyncWrite: the wait is short.
+// and a post to the loop's inbox: the wait is short.
 func (c *Conn) waitQueuers() {
 	for c.state.Load() >= enqOne {
 		runtime.Gosched()
@@ -327,62 +326,9 @@ func (c *Conn) Close(code ws.StatusCode, reason string) error {
 	return c.closeAsync(code, reason, whyNone)
 }
 
-// asyncOp is one write handed to the loop by another goroutine. It comes
-// from a pool with its callback bound once, so that a write costs no
-// allocation of this package (gnet allocates its own task record).
-type asyncOp struct {
-	c     *Conn
-	buf   *bytebufferpool.ByteBuffer // owned copy; nil for a shared frame
-	n     int32                      // bytes counted in c.pending
-	close bool                       // a close frame: arm the close wait once written
-	why   uint8
-	code  ws.StatusCode
-	cb    gnet.AsyncCallback
-}
-
-// opPool holds idle asyncOps. Its New is set in init: an op's callback
-// refers back to the pool.
-var opPool sync.Pool
-
-func init() {
-	opPool.New = func() any {
-		o := new(asyncOp)
-		o.cb = o.done
-		return o
-	}
-}
-
-func getOp(c *Conn) *asyncOp {
-	o := opPool.Get().(*asyncOp)
-	o.c = c
-	return o
-}
-
-func (o *asyncOp) release() {
-	if o.buf != nil {
-		bytebufferpool.Put(o.buf)
-	}
-	o.c, o.buf, o.n, o.close, o.code, o.why = nil, nil, 0, false, 0, whyNone
-	opPool.Put(o)
-}
-
-// done runs on the loop once gnet has written (or failed to write) the op.
-func (o *asyncOp) done(_ gnet.Conn, err error) error {
-	c := o.c
-	c.pending.Add(-o.n)
-	l := c.l
-	switch {
-	case o.close:
-		l.closeWritten(c, o.code, o.why, err)
-	case err == nil && c.phase() == stOpen && c.gc.OutboundBuffered() > l.srv.opts.MaxOutbound:
-		l.slowConsumer(c)
-	}
-	o.release()
-	return nil
-}
-
-// sendAsync queues a frame from a goroutine other than c's loop: payload is
-// encoded into a pooled buffer, or shared is sent as is.
+// sendAsync queues a frame from a goroutine other than c's loop into the
+// loop's inbox: payload is encoded into a pooled buffer, or shared is sent
+// as is.
 func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 	n := len(shared)
 	if shared == nil {
@@ -400,19 +346,15 @@ func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 		c.slowAsync()
 		return ErrSlowConsumer
 	}
-	o := getOp(c)
-	o.n = int32(n)
-	b := shared
-	if b == nil {
+	o := inboxOp{kind: opSend, c: c, n: int32(n), shared: shared}
+	if shared == nil {
 		o.buf = bytebufferpool.Get()
 		o.buf.B = frame.AppendFrame(o.buf.B[:0], op, true, payload)
-		b = o.buf.B
 	}
-	err := c.gc.AsyncWrite(b, o.cb)
+	ok := c.l.post(o)
 	c.exit()
-	if err != nil {
-		c.pending.Add(-int32(n))
-		o.release()
+	if !ok {
+		o.release(false)
 		return ErrClosed
 	}
 	if shared == nil {
@@ -440,21 +382,8 @@ func (c *Conn) closeAsync(code ws.StatusCode, reason string, why uint8) error {
 		return c.openErr()
 	}
 	c.waitQueuers()
-	o := getOp(c)
-	o.close, o.code, o.why = true, code, why
-	o.buf = bytebufferpool.Get()
-	o.buf.B = frame.AppendClose(o.buf.B[:0], code, reason)
-	o.queue()
+	buf := bytebufferpool.Get()
+	buf.B = frame.AppendClose(buf.B[:0], code, reason)
+	c.l.postLast(c, buf, true, code, why)
 	return nil
-}
-
-// queue hands o to gnet, counting its bytes as pending until written.
-func (o *asyncOp) queue() {
-	c := o.c
-	o.n = int32(len(o.buf.B))
-	c.pending.Add(o.n)
-	if err := c.gc.AsyncWrite(o.buf.B, o.cb); err != nil {
-		c.pending.Add(-o.n)
-		o.release()
-	}
 }

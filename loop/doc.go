@@ -36,18 +36,20 @@
 // Every [Handler] method runs on the event loop goroutine of its connection
 // and must not block. [Conn] methods are safe from any goroutine (but
 // SetContext, which is the loop's): on the connection's own loop they write
-// directly; from elsewhere they hand the bytes to the loop with gnet's
-// AsyncWrite. [Server.Execute] runs a function on a loop, in order with
-// those writes, so that one hand-off can reach all of a loop's
-// connections (a broadcast). gnet's ticker goroutine only
+// directly; from elsewhere they hand the bytes to the loop's inbox, one
+// FIFO queue per loop that the loop drains once per turn of its event loop,
+// after reading its sockets (see inbox.go). [Server.Execute] runs a
+// function on a loop through the same inbox, in order with those writes,
+// so that one hand-off can reach all of a loop's connections (a
+// broadcast). gnet's ticker goroutine only
 // schedules timer work onto the loops; each loop advances its own timing
 // wheel (handshake, idle, ping/pong, close and linger deadlines).
 //
 // # Memory
 //
 // Messages on the loop allocate nothing (TestAllocsPerMessage); a Send from
-// another goroutine allocates nothing of this package, only gnet's task
-// record (TestAllocsPerAsyncSend). A connection's cycle through the loop (open,
+// another goroutine allocates nothing in steady state
+// (TestAllocsPerAsyncSend). A connection's cycle through the loop (open,
 // 101, close) allocates one object of this package, its [Conn], which is
 // never pooled because a handle may outlive its connection
 // (TestAllocsPerHandshake); on a real engine gnet adds its connection and

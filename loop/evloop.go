@@ -50,12 +50,15 @@ type partial struct {
 // write buffers. Only its loop goroutine touches it, except tickQueued and
 // stats.
 type evloop struct {
-	srv    *Server
-	el     gnet.EventLoop
-	idx    int       // index in Server.loops, Conn.LoopIndex
-	anchor gnet.Conn // the loop's first connection: Server.Execute queues through it
-	g      uintptr   // curG() of the loop goroutine
-	stats  Stats
+	srv   *Server
+	el    gnet.EventLoop
+	idx   int     // index in Server.loops, Conn.LoopIndex
+	g     uintptr // curG() of the loop goroutine
+	stats Stats
+
+	in            inbox         // work from other goroutines (inbox.go)
+	run           []inboxOp     // the inbox work being run; loop goroutine only
+	inboxRunnable gnet.Runnable // inboxTask, bound once
 
 	tickQueued atomic.Bool
 	tickAt     atomic.Int64         // when the ticker queued the pending Run (Server.since)
@@ -90,8 +93,9 @@ type evloop struct {
 	waiting map[*Conn]*waitState // connections in stWait
 }
 
-func newEvloop(s *Server, el gnet.EventLoop, idx int, anchor gnet.Conn) *evloop {
-	l := &evloop{srv: s, el: el, idx: idx, anchor: anchor, g: curG()}
+func newEvloop(s *Server, el gnet.EventLoop, idx int) *evloop {
+	l := &evloop{srv: s, el: el, idx: idx, g: curG()}
+	l.inboxRunnable = gnet.RunnableFunc(l.inboxTask)
 	l.now = uint32(time.Since(s.start) / s.opts.TimerResolution)
 	l.batch = make([]byte, 0, batchMax)
 	return l

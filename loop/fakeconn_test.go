@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"net"
 	"syscall"
 	"time"
@@ -125,10 +126,15 @@ type fakeLoop struct{ srv *Server }
 func (*fakeLoop) Register(context.Context, net.Addr) (<-chan gnet.RegisteredResult, error) {
 	return nil, nil
 }
+
+// Enroll refuses: a fake loop has no wake connection, and its inbox is
+// drained through Execute.
 func (*fakeLoop) Enroll(context.Context, net.Conn) (<-chan gnet.RegisteredResult, error) {
-	return nil, nil
+	return nil, errors.New("fake loop: no Enroll")
 }
-func (*fakeLoop) Execute(context.Context, gnet.Runnable) error { return nil }
+
+// Execute runs the task at once, as if the loop had run it.
+func (*fakeLoop) Execute(ctx context.Context, r gnet.Runnable) error { return r.Run(ctx) }
 func (*fakeLoop) Schedule(context.Context, gnet.Runnable, time.Duration) error {
 	return nil
 }

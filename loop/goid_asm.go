@@ -6,6 +6,6 @@ package loop
 // runtime's descriptor of the running goroutine, which stays the same for
 // the goroutine's whole life. An event loop records it when it first calls
 // into the package, and Conn methods compare it to decide whether they run on
-// the connection's loop (write directly) or elsewhere (AsyncWrite). The
+// the connection's loop (write directly) or elsewhere (the loop's inbox). The
 // value is only compared, never dereferenced.
 func curG() uintptr

@@ -1,28 +1,34 @@
 package loop
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // stallLoop runs a task on loop i that keeps it busy until the server's
-// tick passes the tick it started at plus d, as a long task or a CPU-starved
-// loop would. It returns once the task runs, before it ends; done is closed
-// when it ends.
+// tick passes the tick it started at plus d, as a CPU-starved loop would.
+// The task goes through gnet's own task queue, where the loop's timer task
+// also waits, so that the timers run right after it, before the loop polls
+// its sockets again: the case where a deadline falls due while its answer
+// waits unread. It returns once the task runs, before it ends; done is
+// closed when it ends.
 func stallLoop(t *testing.T, s *Server, i int, d time.Duration) (done chan struct{}) {
 	t.Helper()
 	started := make(chan struct{})
 	done = make(chan struct{})
-	err := s.Execute(i, func() {
+	err := (*s.loops.Load())[i].el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		until := s.tick.Load() + ticks(d, s.opts.TimerResolution)
 		close(started)
 		for before(s.tick.Load(), until) {
 			time.Sleep(time.Millisecond)
 		}
 		close(done)
-	})
+		return nil
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,6 @@ type Server struct {
 	open     atomic.Int64
 	fd       fdGuard
 	nextID   atomic.Uint64
-	execs    atomic.Int64 // Execute calls handing a task to gnet
 }
 
 // New returns a server that will call h, configured by o (see Options for
@@ -264,7 +263,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // stop stops the engine; connections still open are closed by gnet.
 func (s *Server) stop() {
 	s.stopping.Store(true)
-	s.waitExecs()
+	for _, l := range *s.loops.Load() {
+		l.closeInbox()
+	}
 	gnetMu.Lock()
 	stopCtx, cancel := context.WithCancel(context.Background())
 	go func() { _ = s.eng.Stop(stopCtx) }()
@@ -296,7 +297,7 @@ func (l *evloop) drainTask(context.Context) error {
 
 // loopOf returns the state of the loop that owns gc, creating it on the
 // loop's first connection (gnet does not list its loops): loops are indexed
-// in the order of their first connection, and gc stays the loop's anchor.
+// in the order of their first connection.
 func (s *Server) loopOf(gc gnet.Conn) *evloop {
 	el := gc.EventLoop()
 	for _, l := range *s.loops.Load() {
@@ -312,9 +313,13 @@ func (s *Server) loopOf(gc gnet.Conn) *evloop {
 			return l
 		}
 	}
-	l := newEvloop(s, el, len(old), gc)
+	l := newEvloop(s, el, len(old))
+	l.startWaker()
 	loops := append(old[:len(old):len(old)], l)
 	s.loops.Store(&loops)
+	if s.stopping.Load() {
+		l.closeInbox() // stop ran before this loop was seen
+	}
 	return l
 }
 
@@ -377,6 +382,9 @@ func (e *events) OnShutdown(gnet.Engine) {
 // and arms the handshake timer. Loop goroutine.
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := (*Server)(e)
+	if _, ok := gc.Context().(*wakerMark); ok {
+		return nil, gnet.None // a loop's wake connection (inbox.go)
+	}
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
@@ -406,6 +414,11 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
 	if !ok {
+		if w, ok := gc.Context().(*wakerMark); ok {
+			_, _ = gc.Discard(gc.InboundBuffered())
+			w.l.drainInbox()
+			return gnet.None
+		}
 		return gnet.Close
 	}
 	l := c.l
