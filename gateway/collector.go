@@ -339,6 +339,11 @@ var metricDefs = []metricDef{
 		},
 	},
 	{
+		name: "upgate_listener_pauses_total", typ: counter,
+		help:    "Times the public listener stopped taking connections because the file descriptor limit was near.",
+		collect: value(func(s *scrape) uint64 { return s.loop.ListenerPauses }),
+	},
+	{
 		name: "upgate_deadlines_deferred_total", typ: counter,
 		help:    "Due deadlines (pong, idle, handshake) put off because input waited that the loop had not read yet.",
 		collect: value(func(s *scrape) uint64 { return s.loop.DeadlinesDeferred }),

@@ -89,6 +89,18 @@
 // (two descriptors each on Linux, read from gnet's source): an error of a
 // few falls in the reserve.
 //
+// A backlog bounds the accept queue, not the rate at which gnet's acceptor,
+// which runs apart from the loops and accepts until EAGAIN, takes
+// connections from it: under a flood (or on a starved CPU) it can take them
+// faster than the loops refuse them. So a quarter of the reserve before the
+// most, the server pauses the listener, as HAProxy does at maxconn: a
+// socket filter that drops every packet (SO_ATTACH_FILTER, socket(7)) on the
+// listener's descriptor makes the kernel drop new SYNs, which clients
+// retry, and the acceptor runs dry once the queued connections are taken.
+// The filter is detached (SO_DETACH_FILTER) when open connections fall a
+// further quarter of the reserve lower, checked at every open and every
+// tick; [Snapshot].ListenerPauses counts the pauses.
+//
 // With [Options.ReusePort] every loop has its own listener and Engine.Dup
 // reaches only the first, so the backlogs are left alone and the reserve is
 // the only margin. gnet (v2.9.7) accepts one connection per readiness event

@@ -59,14 +59,21 @@ type fdGuard struct {
 	restore int64 // open connections below which it is raised again
 	fd      int   // duplicate of the listener; -1 when the backlog is not tuned
 
-	mu      sync.Mutex // serialises backlog changes
+	// pauseAt and resumeAt bound the pause of the listener: from pauseAt
+	// open connections it takes no new ones, below resumeAt again.
+	pauseAt, resumeAt int64
+
+	mu      sync.Mutex // serialises backlog changes and pauses
 	lowered atomic.Bool
+	paused  atomic.Bool
+	pauses  atomic.Uint64 // times the listener was paused
 	tuneErr atomic.Pointer[error]
 
 	// Reports, on gnet's ticker goroutine.
 	lastReport time.Time
 	reported   uint64 // refusals counted at the last report
 	reportLow  bool   // lowered at the last report
+	reportStop bool   // paused at the last report
 
 	// rlimit is RLIMIT_NOFILE at boot, known even with the guard off;
 	// stopFDs counts the descriptors in use when the engine began to stop
@@ -98,6 +105,7 @@ func engineFDs(o Options, nloops int) int {
 func (g *fdGuard) off() {
 	g.FDLimit = FDLimit{}
 	g.max, g.near, g.restore, g.fd = math.MaxInt64, math.MaxInt64, math.MinInt64, -1
+	g.pauseAt, g.resumeAt = math.MaxInt64, math.MinInt64
 	g.rlimit, g.stopFDs = 0, -1
 }
 
@@ -145,6 +153,18 @@ func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
 	// of the most, raise it again a quarter of a backlog lower.
 	g.near = int64(maxConns - high)
 	g.restore = g.near - int64(high/4)
+	// gnet's acceptor runs apart from the loops and accepts until EAGAIN,
+	// so under a flood it takes connections faster than the loops can
+	// refuse them, however short the backlog: the accept queue refills as
+	// fast as clients connect. A quarter of the reserve before the most,
+	// the listener is paused instead, as HAProxy pauses at maxconn: a
+	// socket filter that drops every packet (SO_ATTACH_FILTER, socket(7))
+	// makes the kernel drop new SYNs, which clients retry, and the
+	// acceptor runs dry after the connections already queued. It resumes
+	// (SO_DETACH_FILTER) a further quarter of the reserve below.
+	step := int64(max(reserve/4, 1))
+	g.pauseAt = max(int64(maxConns)-step, 1)
+	g.resumeAt = g.pauseAt - step
 	if g.near <= 0 {
 		if err := setBacklog(ln, low); err != nil {
 			g.fd = -1
@@ -163,6 +183,29 @@ func (g *fdGuard) watch(n int64) {
 	if low := g.lowered.Load(); low && n < g.restore || !low && n >= g.near {
 		g.adjust(n)
 	}
+	if p := g.paused.Load(); p && n < g.resumeAt || !p && n >= g.pauseAt {
+		g.pause(n)
+	}
+}
+
+// pause pauses or resumes the listener, once per crossing.
+func (g *fdGuard) pause(n int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var err error
+	switch p := g.paused.Load(); {
+	case !p && n >= g.pauseAt:
+		err = pauseListener(g.fd)
+		g.pauses.Add(1)
+	case p && n < g.resumeAt:
+		err = resumeListener(g.fd)
+	default:
+		return
+	}
+	if err != nil {
+		g.tuneErr.Store(&err)
+	}
+	g.paused.Store(!g.paused.Load())
 }
 
 // adjust changes the backlog, once per crossing however many loops see it.
@@ -216,8 +259,8 @@ func (s *Server) fdReport() {
 	for _, l := range *s.loops.Load() {
 		refused += l.stats.FDRefused.Load()
 	}
-	low := g.lowered.Load()
-	if refused == g.reported && low == g.reportLow {
+	low, paused := g.lowered.Load(), g.paused.Load()
+	if refused == g.reported && low == g.reportLow && paused == g.reportStop {
 		return
 	}
 	backlog := g.Backlog
@@ -238,11 +281,17 @@ func (s *Server) fdReport() {
 	} else {
 		msg = fmt.Sprintf("loop: %d connections open: listen backlog back to %d", s.open.Load(), backlog)
 	}
+	switch {
+	case paused:
+		msg += fmt.Sprintf("; the listener is paused (new connections wait in the clients' SYN retries) until fewer than %d are open", g.resumeAt)
+	case g.reportStop:
+		msg += "; the listener takes new connections again"
+	}
 	if p := g.tuneErr.Swap(nil); p != nil {
 		msg += fmt.Sprintf(" (setting it failed: %v)", *p)
 	}
 	s.opts.Logger.Warnf("%s", msg)
-	g.lastReport, g.reported, g.reportLow = now, refused, low
+	g.lastReport, g.reported, g.reportLow, g.reportStop = now, refused, low, paused
 }
 
 // noteStop counts the descriptors in use as the engine begins to stop

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fdGuardSupported: the guard counts descriptors in /proc/self/fd.
@@ -40,3 +42,19 @@ func maxBacklog() int {
 
 // setBacklog sets the backlog of a listening socket.
 func setBacklog(fd, n int) error { return syscall.Listen(fd, n) }
+
+// dropAll is a classic BPF program that accepts no packet.
+var dropAll = [1]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+// pauseListener makes a listening socket drop every packet, new SYNs
+// included, by attaching dropAll (socket(7), SO_ATTACH_FILTER): connections
+// already queued can still be accepted.
+func pauseListener(fd int) error {
+	prog := unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
+}
+
+// resumeListener detaches pauseListener's filter.
+func resumeListener(fd int) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+}

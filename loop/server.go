@@ -205,6 +205,7 @@ func (s *Server) Stats() Snapshot {
 	for _, l := range *s.loops.Load() {
 		l.stats.addTo(&p)
 	}
+	p.ListenerPauses = s.fd.pauses.Load()
 	return p
 }
 
@@ -495,6 +496,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // only schedules each loop's timer work onto that loop.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
+	s.fd.watch(s.open.Load()) // resume once connections closed
 	s.fdReport()
 	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {

@@ -74,9 +74,13 @@ type Snapshot struct {
 	HandshakeTimeouts, IdleTimeouts            uint64
 	PongTimeouts, CloseTimeouts                uint64
 	ProxyErrors, DeadlinesDeferred             uint64
-	Deferred                                   uint64
-	Waiting                                    int64
-	FDRefused                                  uint64
+	// ListenerPauses counts the times the listener stopped taking
+	// connections because the descriptor limit was near (see the package
+	// doc, File descriptors).
+	ListenerPauses uint64
+	Deferred       uint64
+	Waiting        int64
+	FDRefused      uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
