@@ -11,7 +11,7 @@
 # Full sizes (bounded; each scenario stops by itself):
 #   hold       19 000 connections held 10 min: half echo a 64-byte message
 #              every 30 s, half subscribed to a topic the admin API publishes
-#              to every 100 ms; server RSS within ±5 % after 1 min of
+#              to every 100 ms; server RSS within ±5 % after 3 min of
 #              warm-up; no gap, no reorder, no unexpected close
 #   slowloris  10 000 partial request heads + 5 000 silent connections,
 #              --handshake-timeout 5s: all closed at the timeout (408) while
@@ -92,7 +92,7 @@ if [ "$QUICK" = 1 ]; then
 	fi
 else
 	: "${HOLD_N:=19000}" "${HOLD_D:=10m}" "${STORM_N:=19000}" "${SLOW:=10000,5000}"
-	: "${WARMUP:=1m}" "${CONTENTION_FOR:=150s}"
+	: "${WARMUP:=3m}" "${CONTENTION_FOR:=150s}"
 	HOLD_ARGS=()
 	HOLD_SERVER=()
 	HS_TIMEOUT=5s

@@ -34,7 +34,7 @@ func holdFlags(fs *flag.FlagSet, cm *common) func() (*report, error) {
 	cfg := &holdConfig{}
 	fs.IntVar(&cfg.n, "n", 19000, "connections: half echo on /echo, half subscribed to -topic on /ws/{topic}")
 	fs.DurationVar(&cfg.d, "d", 10*time.Minute, "how long to hold them once all are open")
-	fs.DurationVar(&cfg.warmup, "warmup", time.Minute, "part of -d before the memory must be steady")
+	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Minute, "part of -d before the memory must be steady (the heap grows through the first ping cycles and pool fills: about 3 min for 19 000 connections)")
 	fs.DurationVar(&cfg.echoEvery, "echo-every", 30*time.Second, "each echo connection sends a message this often, spread evenly")
 	fs.IntVar(&cfg.size, "size", 64, "echo message size in bytes")
 	fs.BoolVar(&cfg.interleave, "interleave", false, "open subscribers and echo connections alternately (with loops dealt in turn, every subscriber lands on one event loop) instead of subscribers first")
