@@ -34,7 +34,7 @@ func startLimited(t *testing.T, args ...string) *upgateProc {
 // floodUpgate opens n WebSocket connections to addr, eight at a time, and
 // returns those upgraded, how many were answered 503, and what else
 // happened to the others.
-func floodUpgate(addr string, n int) (held []net.Conn, refused int, other []string) {
+func floodUpgate(addr string, n int) (held []net.Conn, refused, waited int, other []string) {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -54,6 +54,8 @@ func floodUpgate(addr string, n int) (held []net.Conn, refused int, other []stri
 					held = append(held, c)
 				case status == 503:
 					refused++
+				case isTimeout(err) && status == -1:
+					waited++ // the full server paused its listener
 				default:
 					other = append(other, fmt.Sprintf("status %d, %v", status, err))
 				}
@@ -62,15 +64,24 @@ func floodUpgate(addr string, n int) (held []net.Conn, refused int, other []stri
 		})
 	}
 	wg.Wait()
-	return held, refused, other
+	return held, refused, waited, other
+}
+
+// floodDial is how long a flood's connection waits to be accepted: a full
+// server pauses its listener, and the SYN is dropped and retried meanwhile.
+const floodDial = 250 * time.Millisecond
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
 
 // upgradeOnce sends a WebSocket handshake for /echo and returns the
 // connection on 101, else the status (503 only with Retry-After) or error.
 func upgradeOnce(addr string) (net.Conn, int, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	c, err := net.DialTimeout("tcp", addr, floodDial)
 	if err != nil {
-		return nil, 0, err
+		return nil, -1, err
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(c, "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
@@ -110,7 +121,7 @@ func TestFDLimitKeepsServing(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "limits.max_connections is more than the file descriptor limit allows") {
 		t.Errorf("no warning about max_connections at start:\n%s", p.stderr)
 	}
-	held, refused, other := floodUpgate(p.addr, 2*nofile)
+	held, refused, waited, other := floodUpgate(p.addr, 2*nofile)
 	defer func() {
 		for _, c := range held {
 			c.Close()
@@ -119,10 +130,13 @@ func TestFDLimitKeepsServing(t *testing.T) {
 	if p.wait(0) >= 0 {
 		t.Fatalf("upgate exited during the flood:\n%s", p.stderr)
 	}
-	if len(other) > 0 || refused == 0 || len(held) < nofile/2 {
-		t.Fatalf("%d upgraded, %d refused, %d otherwise (first: %v)", len(held), refused, len(other), other)
+	if len(other) > 0 || refused+waited == 0 || len(held) < nofile/2 {
+		t.Fatalf("%d upgraded, %d refused, %d waited, %d otherwise (first: %v)", len(held), refused, waited, len(other), other)
 	}
-	t.Logf("%d upgraded, %d refused", len(held), refused)
+	t.Logf("%d upgraded, %d refused, %d waited for the paused listener", len(held), refused, waited)
+	if waited > 0 && sum(p.metrics(t), "upgate_listener_pauses_total") == 0 {
+		t.Errorf("%d connections waited, but upgate_listener_pauses_total is 0", waited)
+	}
 	if got := sum(p.metrics(t), "upgate_rejections_total", `reason="fd_limit"`); got != float64(refused) {
 		t.Errorf("fd_limit rejections %v, want %d", got, refused)
 	}
@@ -174,7 +188,7 @@ func TestFDLimitKeepsServing(t *testing.T) {
 // say why and exit 1 for its supervisor to restart it.
 func TestFDExhaustionExitsNonZero(t *testing.T) {
 	p := startLimited(t, "--fd-reserve", "-1")
-	held, _, _ := floodUpgate(p.addr, 2*nofile)
+	held, _, _, _ := floodUpgate(p.addr, 2*nofile)
 	for _, c := range held {
 		c.Close()
 	}
