@@ -428,11 +428,12 @@ func (e *engine) expire() {
 	}
 }
 
-// closeAll drops every connection (RST).
-func (e *engine) closeAll() {
+// close drops every connection (RST) and releases the poller.
+func (e *engine) close() {
 	for _, c := range e.conns {
 		if c != nil {
 			e.drop(c, true)
 		}
 	}
+	e.p.Close()
 }

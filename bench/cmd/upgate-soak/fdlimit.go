@@ -109,8 +109,7 @@ func runFDLimit(cm *common, cfg *fdConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	f.e = e
 	logStart := countLines(cfg.log)
 	before, _ := fetchMetrics(cm.admin)

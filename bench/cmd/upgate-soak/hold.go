@@ -188,8 +188,7 @@ func runHold(cm *common, cfg *holdConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	h.e = e
 	nEcho := cfg.n / 2
 	nSub := cfg.n - nEcho

@@ -151,8 +151,7 @@ func runSlowloris(cm *common, cfg *slowConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	s.e = e
 	before, err := fetchMetrics(cm.admin)
 	if err != nil {
