@@ -273,6 +273,18 @@ func (e *engine) handle(c *conn, ev uint32) {
 	}
 }
 
+// echoed takes p as the answer to the echo c has in flight: it returns
+// the round trip and clears the message in flight, or false when c has
+// none in flight or p is not its payload.
+func (e *engine) echoed(c *conn, p []byte) (int64, bool) {
+	if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+		return 0, false
+	}
+	rtt := e.now() - c.sentAt
+	c.sentAt = 0
+	return rtt, true
+}
+
 // flush writes c's pending output; it reports whether c is still open.
 func (e *engine) flush(c *conn) bool {
 	var err error

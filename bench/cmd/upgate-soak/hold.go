@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -106,13 +105,13 @@ func (h *holdRun) opened(c *conn) {
 func (h *holdRun) message(c *conn, _ byte, p []byte) {
 	switch c.role {
 	case roleEcho:
-		if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+		rtt, ok := h.e.echoed(c, p)
+		if !ok {
 			h.echoBad++
 			return
 		}
 		h.echoOK++
-		_ = h.rtt.RecordValue(h.e.now() - c.sentAt)
-		c.sentAt = 0
+		_ = h.rtt.RecordValue(rtt)
 	case roleSub:
 		seq, ok := parseSeq(p)
 		switch {
