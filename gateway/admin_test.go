@@ -1,14 +1,11 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -161,18 +158,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("open gauge %v after close", v)
 	}
 	// Malformed requests, answered by the loop, are counted too.
-	nc, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(testTimeout))
-	if _, err := nc.Write([]byte("GET /echo HTTP/1.1\nHost: x\n\n")); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 400 ") {
-		t.Fatalf("bare LF head: %q, %v", line, err)
-	}
+	sendMalformed(t, g)
 	if v := metric(t, g, `upgate_http_errors_total{status="400"}`); v < 1 {
 		t.Fatalf("http errors 400: %v", v)
 	}

@@ -82,6 +82,16 @@ func exercise(t testing.TB, g *Gateway) {
 	if status, _, _ := do(t, "GET", publicURL(g, "/healthz"), nil); status != 200 {
 		t.Fatalf("GET /healthz: %d", status)
 	}
+	sendMalformed(t, g)
+	eventually(t, "the close to be counted", func() bool {
+		return metric(t, g, `upgate_closes_total{route="/echo",code="1000"}`) >= 1
+	})
+}
+
+// sendMalformed sends g a request head with bare LF line ends and expects
+// the loop's 400 for it.
+func sendMalformed(t testing.TB, g *Gateway) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +104,6 @@ func exercise(t testing.TB, g *Gateway) {
 	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 400 ") {
 		t.Fatalf("bare LF head: %q, %v", line, err)
 	}
-	eventually(t, "the close to be counted", func() bool {
-		return metric(t, g, `upgate_closes_total{route="/echo",code="1000"}`) >= 1
-	})
 }
 
 // exposedFamilies starts a gateway with a bus, exercises it and returns the

@@ -32,11 +32,7 @@
 # cmd/upgate builds; =binary insists on the binary.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
-if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
-	PATH="/usr/local/go/bin:$PATH"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench.sh
 
 QUICK=0
 REPS=""
@@ -98,35 +94,14 @@ BIN=$(mktemp -d "${TMPDIR:-/tmp}/upgate-bench.XXXXXX")
 SRV_PID=""
 CLI_PID=""
 cleanup() {
-	local pid
-	for pid in $CLI_PID $SRV_PID; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in $CLI_PID $SRV_PID; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_pids 10 "$CLI_PID" "$SRV_PID"
 	SRV_PID="" CLI_PID=""
 	rm -rf "$BIN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-die() {
-	echo "bench.sh: $*" >&2
-	exit 1
-}
-
-SERVER_CPU=(taskset -c 0)
-CLIENT_CPU=(taskset -c 1)
-if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
-	echo "bench.sh: WARNING: no taskset or fewer than 2 CPUs: server and client are not pinned" >&2
-	SERVER_CPU=() CLIENT_CPU=()
-fi
+pin_cpus
 
 # ---------------------------------------------------------------- build --
 
@@ -150,16 +125,6 @@ echo "upgate: $([ $IMPL = binary ] && echo "cmd/upgate binary" || echo "bench/pe
 
 # -------------------------------------------------------------- servers --
 
-# Ports below the ephemeral range (32768 on), so that no client socket of
-# another program holds them.
-PORT=$((10000 + RANDOM % 20000))
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-next_port() {
-	PORT=$((PORT + 1))
-	while port_open "$PORT"; do PORT=$((PORT + 1)); done
-}
-
 # start_server NAME LOGTAG [ARGS...]: start NAME on a fresh port, alone on
 # CPU 0; sets SRV_PID and ADDR.
 start_server() {
@@ -173,22 +138,14 @@ start_server() {
 	else
 		cmd=("$BIN/peer-$name" -addr "$ADDR")
 	fi
-	local try i
+	local try up
 	for try in 1 2 3; do
 		GOMAXPROCS=1 ${SERVER_CPU[@]+"${SERVER_CPU[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
 		SRV_PID=$!
-		for i in $(seq 400); do
-			if ! kill -0 "$SRV_PID" 2>/dev/null; then
-				wait "$SRV_PID" 2>/dev/null || true
-				SRV_PID=""
-				break
-			fi
-			port_open "${ADDR#*:}" && return 0
-			sleep 0.05
-		done
-		if [ -n "$SRV_PID" ]; then
-			die "server $name is not listening on $ADDR after 20s"
-		fi
+		up=0
+		await_listen "${ADDR#*:}" || up=$?
+		[ $up = 0 ] && return 0
+		[ $up = 2 ] && die "server $name is not listening on $ADDR after 20s"
 		if [ "$try" -lt 3 ] && grep -q "address already in use" "$LOGS/$tag.server.log"; then
 			# another program took the port meanwhile: take the next one
 			local old=$ADDR
@@ -203,15 +160,7 @@ start_server() {
 }
 
 stop_server() {
-	[ -n "$SRV_PID" ] || return 0
-	kill -TERM "$SRV_PID" 2>/dev/null || true
-	local i
-	for i in $(seq 30); do
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SRV_PID" 2>/dev/null || true
-	wait "$SRV_PID" 2>/dev/null || true
+	stop_pids 30 "$SRV_PID"
 	SRV_PID=""
 }
 
@@ -318,12 +267,12 @@ levers() {
 
 {
 	echo "date:     $(date -u '+%F %T UTC')"
-	echo "commit:   $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
+	echo "commit:   $(commit_desc)"
 	echo "upgate:   $([ $IMPL = binary ] && echo "cmd/upgate binary" || echo "bench/peers/upgate (package loop, echo handler)")"
 	echo "go:       $(go version | cut -d' ' -f3-)"
 	echo "kernel:   $(uname -sr)"
-	echo "cpu:      $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min, at start)"
+	echo "cpu:      $(cpu_desc)"
+	echo "load:     $(load_desc)"
 	echo "mode:     $([ $QUICK = 1 ] && echo quick || echo full), $REPS repetition(s)"
 	echo "somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 } >"$OUT/env.txt"

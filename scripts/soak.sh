@@ -44,11 +44,7 @@
 # Exit status: 0 when every scenario passed, 1 otherwise.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
-if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
-	PATH="/usr/local/go/bin:$PATH"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" soak.sh
 
 QUICK=0
 DRAIN=0
@@ -113,37 +109,16 @@ BIN=$(mktemp -d "${TMPDIR:-/tmp}/upgate-soak-bin.XXXXXX")
 
 SRV_PID=""
 CLI_PID=""
-stop_pid() {
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-	stop_pid "$CLI_PID"
-	stop_pid "$SRV_PID"
+	stop_pids 150 "$CLI_PID"
+	stop_pids 150 "$SRV_PID"
 	SRV_PID="" CLI_PID=""
 	rm -rf "$BIN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-die() {
-	echo "soak.sh: $*" >&2
-	exit 1
-}
-
-SERVER_CPU=(taskset -c 0)
-CLIENT_CPU=(taskset -c 1)
-if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
-	echo "soak.sh: WARNING: no taskset or fewer than 2 CPUs: server and client are not pinned" >&2
-	SERVER_CPU=() CLIENT_CPU=()
-fi
+pin_cpus
 
 # ---------------------------------------------------------------- build --
 
@@ -153,23 +128,14 @@ go build -o "$BIN/upgate" ./cmd/upgate || die "building cmd/upgate failed"
 
 # -------------------------------------------------------------- servers --
 
-# Ports below the ephemeral range (32768 on), so that no client socket of
-# another program holds them; a fresh pair for every server.
-PORT=$((10000 + RANDOM % 20000))
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port() {
-	PORT=$((PORT + 1))
-	while port_open "$PORT"; do PORT=$((PORT + 1)); done
-}
-
-# start_server TAG NOFILE [ARGS...]: start cmd/upgate on fresh ports, with at
-# most NOFILE open files (0: the inherited limit); sets SRV_PID, ADDR, ADMIN
-# and SRV_LOG.
+# start_server TAG NOFILE [ARGS...]: start cmd/upgate on a fresh pair of
+# ports, with at most NOFILE open files (0: the inherited limit); sets
+# SRV_PID, ADDR, ADMIN and SRV_LOG.
 start_server() {
 	local tag=$1 nofile=$2
 	shift 2
 	SRV_LOG=$LOGS/$tag.server.log
-	local try i
+	local try up
 	for try in 1 2 3; do
 		next_port
 		ADDR=127.0.0.1:$PORT
@@ -180,16 +146,10 @@ start_server() {
 			exec ${SERVER_CPU[@]+"${SERVER_CPU[@]}"} "$BIN/upgate" --listen "$ADDR" --admin "$ADMIN" "$@"
 		) >"$SRV_LOG" 2>&1 </dev/null &
 		SRV_PID=$!
-		for i in $(seq 400); do
-			if ! kill -0 "$SRV_PID" 2>/dev/null; then
-				wait "$SRV_PID" 2>/dev/null || true
-				SRV_PID=""
-				break
-			fi
-			port_open "${ADDR#*:}" && port_open "${ADMIN#*:}" && return 0
-			sleep 0.05
-		done
-		[ -n "$SRV_PID" ] && die "the server is not listening on $ADDR and $ADMIN after 20s"
+		up=0
+		await_listen "${ADDR#*:}" "${ADMIN#*:}" || up=$?
+		[ $up = 0 ] && return 0
+		[ $up = 2 ] && die "the server is not listening on $ADDR and $ADMIN after 20s"
 		grep -q "address already in use" "$SRV_LOG" && continue
 		cat "$SRV_LOG" >&2
 		die "the server did not start (upgate $*)"
@@ -337,11 +297,11 @@ run_fdlimit() {
 	echo "# upgate soak and fault tests$([ "$QUICK" = 1 ] && echo " (quick)")"
 	echo
 	echo "- date: $(date -u '+%F %T UTC')"
-	echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
+	echo "- commit: $(commit_desc)"
 	echo "- go: $(go version | cut -d' ' -f3-)"
 	echo "- kernel: $(uname -sr)"
-	echo "- cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "- load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min, at start)"
+	echo "- cpu: $(cpu_desc)"
+	echo "- load: $(load_desc)"
 	echo "- pinning: server ${SERVER_CPU[*]:-none}, client ${CLIENT_CPU[*]:-none}"
 	echo "- open files: $(ulimit -n) per process (soft), $(ulimit -Hn) (hard)"
 } >"$OUT/env.md"

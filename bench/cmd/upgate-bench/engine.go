@@ -55,8 +55,7 @@ type engine struct {
 	conns  []*conn // by fd
 	free   []*conn
 	dst    *unix.SockaddrInet4
-	srcs   []unix.SockaddrInet4
-	srcN   int
+	d      *loadgen.Dialer
 	keys   *loadgen.KeyRing
 	verify bool
 	rst    bool // close with SO_LINGER 0
@@ -92,7 +91,7 @@ func newEngine(cfg *config, h hooks) (*engine, error) {
 		h:       h,
 		conns:   make([]*conn, 1<<16),
 		dst:     dst,
-		srcs:    loadgen.Sources(cfg.sources),
+		d:       loadgen.NewDialer(p, cfg.sources),
 		keys:    loadgen.NewKeyRing(4096, cfg.addr, cfg.path),
 		verify:  cfg.verifyAccept,
 		rst:     cfg.closeMode == "rst",
@@ -135,24 +134,13 @@ func (e *engine) fail(kind string, refused bool) {
 // dial starts one connection, timed from t0 (0: now); it reports false when
 // the attempt failed at once (the caller then stops dialing for this round).
 func (e *engine) dial(ring *loadgen.KeyRing, t0 int64) bool {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, op, err := e.d.Socket()
 	if err != nil {
-		e.fail(loadgen.ErrKind("socket", err))
+		e.fail(loadgen.ErrKind(op, err))
 		return false
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	if e.rst {
 		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &e.lg)
-	}
-	src := &e.srcs[e.srcN]
-	if e.srcN++; e.srcN == len(e.srcs) {
-		e.srcN = 0
-	}
-	if err := unix.Bind(fd, src); err != nil {
-		_ = unix.Close(fd)
-		e.fail(loadgen.ErrKind("bind", err))
-		return false
 	}
 	c := e.getConn()
 	if t0 == 0 {
@@ -164,16 +152,9 @@ func (e *engine) dial(ring *loadgen.KeyRing, t0 int64) bool {
 	if ring.Dst != nil {
 		dst = ring.Dst
 	}
-	if err := unix.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
-		_ = unix.Close(fd)
+	if op, err := e.d.Connect(fd, dst); err != nil {
 		e.free = append(e.free, c)
-		e.fail(loadgen.ErrKind("connect", err))
-		return false
-	}
-	if err := e.p.Add(fd); err != nil {
-		_ = unix.Close(fd)
-		e.free = append(e.free, c)
-		e.fail(loadgen.ErrKind("epoll", err))
+		e.fail(loadgen.ErrKind(op, err))
 		return false
 	}
 	e.conns[fd] = c
@@ -388,17 +369,10 @@ func (e *engine) send(c *conn, op byte, payload []byte) {
 
 // flushPending writes c's pending output; it reports whether c is open.
 func (e *engine) flushPending(c *conn) bool {
-	n, err := unix.Write(c.fd, c.wpend)
-	if err == unix.EAGAIN {
-		return true
-	}
-	if err != nil {
+	var err error
+	if c.wpend, err = loadgen.Flush(c.fd, c.wpend); err != nil {
 		e.endedErr(c, "write", err)
 		return false
-	}
-	c.wpend = c.wpend[n:]
-	if len(c.wpend) == 0 {
-		c.wpend = nil
 	}
 	return true
 }

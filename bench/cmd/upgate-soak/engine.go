@@ -114,8 +114,7 @@ type engine struct {
 	p       *loadgen.Poller
 	h       hooks
 	conns   []*conn // by fd
-	srcs    []unix.SockaddrInet4
-	srcN    int
+	d       *loadgen.Dialer
 	base    time.Time
 	lg      unix.Linger
 	rbuf    []byte
@@ -135,7 +134,7 @@ func newEngine(sources int, h hooks) (*engine, error) {
 		p:     p,
 		h:     h,
 		conns: make([]*conn, 1<<16),
-		srcs:  loadgen.Sources(sources),
+		d:     loadgen.NewDialer(p, sources),
 		base:  time.Now(),
 		lg:    unix.Linger{Onoff: 1, Linger: 0},
 		rbuf:  make([]byte, 64<<10),
@@ -165,30 +164,12 @@ func (e *engine) dial(c *conn, dst *unix.SockaddrInet4, deadline time.Duration) 
 		c.deadline = now + int64(deadline)
 	}
 	c.mask = [4]byte{byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32())}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, op, err := e.d.Socket()
+	if err == nil {
+		op, err = e.d.Connect(fd, dst)
+	}
 	if err != nil {
-		e.h.ended(c, errOutcome("socket", err))
-		return false
-	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	src := &e.srcs[e.srcN]
-	if e.srcN++; e.srcN == len(e.srcs) {
-		e.srcN = 0
-	}
-	if err := unix.Bind(fd, src); err != nil {
-		_ = unix.Close(fd)
-		e.h.ended(c, errOutcome("bind", err))
-		return false
-	}
-	if err := unix.Connect(fd, dst); err != nil && err != unix.EINPROGRESS {
-		_ = unix.Close(fd)
-		e.h.ended(c, errOutcome("connect", err))
-		return false
-	}
-	if err := e.p.Add(fd); err != nil {
-		_ = unix.Close(fd)
-		e.h.ended(c, errOutcome("epoll", err))
+		e.h.ended(c, errOutcome(op, err))
 		return false
 	}
 	c.fd, c.state = fd, stConnecting
@@ -292,19 +273,24 @@ func (e *engine) handle(c *conn, ev uint32) {
 	}
 }
 
+// echoed takes p as the answer to the echo c has in flight: it returns
+// the round trip and clears the message in flight, or false when c has
+// none in flight or p is not its payload.
+func (e *engine) echoed(c *conn, p []byte) (int64, bool) {
+	if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+		return 0, false
+	}
+	rtt := e.now() - c.sentAt
+	c.sentAt = 0
+	return rtt, true
+}
+
 // flush writes c's pending output; it reports whether c is still open.
 func (e *engine) flush(c *conn) bool {
-	n, err := unix.Write(c.fd, c.wpend)
-	if err == unix.EAGAIN {
-		return true
-	}
-	if err != nil {
+	var err error
+	if c.wpend, err = loadgen.Flush(c.fd, c.wpend); err != nil {
 		e.end(c, errOutcome("write", err))
 		return false
-	}
-	c.wpend = c.wpend[n:]
-	if len(c.wpend) == 0 {
-		c.wpend = nil
 	}
 	return true
 }
@@ -454,11 +440,12 @@ func (e *engine) expire() {
 	}
 }
 
-// closeAll drops every connection (RST).
-func (e *engine) closeAll() {
+// close drops every connection (RST) and releases the poller.
+func (e *engine) close() {
 	for _, c := range e.conns {
 		if c != nil {
 			e.drop(c, true)
 		}
 	}
+	e.p.Close()
 }

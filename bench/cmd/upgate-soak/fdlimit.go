@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"strings"
@@ -77,12 +76,12 @@ func (f *fdRun) message(c *conn, _ byte, p []byte) {
 	if c.role != roleEcho {
 		return
 	}
-	if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+	rtt, ok := f.e.echoed(c, p)
+	if !ok {
 		f.echoBad++
 		return
 	}
-	_ = f.rtt[f.phase].RecordValue(f.e.now() - c.sentAt)
-	c.sentAt = 0
+	_ = f.rtt[f.phase].RecordValue(rtt)
 }
 
 func (f *fdRun) ended(c *conn, o outcome) {
@@ -109,8 +108,7 @@ func runFDLimit(cm *common, cfg *fdConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	f.e = e
 	logStart := countLines(cfg.log)
 	before, _ := fetchMetrics(cm.admin)

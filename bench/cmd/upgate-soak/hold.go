@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -106,13 +105,13 @@ func (h *holdRun) opened(c *conn) {
 func (h *holdRun) message(c *conn, _ byte, p []byte) {
 	switch c.role {
 	case roleEcho:
-		if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+		rtt, ok := h.e.echoed(c, p)
+		if !ok {
 			h.echoBad++
 			return
 		}
 		h.echoOK++
-		_ = h.rtt.RecordValue(h.e.now() - c.sentAt)
-		c.sentAt = 0
+		_ = h.rtt.RecordValue(rtt)
 	case roleSub:
 		seq, ok := parseSeq(p)
 		switch {
@@ -188,8 +187,7 @@ func runHold(cm *common, cfg *holdConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	h.e = e
 	nEcho := cfg.n / 2
 	nSub := cfg.n - nEcho

@@ -179,15 +179,7 @@ func (m metrics) lines(base metrics, names ...string) []string {
 func (m metrics) sum(name string, labels ...string) float64 {
 	t := 0.0
 	for k, v := range m {
-		n, rest, _ := strings.Cut(k, "{")
-		if n != name {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(rest, l)
-		}
-		if match {
+		if sampleOf(k, name, labels) {
 			t += v
 		}
 	}
@@ -197,19 +189,26 @@ func (m metrics) sum(name string, labels ...string) float64 {
 // has reports whether any sample of name carries all labels.
 func (m metrics) has(name string, labels ...string) bool {
 	for k := range m {
-		n, rest, _ := strings.Cut(k, "{")
-		if n != name {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(rest, l)
-		}
-		if match {
+		if sampleOf(k, name, labels) {
 			return true
 		}
 	}
 	return false
+}
+
+// sampleOf reports whether the sample written k ("name{labels}") is one of
+// name carrying every one of labels.
+func sampleOf(k, name string, labels []string) bool {
+	n, rest, _ := strings.Cut(k, "{")
+	if n != name {
+		return false
+	}
+	for _, l := range labels {
+		if !strings.Contains(rest, l) {
+			return false
+		}
+	}
+	return true
 }
 
 // addMetrics adds the samples of names to r's figures.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"time"
@@ -95,7 +94,8 @@ func (s *slowRun) message(c *conn, _ byte, p []byte) {
 	if c.role != roleEcho {
 		return
 	}
-	if c.sentAt == 0 || !bytes.Equal(p, c.out) {
+	rtt, ok := s.e.echoed(c, p)
+	if !ok {
 		s.echoBad++
 		return
 	}
@@ -106,8 +106,7 @@ func (s *slowRun) message(c *conn, _ byte, p []byte) {
 	case s.during:
 		h = s.rttDuring
 	}
-	_ = h.RecordValue(s.e.now() - c.sentAt)
-	c.sentAt = 0
+	_ = h.RecordValue(rtt)
 }
 
 func (s *slowRun) ended(c *conn, o outcome) {
@@ -151,8 +150,7 @@ func runSlowloris(cm *common, cfg *slowConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	s.e = e
 	before, err := fetchMetrics(cm.admin)
 	if err != nil {

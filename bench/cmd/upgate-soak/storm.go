@@ -131,8 +131,7 @@ func runStorm(cm *common, cfg *stormConfig) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.p.Close()
-	defer e.closeAll()
+	defer e.close()
 	s.e = e
 	ring := loadgen.NewKeyRing(4096, cm.addr, "/echo")
 	all := make([]*conn, cfg.n)
