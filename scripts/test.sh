@@ -281,7 +281,11 @@ else
 			echo "--- fuzz $i/$n_fuzz: $name in $pkg"
 			touch "$TMP_DIR/fuzz.marker"
 			log="$TMP_DIR/fuzz.$i.log"
-			if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "$pkg" </dev/null 2>&1 | tee "$log"; then
+			# -fuzzminimizetime: go test minimizes every new interesting input
+			# for up to 60 s by default, during which the target runs at
+			# 0 execs/s: a 20 s smoke run of FuzzRoundTrip made 1 476 execs
+			# that way, and 84 000 with a 1 s budget.
+			if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=1s "$pkg" </dev/null 2>&1 | tee "$log"; then
 				echo >&2
 				echo "test.sh: fuzz target $name in $pkg failed." >&2
 				crashers=$(
