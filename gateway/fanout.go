@@ -11,10 +11,9 @@ import (
 // Fan-out to other loops. A publish hands each other event loop with
 // subscribers its frame through that loop's fan-out queue: a list of
 // (subscribers, frame) items under a mutex, drained on the loop by one task
-// (loop.Server.Execute) that is queued when the list goes from empty to
-// not empty. So however many publishes arrive while a loop is busy, it has
-// one task waiting, not one per publish, and its timers and reads are never
-// stuck behind a pile of fan-out tasks.
+// (loop.Server.Execute, through the loop's inbox) that is queued when the
+// list goes from empty to not empty. So however many publishes arrive while
+// a loop is busy, it has one drain waiting, not one task per publish.
 //
 // A loop that fell behind catches up: the drain writes consecutive items
 // for the same subscribers (the same snapshot: same topic, no one joined or
@@ -40,8 +39,8 @@ import (
 // under the same mutex when the task runs. An item is therefore written
 // either by a drain task queued before the publish that added it returned,
 // or by the one that publish queued itself: before any write a goroutine
-// queues to that loop after its Publish returned (gnet runs Execute tasks
-// and other goroutines' writes in one FIFO queue).
+// queues to that loop after its Publish returned (the loop's inbox carries
+// Execute tasks and other goroutines' writes in one FIFO order).
 
 // ErrLoopBehind is returned by Publish when an event loop with subscribers
 // of the topic is Limits.MaxLoopBacklog bytes behind: the message was not
@@ -162,9 +161,6 @@ func (q *loopQueue) drain() {
 	}
 	clear(run)
 	q.run = run[:0]
-	if cap(q.scratch) > 4*coalesceMax {
-		q.scratch = nil
-	}
 }
 
 // fanout sends one message to every subscriber of t and returns how many it

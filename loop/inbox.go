@@ -206,30 +206,8 @@ type wakerMark struct{ l *evloop }
 // registered, wake-ups wait in its socket. On failure the loop keeps the
 // fallback. Loop goroutine.
 func (l *evloop) startWaker() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	w, err := l.enrollWaker()
 	if err != nil {
-		l.srv.opts.Logger.Warnf("loop: event loop %d: no wake connection (%v): falling back to gnet's task queue", l.idx, err)
-		return
-	}
-	defer ln.Close()
-	w, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		l.srv.opts.Logger.Warnf("loop: event loop %d: no wake connection (%v): falling back to gnet's task queue", l.idx, err)
-		return
-	}
-	r, err := ln.Accept()
-	if err != nil {
-		_ = w.Close()
-		l.srv.opts.Logger.Warnf("loop: event loop %d: no wake connection (%v): falling back to gnet's task queue", l.idx, err)
-		return
-	}
-	if tc, ok := w.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	ctx := gnet.NewContext(context.Background(), &wakerMark{l})
-	if _, err := l.el.Enroll(ctx, r); err != nil {
-		_ = r.Close()
-		_ = w.Close()
 		l.srv.opts.Logger.Warnf("loop: event loop %d: no wake connection (%v): falling back to gnet's task queue", l.idx, err)
 		return
 	}
@@ -241,4 +219,33 @@ func (l *evloop) startWaker() {
 		in.wake = w
 	}
 	in.mu.Unlock()
+}
+
+// enrollWaker makes the loopback pair, enrolls one end on the loop and
+// returns the other.
+func (l *evloop) enrollWaker() (net.Conn, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	w, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	r, err := ln.Accept()
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	if tc, ok := w.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	ctx := gnet.NewContext(context.Background(), &wakerMark{l})
+	if _, err := l.el.Enroll(ctx, r); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		return nil, err
+	}
+	return w, nil
 }
