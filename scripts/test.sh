@@ -139,6 +139,21 @@ apt_update() {
 	fi
 }
 
+# can_apt tells whether this run may install Debian packages (root, apt-get).
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+# apt_install PKG [APT-GET OPTION...] installs Debian's PKG quietly; on
+# failure it shows the end of apt's output and returns 1.
+apt_install() {
+	local pkg=$1
+	shift
+	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$pkg"; } >"$TMP_DIR/apt.log" 2>&1; then
+		return 0
+	fi
+	tail -n 20 "$TMP_DIR/apt.log" >&2
+	return 1
+}
+
 NODE_DIR=$ROOT/scripts/node
 step_begin deps "node test clients (ws from scripts/node/package-lock.json), chromium, promtool"
 if [ ! -f "$NODE_DIR/package-lock.json" ]; then
@@ -187,16 +202,15 @@ if [ "${UPGATE_TEST_SKIP_BROWSER:-}" = 1 ]; then
 	echo "UPGATE_TEST_SKIP_BROWSER=1: the browser test skips; chromium is neither checked nor installed"
 elif [ -x /usr/bin/chromium ]; then
 	echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
-elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+elif ! can_apt; then
 	echo "test.sh: WARNING: /usr/bin/chromium is absent and cannot be installed here (needs root and apt-get):" >&2
 	echo "test.sh: WARNING: the browser test will skip." >&2
 else
 	echo "test.sh: chromium is absent: installing Debian's chromium package for the browser test now,"
 	echo "test.sh: as root: apt-get update && apt-get install -y chromium (UPGATE_TEST_SKIP_BROWSER=1 skips this)"
-	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$TMP_DIR/apt.log" 2>&1; then
+	if apt_install chromium; then
 		echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 	else
-		tail -n 20 "$TMP_DIR/apt.log" >&2
 		echo "test.sh: WARNING: installing chromium failed (see above): the browser test will skip." >&2
 	fi
 fi
@@ -209,18 +223,17 @@ fi
 # where it fails.
 if command -v promtool >/dev/null 2>&1; then
 	echo "promtool: $(promtool --version 2>&1 | head -1)"
-elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+elif ! can_apt; then
 	echo "test.sh: WARNING: promtool is absent and cannot be installed here (needs root and apt-get):" >&2
 	echo "test.sh: WARNING: the alert rules test will skip (and fail with CI=true)." >&2
 else
 	echo "installing Debian's prometheus package for promtool (apt-get update && apt-get install -y --no-install-recommends prometheus)"
-	if { apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$TMP_DIR/apt.log" 2>&1; then
+	if apt_install prometheus --no-install-recommends; then
 		if [ -d /run/systemd/system ]; then
 			systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 		fi
 		echo "promtool: $(promtool --version 2>&1 | head -1)"
 	else
-		tail -n 20 "$TMP_DIR/apt.log" >&2
 		echo "test.sh: WARNING: installing prometheus failed (see above): the alert rules test will skip (and fail with CI=true)." >&2
 	fi
 fi
