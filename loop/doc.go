@@ -97,6 +97,9 @@
 // socket filter that drops every packet (SO_ATTACH_FILTER, socket(7)) on the
 // listener's descriptor makes the kernel drop new SYNs, which clients
 // retry, and the acceptor runs dry once the queued connections are taken.
+// A client whose SYN came in just before the pause loses its last ACK and
+// its first bytes the same way: it sees a connection that answers only once
+// the listener resumes, as when an accept queue overflows.
 // The filter is detached (SO_DETACH_FILTER) when open connections fall a
 // further quarter of the reserve lower, checked at every open and every
 // tick; [Snapshot].ListenerPauses counts the pauses.

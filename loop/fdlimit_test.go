@@ -56,7 +56,7 @@ func TestFDLimitServer(t *testing.T) {
 	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
 		if string(p) == "stats" {
 			st := s.Stats()
-			p = fmt.Appendf(nil, "open=%d total=%d refused=%d", st.ConnsOpen, st.ConnsTotal, st.FDRefused)
+			p = fmt.Appendf(nil, "open=%d total=%d refused=%d pauses=%d", st.ConnsOpen, st.ConnsTotal, st.FDRefused, st.ListenerPauses)
 		}
 		_ = c.Send(op, p)
 	}
@@ -215,7 +215,7 @@ func (c *fdChild) dialWS() *wsClient {
 }
 
 // childStats asks the child for its counters over w.
-func (c *fdChild) childStats(w *wsClient) (open, total, refused int) {
+func (c *fdChild) childStats(w *wsClient) (open, total, refused, pauses int) {
 	c.t.Helper()
 	_ = w.c.SetDeadline(time.Now().Add(testTimeout))
 	if _, err := w.c.Write(msg(ws.OpText, []byte("stats"))); err != nil {
@@ -227,24 +227,30 @@ func (c *fdChild) childStats(w *wsClient) (open, total, refused int) {
 		c.alive()
 		c.t.Fatalf("reading stats: %v", err)
 	}
-	if _, err := fmt.Sscanf(string(f.payload), "open=%d total=%d refused=%d", &open, &total, &refused); err != nil {
+	if _, err := fmt.Sscanf(string(f.payload), "open=%d total=%d refused=%d pauses=%d", &open, &total, &refused, &pauses); err != nil {
 		c.t.Fatalf("bad stats %q: %v", f.payload, err)
 	}
-	return open, total, refused
+	return open, total, refused, pauses
 }
 
 // floodResult is what the connections of a flood got.
 type floodResult struct {
 	held    []net.Conn // upgraded: 101
 	refused int        // answered 503 with Retry-After
-	waited  int        // not connected within floodDial: the listener was paused
+	waited  int        // not connected within floodDial, or connected but not answered: the listener was paused
 	failed  []string   // anything else
 }
 
-// floodDial is how long a connection of a flood waits to be accepted. A
+// floodDial is how long a connection of a flood waits to be accepted, and
+// floodAnswer how long it then waits for the first byte of an answer. A
 // server that is full pauses its listener: its SYN is dropped and retried
-// until then.
-const floodDial = 250 * time.Millisecond
+// until then, or, when the SYN came in before the pause, the handshake's
+// last ACK and the request are, so that the client sees a connection that
+// does not answer (as when an accept queue overflows).
+const (
+	floodDial   = 250 * time.Millisecond
+	floodAnswer = 2 * time.Second
+)
 
 // flood opens n connections to addr, a few at a time, each sending a
 // WebSocket handshake and reading the answer: the accept queue never holds
@@ -293,7 +299,7 @@ func floodOne(addr string) (net.Conn, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	_ = nc.SetDeadline(time.Now().Add(floodAnswer))
 	if _, err := nc.Write(upgradeRequest("/ws")); err != nil {
 		_ = nc.Close()
 		return nil, "writing the handshake: " + err.Error()
@@ -302,6 +308,10 @@ func floodOne(addr string) (net.Conn, string) {
 	var head strings.Builder
 	for {
 		line, err := br.ReadString('\n')
+		if ne, ok := err.(net.Error); ok && ne.Timeout() && head.Len() == 0 && line == "" {
+			_ = nc.Close()
+			return nil, "waited"
+		}
 		if err != nil {
 			_ = nc.Close()
 			return nil, fmt.Sprintf("reading the answer: %v (so far %q)", err, head.String())
@@ -360,11 +370,14 @@ func testFDExhaustion(t *testing.T, c *fdChild) {
 	if len(res.failed) > 0 {
 		t.Fatalf("%d connections failed, the first: %s", len(res.failed), res.failed[0])
 	}
-	open, total, refused := c.childStats(w)
+	open, total, refused, pauses := c.childStats(w)
 	t.Logf("%d connections held, %d refused, %d waited for the paused listener", len(res.held), res.refused, res.waited)
 	if open != 1+len(res.held) || total != open || refused != res.refused {
 		t.Fatalf("server counts open=%d total=%d refused=%d; want %d, %d, %d",
 			open, total, refused, 1+len(res.held), 1+len(res.held), res.refused)
+	}
+	if res.waited > 0 && pauses == 0 {
+		t.Fatalf("%d connections waited without an answer, but the server never paused its listener", res.waited)
 	}
 	if res.refused+res.waited == 0 || len(res.held) < helperLimit/2 {
 		t.Fatalf("%d connections held, %d refused, %d waited under a limit of %d descriptors",
@@ -397,7 +410,7 @@ func testFDExhaustion(t *testing.T, c *fdChild) {
 	}
 	res.held = nil
 	eventually(t, "the flood's connections to close", func() bool {
-		open, _, _ := c.childStats(w)
+		open, _, _, _ := c.childStats(w)
 		return open == 1
 	})
 	w2 := c.dialWS()

@@ -67,9 +67,14 @@ func floodUpgate(addr string, n int) (held []net.Conn, refused, waited int, othe
 	return held, refused, waited, other
 }
 
-// floodDial is how long a flood's connection waits to be accepted: a full
-// server pauses its listener, and the SYN is dropped and retried meanwhile.
-const floodDial = 250 * time.Millisecond
+// floodDial is how long a flood's connection waits to be accepted, and
+// floodAnswer how long it then waits for an answer: a full server pauses its
+// listener, and the SYN (or, for a connection that came in just before the
+// pause, its last ACK and the request) is dropped and retried meanwhile.
+const (
+	floodDial   = 250 * time.Millisecond
+	floodAnswer = 2 * time.Second
+)
 
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
@@ -83,13 +88,17 @@ func upgradeOnce(addr string) (net.Conn, int, error) {
 	if err != nil {
 		return nil, -1, err
 	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(floodAnswer))
 	fmt.Fprintf(c, "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	br := bufio.NewReader(c)
 	var head strings.Builder
 	for {
 		line, err := br.ReadString('\n')
+		if isTimeout(err) && head.Len() == 0 && line == "" {
+			c.Close()
+			return nil, -1, err // connected before the pause, held in it
+		}
 		if err != nil {
 			c.Close()
 			return nil, 0, fmt.Errorf("%v after %q", err, head.String())
