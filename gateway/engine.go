@@ -234,7 +234,7 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	g := (*Gateway)(e)
 	c, _ := lc.Context().(*Conn)
 	if c == nil {
-		_ = lc.Close(ws.StatusInternalServerError, "no connection state")
+		_ = lc.WriteClose(ws.StatusInternalServerError, "no connection state")
 		return
 	}
 	if at := lc.AcceptedAt(); !at.IsZero() {
@@ -273,11 +273,11 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 	}
 	switch c.kind {
 	case kindEcho:
-		_ = lc.Send(op, payload)
+		_ = lc.Write(op, payload)
 	case kindPubSub:
 		rt := c.rt
 		if !rt.Publish {
-			if lc.Close(ws.StatusPolicyViolation, reasonPublish) == nil {
+			if lc.WriteClose(ws.StatusPolicyViolation, reasonPublish) == nil {
 				(*Gateway)(e).stats.rejections[rejPublishDenied].Add(1)
 			}
 			return
@@ -287,7 +287,7 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			// Nothing is delivered and the publisher is told: 1013,
 			// try again later (fanout.go).
 			g.stats.refused[srcClient].Add(1)
-			_ = lc.Close(statusTryAgainLater, reasonBehind)
+			_ = lc.WriteClose(statusTryAgainLater, reasonBehind)
 			return
 		}
 		n := g.fanout(c.topic, op, payload, lc.LoopIndex())

@@ -61,7 +61,7 @@ type Handler interface {
 	// OnMessage delivers one complete text or binary message (op is OpText
 	// or OpBinary; text is valid UTF-8). payload points into the event
 	// loop's read buffer and is valid only until OnMessage returns: copy it
-	// to keep it. A c.Send from inside OnMessage writes on the loop with
+	// to keep it. A c.Write from inside OnMessage writes on the loop with
 	// no allocation and no copy beyond the write path's own.
 	OnMessage(c *Conn, op OpCode, payload []byte)
 
@@ -182,11 +182,11 @@ func (c *Conn) ID() uint64 { return c.lc.ID() }
 
 // Send sends one message: op is OpText (payload must be valid UTF-8; it is
 // not checked) or OpBinary; OpPing and OpPong (at most 125 bytes) work too.
-// payload is copied before Send returns. Any goroutine: on the connection's
-// event loop (inside a Handler callback) it writes directly, elsewhere it
-// hands the frame to the loop. It returns ErrClosed once the close
-// handshake began and ErrSlowConsumer when the outbound queue is full (the
-// connection is then closed with 1008).
+// Any goroutine: the frame is copied into a pooled buffer and queued to the
+// connection's event loop, which writes it on its next turn, in the order
+// queued. It returns ErrClosed once the close handshake began and
+// ErrSlowConsumer when the outbound queue is full (the connection is then
+// closed with 1008).
 func (c *Conn) Send(op OpCode, payload []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
@@ -194,10 +194,23 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 	return c.lc.Send(op, payload)
 }
 
+// Write is Send for the connection's own event loop goroutine: inside a
+// Handler callback of c, or of another connection of the same loop. It
+// writes at once, with no queue and no allocation: the way to answer a
+// message from OnMessage. Calling it from any other goroutine is a data
+// race; use Send there. Errors are those of Send.
+func (c *Conn) Write(op OpCode, payload []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.lc.Write(op, payload)
+}
+
 // Close starts the close handshake with code and reason (at most 123 bytes
-// of UTF-8 are sent). Any goroutine. Handler.OnClose follows once the peer
-// answered or Timeouts.Close passed. It returns ErrClosed when the handshake
-// already began, or an error for a code that may not be sent.
+// of UTF-8 are sent), behind every message queued before. Any goroutine.
+// Handler.OnClose follows once the peer answered or Timeouts.Close passed.
+// It returns ErrClosed when the handshake already began, or an error for a
+// code that may not be sent.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closed.Load() {
 		return ErrClosed

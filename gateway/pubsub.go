@@ -270,14 +270,13 @@ func (r *topicRegistry) count() int {
 	return n
 }
 
-// send writes the shared frame buf to every subscriber of the snapshot and
-// returns how many accepted it: directly for those of the loop the caller
-// runs on, through their outbound queues for the others.
+// send writes the shared frame buf to every subscriber of the snapshot, all
+// of one loop, and returns how many accepted it. On that loop's goroutine.
 func (s *subscribers) send(buf []byte) int {
 	n := 0
 	for _, ch := range s.chunks {
 		for _, c := range ch {
-			if c.lc.SendFrame(buf) == nil {
+			if c.lc.WriteFrame(buf) == nil {
 				n++
 			}
 		}
@@ -292,12 +291,12 @@ func (s *subscribers) send(buf []byte) int {
 //
 // The frame is encoded once and shared by every subscriber: a publish costs
 // one buffer and one hand-off per event loop with subscribers, not one per
-// subscriber. Subscribers on the caller's own loop (a Handler callback)
-// are written at once and counted when they accept the message; the others
-// are written by their loops a moment later and counted as subscribers of
-// the moment (one that closes in between is counted but does not get the
-// message). Each subscriber receives one goroutine's publishes, and its
-// sends from Conn.Send and Gateway.Send, in the order they were made.
+// subscriber. Every loop writes the message a moment later, through its
+// inbox, and it is counted for the subscribers of the moment (one that
+// closes in between is counted but does not get the message). Each
+// subscriber receives one goroutine's publishes, and its sends from
+// Conn.Send and Gateway.Send, in the order they were made; a Conn.Write
+// made on the loop goes out at once, ahead of what is queued.
 //
 // When an event loop with subscribers of the topic is behind by
 // Limits.MaxLoopBacklog, the publish is refused as a whole: nobody gets it,
@@ -312,7 +311,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) (int, error) 
 	}
 	g.stats.apiPublishes.Add(1)
 	t := g.topics.lookup(topic)
-	if t != nil && g.behind(t, g.srv.CurrentLoop(), len(payload)) {
+	if t != nil && g.behind(t, -1, len(payload)) {
 		g.stats.refused[srcAPI].Add(1)
 		return 0, ErrLoopBehind
 	}
@@ -322,7 +321,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) (int, error) 
 	if t == nil {
 		return 0, nil
 	}
-	n := g.fanout(t, op, payload, g.srv.CurrentLoop())
+	n := g.fanout(t, op, payload, -1)
 	g.stats.apiDelivered.Add(uint64(n))
 	return n, nil
 }

@@ -207,7 +207,7 @@ func TestAllocsPerExecute(t *testing.T) {
 	ran := 0
 	task := func() {
 		ran++
-		if err := c.Send(ws.OpBinary, p); err != nil {
+		if err := c.Write(ws.OpBinary, p); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -99,7 +99,7 @@ func BenchmarkBroadcastSendFrame(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, c := range conns {
-			if err := c.SendFrame(f); err != nil {
+			if err := c.WriteFrame(f); err != nil {
 				b.Fatal(err)
 			}
 		}

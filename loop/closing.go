@@ -25,7 +25,7 @@ func (l *evloop) startClose(c *Conn, code ws.StatusCode, reason string, why uint
 // flight, else queued behind them. For a close the server starts, started
 // is set and closeWritten runs once b is written. c has left stOpen.
 func (l *evloop) writeLast(c *Conn, b []byte, started bool, code ws.StatusCode, why uint8) {
-	c.waitQueuers()
+	l.fence()
 	if c.pending.Load() == 0 {
 		l.write(c, b)
 		if started {

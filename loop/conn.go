@@ -3,7 +3,6 @@ package loop
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -15,17 +14,13 @@ import (
 	"github.com/upgate/upgate/parser"
 )
 
-// Connection phases, in the low byte of Conn.state. Goroutines other than
-// the loop only ever move a connection from stOpen to stClosing (Close,
-// slow consumer); the loop makes every other transition. The upper bits of
-// the state word count the goroutines in the middle of queuing a write
-// (enter/exit): a close frame is queued only once they are done, so that it
-// follows every write accepted before the close.
-const (
-	phaseMask = 0xff
-	enqOne    = 1 << 8
-)
-
+// Connection phases, in Conn.state. Goroutines other than the loop only
+// ever move a connection from stOpen to stClosing (Close, slow consumer);
+// the loop makes every other transition. A goroutine queuing a write checks
+// the phase under the loop's inbox lock, and one that leaves stOpen takes
+// that lock before it queues or writes the close frame (evloop.fence): so a
+// close frame follows every write accepted before the close, and no write
+// is accepted after it.
 const (
 	stHead     uint32 = iota // reading a request head
 	stOpen                   // WebSocket open
@@ -186,54 +181,13 @@ func (c *Conn) Context() any { return c.ctx }
 func (c *Conn) SetContext(v any) { c.ctx = v }
 
 // phase returns c's phase.
-func (c *Conn) phase() uint32 { return c.state.Load() & phaseMask }
+func (c *Conn) phase() uint32 { return c.state.Load() }
 
-// setPhase sets c's phase, keeping the count of queuing goroutines.
-func (c *Conn) setPhase(p uint32) {
-	for {
-		v := c.state.Load()
-		if c.state.CompareAndSwap(v, v&^phaseMask|p) {
-			return
-		}
-	}
-}
+// setPhase sets c's phase. Loop goroutine.
+func (c *Conn) setPhase(p uint32) { c.state.Store(p) }
 
 // leaveOpen moves c from stOpen to phase p; false when c was not open.
-func (c *Conn) leaveOpen(p uint32) bool {
-	for {
-		v := c.state.Load()
-		if v&phaseMask != stOpen {
-			return false
-		}
-		if c.state.CompareAndSwap(v, v&^phaseMask|p) {
-			return true
-		}
-	}
-}
-
-// enter registers a goroutine about to queue a write; false, unregistered,
-// when c is not open.
-func (c *Conn) enter() bool {
-	if c.state.Add(enqOne)&phaseMask == stOpen {
-		return true
-	}
-	c.exit()
-	return false
-}
-
-func (c *Conn) exit() { c.state.Add(^uint32(enqOne - 1)) }
-
-// waitQueuers waits, once c has left stOpen, for goroutines still queuing
-// a write accepted while c was open. They are between two atomic operations
-// and a post to the loop's inbox: the wait is short.
-func (c *Conn) waitQueuers() {
-	for c.state.Load() >= enqOne {
-		runtime.Gosched()
-	}
-}
-
-// onLoop reports whether the caller runs on c's event loop goroutine.
-func (c *Conn) onLoop() bool { return curG() == c.l.g }
+func (c *Conn) leaveOpen(p uint32) bool { return c.state.CompareAndSwap(stOpen, p) }
 
 // detached reports a Conn the loop never made (a zero Conn, as tests of the
 // layers above build): its methods report ErrNotOpen.
@@ -250,17 +204,19 @@ func (c *Conn) openErr() error {
 	return ErrClosed
 }
 
-// Send sends one unfragmented message or control frame: op is ws.OpText,
-// ws.OpBinary, ws.OpPing or ws.OpPong (at most 125 bytes for the last two).
-// Text must be valid UTF-8; it is not checked. Any goroutine. payload is
-// copied (on the loop into the write path, elsewhere into a pooled buffer)
-// before Send returns: the caller may reuse it at once.
-//
-// It returns ErrClosed after the close handshake began, ErrNotOpen before
-// the 101, ErrSlowConsumer when the outbound queue is over
-// Options.MaxOutbound (the connection is then closed with 1008), and, off
-// the loop, ErrTooLarge for a frame over 1 GiB.
-func (c *Conn) Send(op ws.OpCode, payload []byte) error {
+// Writing: two families of methods. Write, WriteFrame and WriteClose
+// belong to the connection's event loop goroutine: a Handler method (for
+// any connection of the same loop) or a function run by Server.Execute on
+// that loop. They write at once, into the loop's write path, with no copy
+// into a queue and no allocation. Send, SendFrame and Close may be called
+// from any goroutine: they hand the frame to the loop's inbox (see
+// inbox.go), which the loop writes on its next turn, in the order queued.
+// Calling a Write method from another goroutine is a data race; calling a
+// Send method on the loop is correct, only slower. gnet draws the same line
+// between Conn.Write and Conn.AsyncWrite.
+
+// checkOp validates the opcode and size of a message or control frame.
+func checkOp(op ws.OpCode, payload []byte) error {
 	switch op {
 	case ws.OpText, ws.OpBinary:
 	case ws.OpPing, ws.OpPong:
@@ -270,27 +226,89 @@ func (c *Conn) Send(op ws.OpCode, payload []byte) error {
 	default:
 		return ErrOpCode
 	}
+	return nil
+}
+
+// Write sends one unfragmented message or control frame on the loop: op is
+// ws.OpText, ws.OpBinary, ws.OpPing or ws.OpPong (at most 125 bytes for the
+// last two). Text must be valid UTF-8; it is not checked. Loop goroutine
+// only (see Send for other goroutines). payload is written or copied into
+// the write path before Write returns; no allocation.
+//
+// It returns ErrClosed after the close handshake began, ErrNotOpen before
+// the 101, and ErrSlowConsumer when the outbound queue is over
+// Options.MaxOutbound (the connection is then closed with 1008).
+func (c *Conn) Write(op ws.OpCode, payload []byte) error {
+	if err := checkOp(op, payload); err != nil {
+		return err
+	}
 	if c.detached() {
 		return ErrNotOpen
 	}
-	if c.onLoop() {
-		return c.l.send(c, op, payload)
+	return c.l.send(c, op, payload)
+}
+
+// WriteFrame writes a complete, pre-encoded server frame (unmasked, as made
+// by frame.AppendFrame), or several, on the loop: see SendFrame. Loop
+// goroutine only. b is written or copied before WriteFrame returns. Errors
+// are those of Write.
+func (c *Conn) WriteFrame(b []byte) error {
+	if len(b) < 2 {
+		return ErrBadFrame
+	}
+	if c.detached() {
+		return ErrNotOpen
+	}
+	return c.l.sendFrame(c, b)
+}
+
+// WriteClose starts the close handshake on the loop: see Close. Loop
+// goroutine only. The close frame goes out behind every write accepted
+// before, including those other goroutines queued.
+func (c *Conn) WriteClose(code ws.StatusCode, reason string) error {
+	if !frame.ValidCloseCode(code) {
+		return ErrCloseCode
+	}
+	if c.detached() {
+		return ErrNotOpen
+	}
+	if err := c.openErr(); err != nil {
+		return err
+	}
+	c.l.startClose(c, code, reason, whyNone)
+	return nil
+}
+
+// Send sends one unfragmented message or control frame, as Write does, from
+// any goroutine: the frame is encoded into a pooled buffer and queued in
+// the loop's inbox, which the loop writes on its next turn, after the
+// writes queued before it. payload may be reused as soon as Send returns.
+// No allocation in steady state.
+//
+// Errors are those of Write, plus ErrTooLarge for a frame over 1 GiB. A nil
+// error means the frame is queued: it is written unless the connection
+// ends first.
+func (c *Conn) Send(op ws.OpCode, payload []byte) error {
+	if err := checkOp(op, payload); err != nil {
+		return err
+	}
+	if c.detached() {
+		return ErrNotOpen
 	}
 	return c.sendAsync(op, payload, nil)
 }
 
 // SendFrame sends a complete, pre-encoded server frame (unmasked, as made by
-// frame.AppendFrame): the way to broadcast, since one encoded frame is
-// shared by every receiver without a copy per receiver. Any goroutine.
+// frame.AppendFrame) from any goroutine: the way to broadcast, since one
+// encoded frame is shared by every receiver without a copy per receiver.
 //
 // b may hold several complete frames, written as one: a loop that fell
 // behind sends its queued broadcasts to each receiver in one write. Each is
 // counted as sent.
 //
 // b is retained, not copied, until the loop has written it or moved it into
-// its outbound buffer: it must never be modified after the first SendFrame.
-// On the connection's loop that happens before SendFrame returns. Errors
-// are those of Send.
+// its outbound buffer: it must never be modified after the first
+// SendFrame. Errors are those of Send.
 func (c *Conn) SendFrame(b []byte) error {
 	if len(b) < 2 {
 		return ErrBadFrame
@@ -298,17 +316,16 @@ func (c *Conn) SendFrame(b []byte) error {
 	if c.detached() {
 		return ErrNotOpen
 	}
-	if c.onLoop() {
-		return c.l.sendFrame(c, b)
-	}
 	return c.sendAsync(0, nil, b)
 }
 
-// Close starts the close handshake: it sends a close frame with code and
-// reason (truncated to fit 123 bytes), waits up to Options.CloseTimeout for
-// the peer's close frame, then closes TCP; Handler.OnClose follows. Any
-// goroutine. It returns ErrCloseCode for a code that may not be sent,
-// ErrNotOpen before the 101 and ErrClosed when the handshake already began.
+// Close starts the close handshake from any goroutine: it queues a close
+// frame with code and reason (truncated to fit 123 bytes) behind every
+// write accepted before, and no write is accepted after it. The loop then
+// waits up to Options.CloseTimeout for the peer's close frame and closes
+// TCP; Handler.OnClose follows. It returns ErrCloseCode for a code that may
+// not be sent, ErrNotOpen before the 101 and ErrClosed when the handshake
+// already began.
 func (c *Conn) Close(code ws.StatusCode, reason string) error {
 	if !frame.ValidCloseCode(code) {
 		return ErrCloseCode
@@ -316,19 +333,11 @@ func (c *Conn) Close(code ws.StatusCode, reason string) error {
 	if c.detached() {
 		return ErrNotOpen
 	}
-	if c.onLoop() {
-		if err := c.openErr(); err != nil {
-			return err
-		}
-		c.l.startClose(c, code, reason, whyNone)
-		return nil
-	}
 	return c.closeAsync(code, reason, whyNone)
 }
 
-// sendAsync queues a frame from a goroutine other than c's loop into the
-// loop's inbox: payload is encoded into a pooled buffer, or shared is sent
-// as is.
+// sendAsync queues a frame into the loop's inbox: payload is encoded into a
+// pooled buffer, or shared is sent as is.
 func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 	n := len(shared)
 	if shared == nil {
@@ -337,25 +346,20 @@ func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 	if n > maxAsyncFrame {
 		return ErrTooLarge
 	}
-	if !c.enter() {
-		return c.openErr()
-	}
-	if int(c.pending.Add(int32(n)))-n > c.l.srv.opts.MaxOutbound {
-		c.pending.Add(-int32(n))
-		c.exit()
-		c.slowAsync()
-		return ErrSlowConsumer
+	if c.phase() != stOpen {
+		return c.openErr() // refused before any encoding; checked again below
 	}
 	o := inboxOp{kind: opSend, c: c, n: int32(n), shared: shared}
 	if shared == nil {
 		o.buf = bytebufferpool.Get()
 		o.buf.B = frame.AppendFrame(o.buf.B[:0], op, true, payload)
 	}
-	ok := c.l.post(o)
-	c.exit()
-	if !ok {
-		o.release(false)
-		return ErrClosed
+	if err := c.l.postSend(&o); err != nil {
+		o.drop()
+		if err == ErrSlowConsumer {
+			c.slowAsync()
+		}
+		return err
 	}
 	if shared == nil {
 		if op == ws.OpText || op == ws.OpBinary {
@@ -368,20 +372,19 @@ func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 	return nil
 }
 
-// slowAsync starts closing c with 1008 from another goroutine.
+// slowAsync starts closing c with 1008 from any goroutine.
 func (c *Conn) slowAsync() {
 	if c.closeAsync(ws.StatusPolicyViolation, "slow consumer", whySlow) == nil {
 		c.l.stats.SlowConsumers.Add(1)
 	}
 }
 
-// closeAsync claims the close of c from another goroutine and queues the
-// close frame; the loop arms the close wait once it is written.
+// closeAsync claims the close of c and queues the close frame behind the
+// writes queued for c; the loop arms the close wait once it is written.
 func (c *Conn) closeAsync(code ws.StatusCode, reason string, why uint8) error {
 	if !c.leaveOpen(stClosing) {
 		return c.openErr()
 	}
-	c.waitQueuers()
 	buf := bytebufferpool.Get()
 	buf.B = frame.AppendClose(buf.B[:0], code, reason)
 	c.l.postLast(c, buf, true, code, why)

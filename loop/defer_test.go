@@ -65,7 +65,7 @@ func TestDeferUpgrade(t *testing.T) {
 	h := newTestHandler()
 	waiting := deferHandler(h)
 	// OnOpen's message comes before the frames that waited.
-	h.onOpen = func(c *Conn) { _ = c.Send(ws.OpText, []byte("welcome")) }
+	h.onOpen = func(c *Conn) { _ = c.Write(ws.OpText, []byte("welcome")) }
 	s := startServer(t, h, testOptions())
 	w := dialRaw(t, s)
 	w.write(upgradeRequest("/later"), text("early one"))

@@ -34,22 +34,30 @@
 // # Goroutines
 //
 // Every [Handler] method runs on the event loop goroutine of its connection
-// and must not block. [Conn] methods are safe from any goroutine (but
-// SetContext, which is the loop's): on the connection's own loop they write
-// directly; from elsewhere they hand the bytes to the loop's inbox, one
-// FIFO queue per loop that the loop drains once per turn of its event loop,
-// after reading its sockets (see inbox.go). [Server.Execute] runs a
+// and must not block. Which goroutine may call a [Conn] method is part of
+// its name, as gnet's Write and AsyncWrite: [Conn.Write], [Conn.WriteFrame]
+// and [Conn.WriteClose] belong to the connection's loop (Handler methods of
+// any of its connections, functions run by [Server.Execute] on it) and
+// write at once; [Conn.Send], [Conn.SendFrame] and [Conn.Close] may be
+// called from any goroutine and hand the frame to the loop's inbox, one
+// FIFO queue per loop that the loop drains once per turn of its event
+// loop, after reading its sockets (see inbox.go). [Server.Execute] runs a
 // function on a loop through the same inbox, in order with those writes,
 // so that one hand-off can reach all of a loop's connections (a
-// broadcast). gnet's ticker goroutine only
-// schedules timer work onto the loops; each loop advances its own timing
-// wheel (handshake, idle, ping/pong, close and linger deadlines).
+// broadcast). The package never asks which goroutine runs it: the Go
+// runtime offers no documented way to, and none is needed. gnet's ticker
+// goroutine only schedules timer work onto the loops; each loop advances
+// its own timing wheel (handshake, idle, ping/pong, close and linger
+// deadlines).
+//
+// Start connects to its own listener until gnet has handed it a
+// connection on every loop (gnet does not list its loops; see reach.go),
+// so that Execute reaches a loop before any client did.
 //
 // # Memory
 //
-// Messages on the loop allocate nothing (TestAllocsPerMessage); a Send from
-// another goroutine allocates nothing in steady state
-// (TestAllocsPerAsyncSend). A connection's cycle through the loop (open,
+// Messages on the loop allocate nothing (TestAllocsPerMessage); a Send
+// allocates nothing in steady state (TestAllocsPerAsyncSend). A connection's cycle through the loop (open,
 // 101, close) allocates one object of this package, its [Conn], which is
 // never pooled because a handle may outlive its connection
 // (TestAllocsPerHandshake); on a real engine gnet adds its connection and

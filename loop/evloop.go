@@ -47,13 +47,14 @@ type partial struct {
 }
 
 // evloop is the state of one gnet event loop: its timers, free lists and
-// write buffers. Only its loop goroutine touches it, except tickQueued and
-// stats.
+// write buffers. Only its loop goroutine touches it, except in, bound,
+// tickQueued and stats. The Server makes one per loop it expects at New;
+// each is bound to a gnet loop the first time that loop is seen (bind).
 type evloop struct {
 	srv   *Server
-	el    gnet.EventLoop
-	idx   int     // index in Server.loops, Conn.LoopIndex
-	g     uintptr // curG() of the loop goroutine
+	el    gnet.EventLoop // set once, before bound
+	bound atomic.Bool    // el is set: the loop runs
+	idx   int            // index in Server.loops, Conn.LoopIndex
 	stats Stats
 
 	in            inbox         // work from other goroutines (inbox.go)
@@ -93,12 +94,33 @@ type evloop struct {
 	waiting map[*Conn]*waitState // connections in stWait
 }
 
-func newEvloop(s *Server, el gnet.EventLoop, idx int) *evloop {
-	l := &evloop{srv: s, el: el, idx: idx, g: curG()}
+func newEvloop(s *Server, idx int) *evloop {
+	l := &evloop{srv: s, idx: idx}
 	l.inboxRunnable = gnet.RunnableFunc(l.inboxTask)
+	return l
+}
+
+// bind attaches l to gnet's loop el, on that loop's goroutine, the first
+// time the server sees el. Work queued in l's inbox before (Execute before
+// any connection) runs on the loop's next turn. Under Server.mu.
+func (l *evloop) bind(el gnet.EventLoop) {
+	s := l.srv
+	l.el = el
 	l.now = uint32(time.Since(s.start) / s.opts.TimerResolution)
 	l.batch = make([]byte, 0, batchMax)
-	return l
+	l.startWaker()
+	l.bound.Store(true)
+	in := &l.in
+	in.mu.Lock()
+	queued := len(in.ops) > 0 && !in.closed
+	if queued {
+		in.woken = true
+	}
+	w := in.wake
+	in.mu.Unlock()
+	if queued {
+		l.wake(w)
+	}
 }
 
 // Run advances the timing wheel; the server's ticker schedules it on the

@@ -20,26 +20,15 @@ func numLoops(o Options) int {
 }
 
 // Loops returns the number of event loops the server runs (or will run, once
-// started): every Conn.LoopIndex is below it. Any goroutine; never changes.
-func (s *Server) Loops() int { return s.nloops }
-
-// CurrentLoop returns the index of the event loop the caller runs on (in a
-// Handler method or a task run by Execute), or -1 on any other goroutine.
-// Any goroutine; no allocation.
-func (s *Server) CurrentLoop() int {
-	g := curG()
-	for _, l := range *s.loops.Load() {
-		if l.g == g {
-			return l.idx
-		}
-	}
-	return -1
-}
+// started): every Conn.LoopIndex is below it. Any goroutine. It never
+// changes, unless gnet runs more loops than Options asked for (it does not
+// as of v2.9.7): the count then follows gnet's.
+func (s *Server) Loops() int { return len(*s.loops.Load()) }
 
 // Execute runs fn on the event loop with the given index (a
 // Conn.LoopIndex), where fn may use every method of the loop's connections
-// directly, as a Handler method does: a Send or SendFrame from fn writes at
-// once, with no copy into a queue and no allocation. It is the way to reach
+// that a Handler method may: a Write or WriteFrame from fn writes at once,
+// with no copy into a queue and no allocation. It is the way to reach
 // many connections of one loop with one hand-off, such as a broadcast that
 // shares one encoded frame. Any goroutine; fn must not block.
 //
@@ -57,10 +46,12 @@ func (s *Server) CurrentLoop() int {
 // returns. A connection whose close handshake began before fn runs refuses
 // fn's sends with ErrClosed.
 //
-// Execute returns ErrNoLoop when no connection was ever accepted on that
-// loop (it has nothing to reach yet) and ErrServerStopped once the server is
-// stopping: fn is then not run. It allocates nothing of its own in steady
-// state (the inbox grows once to the largest batch).
+// Every loop is reached when Start returns (see reach.go), so fn runs
+// whether or not the loop has had a connection yet; fn queued before Start
+// runs once the loop runs. Execute returns ErrNoLoop for an index out of
+// [0, Loops()) and ErrServerStopped once the server is stopping: fn is then
+// not run. It allocates nothing of its own in steady state (the inbox grows
+// once to the largest batch).
 func (s *Server) Execute(loop int, fn func()) error {
 	loops := *s.loops.Load()
 	if loop < 0 || loop >= len(loops) {

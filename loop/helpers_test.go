@@ -95,7 +95,7 @@ func (h *testHandler) OnMessage(c *Conn, op ws.OpCode, p []byte) {
 		h.onMessage(c, op, p)
 		return
 	}
-	_ = c.Send(op, p)
+	_ = c.Write(op, p)
 }
 
 func (h *testHandler) OnClose(c *Conn, code ws.StatusCode, err error) {

@@ -74,6 +74,14 @@ func (op *inboxOp) release(done bool) {
 	*op = inboxOp{}
 }
 
+// drop gives back the buffer of op that was never queued.
+func (op *inboxOp) drop() {
+	if op.buf != nil {
+		bytebufferpool.Put(op.buf)
+	}
+	*op = inboxOp{}
+}
+
 // inbox is the queue of one loop. ops, oldest, woken and closed are under
 // mu; the wake connection too, so that it is never written once closed.
 type inbox struct {
@@ -97,18 +105,66 @@ func (l *evloop) post(op inboxOp) bool {
 		in.mu.Unlock()
 		return false
 	}
-	if len(in.ops) == 0 {
-		in.oldest = l.srv.since()
-	}
-	in.ops = append(in.ops, op)
-	wake := !in.woken
-	in.woken = true
-	w := in.wake
+	w, wake := l.queue(op)
 	in.mu.Unlock()
 	if wake {
 		l.wake(w)
 	}
 	return true
+}
+
+// queue appends op; it reports whether the loop must be woken and through
+// which connection. in.mu held.
+func (l *evloop) queue(op inboxOp) (w net.Conn, wake bool) {
+	in := &l.in
+	if len(in.ops) == 0 {
+		in.oldest = l.srv.since()
+	}
+	in.ops = append(in.ops, op)
+	wake = !in.woken
+	in.woken = true
+	return in.wake, wake
+}
+
+// postSend queues the frame of op (an opSend) for op.c if c is open and its
+// queue has room, and counts its bytes in c.pending. The phase is checked
+// under the inbox lock, which a goroutine closing c takes after it left
+// stOpen (fence, postLast): so every frame accepted here is queued before
+// c's close frame. On an error op stays the caller's. Any goroutine.
+func (l *evloop) postSend(op *inboxOp) error {
+	c := op.c
+	in := &l.in
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return ErrClosed
+	}
+	if c.phase() != stOpen {
+		in.mu.Unlock()
+		return c.openErr()
+	}
+	if int(c.pending.Add(op.n))-int(op.n) > l.srv.opts.MaxOutbound {
+		c.pending.Add(-op.n)
+		in.mu.Unlock()
+		return ErrSlowConsumer
+	}
+	w, wake := l.queue(*op)
+	in.mu.Unlock()
+	*op = inboxOp{}
+	if wake {
+		l.wake(w)
+	}
+	return nil
+}
+
+// fence waits until no goroutine is between its check of a connection's
+// phase and the queuing of its frame: called once the connection has left
+// stOpen, after it c.pending counts every frame that will ever be queued
+// for c. Any goroutine.
+func (l *evloop) fence() {
+	l.in.mu.Lock()
+	// Empty on purpose: taking the lock waits for its holders.
+	l.in.mu.Unlock()
 }
 
 // wake makes the loop drain its inbox soon, through its wake connection w
@@ -122,7 +178,10 @@ func (l *evloop) wake(w net.Conn) {
 			return
 		}
 	}
-	_ = l.el.Execute(context.Background(), l.inboxRunnable)
+	if l.bound.Load() {
+		_ = l.el.Execute(context.Background(), l.inboxRunnable)
+	}
+	// Not bound yet: bind wakes the loop for what is queued.
 }
 
 // inboxTask is drainInbox as a gnet task (the fallback wake-up).

@@ -1,6 +1,9 @@
 package loop
 
 import (
+	"fmt"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,4 +63,71 @@ func TestInboxLetsTheLoopRead(t *testing.T) {
 	if limit := 2*inFlight*work + 300*time.Millisecond; worst > limit {
 		t.Fatalf("slowest echo %v with the loop busy; want under %v", worst, limit)
 	}
+}
+
+// TestCloseFollowsAcceptedSends: goroutines send while another closes the
+// connection. Every message whose Send returned nil arrives, in each
+// sender's order, before the close frame; none follows it; every Send after
+// the close returns ErrClosed.
+func TestCloseFollowsAcceptedSends(t *testing.T) {
+	o := testOptions()
+	o.MaxOutbound = 64 << 20
+	h := newTestHandler()
+	s := startServer(t, h, o)
+	clients, cs := openConns(t, s, h, 1)
+	w, c := clients[0], cs[0]
+
+	const senders = 6
+	var accepted [senders]atomic.Int64
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				err := c.Send(ws.OpText, []byte(strconv.Itoa(g)+" "+strconv.Itoa(i)))
+				if err != nil {
+					if err != ErrClosed {
+						t.Errorf("sender %d: %v", g, err)
+					}
+					return
+				}
+				accepted[g].Add(1)
+			}
+		}()
+	}
+	var got [senders]int64
+	closed := false
+	for !closed {
+		f := w.next()
+		switch f.op {
+		case ws.OpText:
+			var g, i int64
+			if _, err := fmt.Sscan(string(f.payload), &g, &i); err != nil || g < 0 || g >= senders {
+				t.Fatalf("frame %q", f.payload)
+			}
+			if i != got[g] {
+				t.Fatalf("sender %d: message %d, want %d", g, i, got[g])
+			}
+			got[g]++
+			if got[0] == 200 {
+				go func() { _ = c.Close(4000, "enough") }()
+			}
+		case ws.OpClose:
+			if f.closeCode() != 4000 {
+				t.Fatalf("close %d", f.closeCode())
+			}
+			closed = true
+		default:
+			t.Fatalf("got %v", f)
+		}
+	}
+	wg.Wait()
+	for g := range senders {
+		if got[g] != accepted[g].Load() {
+			t.Errorf("sender %d: %d accepted, %d received before the close", g, accepted[g].Load(), got[g])
+		}
+	}
+	w.write(msg(ws.OpClose, closePayload(4000, "")))
+	w.expectEOF()
 }

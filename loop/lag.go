@@ -44,6 +44,9 @@ func (s *Server) LoopLag(loop int) (LagHistogram, bool) {
 	if loop < 0 || loop >= len(loops) {
 		return LagHistogram{}, false
 	}
+	if !loops[loop].bound.Load() {
+		return LagHistogram{}, false
+	}
 	st := &loops[loop].stats
 	h := LagHistogram{
 		Bounds: append([]time.Duration(nil), lagBounds[:]...),

@@ -15,12 +15,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// gnetMu serialises the start and the end of gnet engines: gnet keeps its
-// default logger in package variables that an engine writes while starting
-// (before OnBoot) and reads while stopping, so two servers starting or
-// stopping at once would race.
-var gnetMu sync.Mutex
-
 // Server is a WebSocket server on a gnet engine. Create it with New, start it
 // with Start and stop it with Shutdown.
 type Server struct {
@@ -45,7 +39,9 @@ type Server struct {
 	runErr   error
 	booted   chan struct{}
 	done     chan struct{}
-	unlock   sync.Once
+	idle     chan struct{} // closed once draining and no connection is open
+	idleOnce sync.Once
+	probes   probeSet // see reach.go
 	started  atomic.Bool
 	draining atomic.Bool
 	stopping atomic.Bool
@@ -78,8 +74,13 @@ func New(h Handler, o Options) (*Server, error) {
 		start:      time.Now(),
 		booted:     make(chan struct{}),
 		done:       make(chan struct{}),
+		idle:       make(chan struct{}),
 	}
-	s.loops.Store(new([]*evloop))
+	loops := make([]*evloop, s.nloops)
+	for i := range loops {
+		loops[i] = newEvloop(s, i)
+	}
+	s.loops.Store(&loops)
 	s.fd.off()
 	return s, nil
 }
@@ -116,10 +117,8 @@ func (s *Server) Start() error {
 		gnet.WithTicker(true),
 		gnet.WithLogger(o.Logger),
 	}
-	gnetMu.Lock()
 	go func() {
 		err := gnet.Run((*events)(s), addr, opts...)
-		s.unlock.Do(gnetMu.Unlock)
 		s.fd.close()
 		if err == nil && s.bootErr == nil && !s.stopping.Load() {
 			err = s.stoppedErr()
@@ -129,6 +128,7 @@ func (s *Server) Start() error {
 	}()
 	select {
 	case <-s.booted:
+		s.reachLoops()
 		return nil
 	case <-s.done:
 		if s.bootErr != nil {
@@ -225,32 +225,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.runErr
 	}
 	if s.draining.CompareAndSwap(false, true) {
-		drained := 0
-		drain := func() {
-			// A loop seen for the first time while the drain began may
-			// hold a connection opened just before: drain it too.
-			loops := *s.loops.Load()
-			for _, l := range loops[drained:] {
-				_ = l.el.Execute(ctx, gnet.RunnableFunc(l.drainTask))
-			}
-			drained = len(loops)
+		// Through each loop's inbox: behind every write queued before.
+		// A loop not reached yet drains once it is (bind).
+		for _, l := range *s.loops.Load() {
+			l.post(inboxOp{kind: opExec, fn: l.drainTask})
 		}
-		drain()
+		if s.open.Load() == 0 {
+			s.noteIdle()
+		}
 		timer := time.NewTimer(s.opts.DrainTimeout)
-		poll := time.NewTicker(5 * time.Millisecond)
-	wait:
-		for s.open.Load() > 0 {
-			select {
-			case <-ctx.Done():
-				break wait
-			case <-timer.C:
-				break wait
-			case <-poll.C:
-				drain()
-			}
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-s.idle:
 		}
 		timer.Stop()
-		poll.Stop()
 		s.stop()
 	}
 	select {
@@ -261,24 +250,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// noteIdle wakes a Shutdown waiting for the last connection to end. Any
+// goroutine.
+func (s *Server) noteIdle() { s.idleOnce.Do(func() { close(s.idle) }) }
+
+// closedOne counts a connection that ended. Any goroutine.
+func (s *Server) closedOne() {
+	if s.open.Add(-1) == 0 && s.draining.Load() {
+		s.noteIdle()
+	}
+}
+
 // stop stops the engine; connections still open are closed by gnet.
 func (s *Server) stop() {
 	s.stopping.Store(true)
 	for _, l := range *s.loops.Load() {
 		l.closeInbox()
 	}
-	gnetMu.Lock()
 	stopCtx, cancel := context.WithCancel(context.Background())
 	go func() { _ = s.eng.Stop(stopCtx) }()
 	go func() {
 		<-s.done
 		cancel()
-		gnetMu.Unlock()
 	}()
 }
 
 // drainTask runs on a loop during Shutdown.
-func (l *evloop) drainTask(context.Context) error {
+func (l *evloop) drainTask() {
 	l.sweep(func(c *Conn) {
 		switch c.phase() {
 		case stOpen:
@@ -293,34 +291,38 @@ func (l *evloop) drainTask(context.Context) error {
 			l.waitExpired(c, errDraining)
 		}
 	})
-	return nil
 }
 
-// loopOf returns the state of the loop that owns gc, creating it on the
-// loop's first connection (gnet does not list its loops): loops are indexed
-// in the order of their first connection.
+// loopOf returns the state of the loop that owns gc, binding the first
+// free one to gnet's loop the first time that loop is seen (gnet does not
+// list its loops): loops are indexed in the order they were first seen, at
+// Start by reachLoops. Loop goroutine.
 func (s *Server) loopOf(gc gnet.Conn) *evloop {
 	el := gc.EventLoop()
 	for _, l := range *s.loops.Load() {
-		if l.el == el {
+		if l.bound.Load() && l.el == el {
 			return l
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := *s.loops.Load()
-	for _, l := range old {
-		if l.el == el {
+	loops := *s.loops.Load()
+	for _, l := range loops {
+		if l.bound.Load() && l.el == el {
 			return l
 		}
 	}
-	l := newEvloop(s, el, len(old))
-	l.startWaker()
-	loops := append(old[:len(old):len(old)], l)
-	s.loops.Store(&loops)
-	if s.stopping.Load() {
-		l.closeInbox() // stop ran before this loop was seen
+	for _, l := range loops {
+		if !l.bound.Load() {
+			l.bind(el)
+			return l
+		}
 	}
+	// More loops than Options asked for: gnet decides, so follow it.
+	l := newEvloop(s, len(loops))
+	grown := append(loops[:len(loops):len(loops)], l)
+	s.loops.Store(&grown)
+	l.bind(el)
 	return l
 }
 
@@ -355,7 +357,6 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 		s.bootErr = err
 		return gnet.Shutdown
 	}
-	s.unlock.Do(gnetMu.Unlock)
 	close(s.booted)
 	return gnet.None
 }
@@ -386,13 +387,18 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if _, ok := gc.Context().(*wakerMark); ok {
 		return nil, gnet.None // a loop's wake connection (inbox.go)
 	}
+	if s.probes.active.Load() && s.probes.take(gc) {
+		s.loopOf(gc)
+		gc.SetContext(probeMark{})
+		return nil, gnet.None // a connection of reachLoops (reach.go)
+	}
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(gc)
 	n := s.open.Add(1)
 	if n > s.fd.max {
-		s.open.Add(-1)
+		s.closedOne()
 		return l.refuseFD()
 	}
 	s.fd.watch(n)
@@ -419,6 +425,10 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 			_, _ = gc.Discard(gc.InboundBuffered())
 			w.l.drainInbox()
 			return gnet.None
+		}
+		_, _ = gc.Discard(gc.InboundBuffered())
+		if _, ok := gc.Context().(probeMark); ok {
+			return gnet.None // reachLoops closes it from its end
 		}
 		return gnet.Close
 	}
@@ -467,7 +477,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c != l.cur {
 		l.releaseAux(c)
 	}
-	s.open.Add(-1)
+	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)
 	if c.flags&fUpgraded == 0 {
 		return gnet.None
@@ -500,6 +510,9 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s.fdReport()
 	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {
+		if !l.bound.Load() {
+			continue
+		}
 		if l.tickQueued.CompareAndSwap(false, true) {
 			l.tickAt.Store(s.since())
 			if l.el.Execute(context.Background(), l) != nil {

@@ -2,9 +2,13 @@ package loop
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,4 +314,49 @@ func TestZeroConn(t *testing.T) {
 	if c.Context() != 1 || c.ID() != 0 || c.RemoteAddr() != nil {
 		t.Fatal("zero Conn accessors")
 	}
+}
+
+// TestConcurrentServers: servers of one process start, serve and stop at
+// the same time (under -race: gnet's engine state is per engine, its
+// default logger is under its own lock).
+func TestConcurrentServers(t *testing.T) {
+	const n = 4
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := newTestHandler()
+			s, err := New(h, testOptions())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Start(); err != nil {
+				t.Error(err)
+				return
+			}
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err == nil {
+				_, err = c.Write(upgradeRequest("/ws"))
+				if err == nil {
+					var b [12]byte
+					_, err = io.ReadFull(c, b[:])
+					if err == nil && string(b[:]) != "HTTP/1.1 101" {
+						err = fmt.Errorf("answer %q", b[:])
+					}
+				}
+				_ = c.Close()
+			}
+			if err != nil {
+				t.Error(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }

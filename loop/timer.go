@@ -337,7 +337,7 @@ func pingJitter(id uint64, last, interval uint32) uint32 {
 func (l *evloop) pongClose(c *Conn) {
 	c.why = whyPong
 	if c.leaveOpen(stClosing) {
-		c.waitQueuers()
+		l.fence()
 		if c.pending.Load() == 0 && c.gc.OutboundBuffered() == 0 {
 			l.write(c, frame.AppendClose(l.ctl[:0], ws.StatusGoingAway, "pong timeout"))
 			c.flags |= fCloseSent

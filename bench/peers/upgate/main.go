@@ -69,7 +69,7 @@ func (h *handler) OnOpen(c *loop.Conn) {
 func (h *handler) OnMessage(c *loop.Conn, op ws.OpCode, payload []byte) {
 	s, ok := c.Context().(*sub)
 	if !ok {
-		_ = c.Send(op, payload)
+		_ = c.Write(op, payload)
 		return
 	}
 	if !s.pub {
