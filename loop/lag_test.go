@@ -20,10 +20,13 @@ func stallLoop(t *testing.T, s *Server, i int, d time.Duration) (done chan struc
 	t.Helper()
 	started := make(chan struct{})
 	done = make(chan struct{})
-	err := (*s.loops.Load())[i].el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		until := s.tick.Load() + ticks(d, s.opts.TimerResolution)
+	l := (*s.loops.Load())[i]
+	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		until := time.Now().Add(d)
 		close(started)
-		for before(s.tick.Load(), until) {
+		// Until d passed and the ticker queued the timer task behind this
+		// one.
+		for time.Now().Before(until) || !l.tickQueued.Load() {
 			time.Sleep(time.Millisecond)
 		}
 		close(done)

@@ -26,10 +26,6 @@ type Server struct {
 	nloops                                               int
 
 	start time.Time
-	// tick is the timer tick as of the last OnTick, kept fresh by gnet's
-	// ticker goroutine even while a loop's own timer task waits in its
-	// queue: see evloop.stamp.
-	tick  atomic.Uint32
 	mu    sync.Mutex
 	loops atomic.Pointer[[]*evloop]
 
@@ -508,7 +504,6 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
 	s.fd.watch(s.open.Load()) // resume once connections closed
 	s.fdReport()
-	s.tick.Store(uint32(time.Since(s.start) / s.opts.TimerResolution))
 	for _, l := range *s.loops.Load() {
 		if !l.bound.Load() {
 			continue

@@ -121,17 +121,13 @@ func (l *evloop) sweep(fn func(*Conn)) {
 }
 
 // stamp is the tick to record for an event happening now, such as inbound
-// bytes, rounded up so that a deadline counted from it never fires early:
-// l.now only moves when the loop's timer task runs, which can wait behind
-// a busy loop's other work, while the server's tick is refreshed by gnet's
-// ticker goroutine. One atomic load, no clock read on the hot path.
-func (l *evloop) stamp() uint32 {
-	t := l.srv.tick.Load()
-	if before(t, l.now) {
-		t = l.now
-	}
-	return t + 1
-}
+// bytes, rounded up so that a deadline counted from it never fires early.
+// It reads the clock (tickNow): l.now only moves when the loop's timer task
+// runs, which can wait behind a busy loop's other work, and the tick gnet's
+// ticker goroutine refreshes is as late as that goroutine, which a starved
+// CPU runs late too. A clock read costs some 20 ns, against the
+// microseconds of the read it stamps.
+func (l *evloop) stamp() uint32 { return l.tickNow() + 1 }
 
 // tickNow is the current tick read from the clock, for a deadline set
 // outside the timer's own work (an accept, a response, a close): l.now is
