@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/internal/slogf"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
 )
@@ -145,7 +146,7 @@ func (g *Gateway) loopOptions() loop.Options {
 		CloseTimeout:     c.Timeouts.Close,
 		DrainTimeout:     c.Timeouts.Drain,
 		FDReserve:        c.Limits.FDReserve,
-		Logger:           gnetLogger{g.log},
+		Logger:           slogf.Logger{L: g.log, Prefix: "gateway: engine: "},
 	}
 }
 
@@ -332,22 +333,4 @@ func (h warnHandler) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (h warnHandler) WithGroup(name string) slog.Handler {
 	return warnHandler{h.Handler.WithGroup(name)}
-}
-
-// gnetLogger sends the engine's log lines to the gateway's logger.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.logf(slog.LevelDebug, f, a) }
-func (g gnetLogger) Infof(f string, a ...any)  { g.logf(slog.LevelInfo, f, a) }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.logf(slog.LevelWarn, f, a) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
-
-// Fatalf logs at error level and does not exit: the gateway decides what
-// an engine failure means (Done is closed when the engine stops).
-func (g gnetLogger) Fatalf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
-
-func (g gnetLogger) logf(level slog.Level, f string, a []any) {
-	if g.l.Enabled(context.Background(), level) {
-		g.l.Log(context.Background(), level, "gateway: engine: "+fmt.Sprintf(f, a...))
-	}
 }

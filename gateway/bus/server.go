@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/upgate/upgate/internal/slogf"
 )
 
 // ServerOptions configure a NATS server embedded in the process.
@@ -56,6 +58,9 @@ type Server struct {
 	quit  chan struct{}
 	wdone chan struct{}
 }
+
+// natsLogPrefix starts the embedded server's log lines.
+const natsLogPrefix = "bus: nats server: "
 
 // DefaultClusterName is the cluster name of embedded servers.
 const DefaultClusterName = "upgate"
@@ -103,7 +108,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 	}
 	s := &Server{ns: ns}
 	fatal := make(chan error, 1)
-	nl := natsLogger{l: slog.New(slog.DiscardHandler), fatal: fatal}
+	nl := natsLogger{l: slogf.Logger{L: slog.New(slog.DiscardHandler), Prefix: natsLogPrefix}, fatal: fatal}
 	if o.Logger != nil {
 		s.log = o.Logger
 		var warn *slog.Logger
@@ -111,7 +116,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 		s.kick = make(chan struct{}, 1)
 		s.quit = make(chan struct{})
 		s.wdone = make(chan struct{})
-		nl.l, nl.kick = warn, s.kick
+		nl.l.L, nl.kick = warn, s.kick
 		go s.watchRoutes()
 	}
 	ns.SetLoggerV2(nl, false, false, false)
@@ -159,7 +164,7 @@ func (s *Server) watchRoutes() {
 			n := s.connectedServers()
 			if n > peers {
 				s.warn.reset()
-				s.log.Info("bus: nats server: cluster route connected", "peers", n)
+				s.log.Info(natsLogPrefix+"cluster route connected", "peers", n)
 			}
 			peers = n
 			if n != before || time.Now().After(deadline) {
@@ -318,9 +323,10 @@ func (s *Server) Running() bool { return s.ns.Running() }
 
 // natsLogger sends the embedded server's log lines to slog, kicks the route
 // watcher at each route connection's creation or end, and reports its
-// fatal errors (a listener that cannot bind) to fatal as well.
+// fatal errors (a listener that cannot bind) to fatal as well. Notices are
+// logged at debug level, errors at warning level.
 type natsLogger struct {
-	l     *slog.Logger
+	l     slogf.Logger
 	kick  chan<- struct{} // nil without a route watcher
 	fatal chan error      // the first fatal error; later ones are only logged
 }
@@ -333,15 +339,15 @@ func (n natsLogger) Noticef(f string, a ...any) {
 		default:
 		}
 	}
-	n.log(slog.LevelDebug, f, a)
+	n.l.Debugf(f, a...)
 }
-func (n natsLogger) Warnf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
+func (n natsLogger) Warnf(f string, a ...any) { n.l.Warnf(f, a...) }
 
 // Fatalf logs at error level and reports the error without exiting: the
 // server's first error argument (net.Listen's, which names the address),
 // else the whole line.
 func (n natsLogger) Fatalf(f string, a ...any) {
-	n.log(slog.LevelError, f, a)
+	n.l.Errorf(f, a...)
 	err := fmt.Errorf(f, a...)
 	for _, x := range a {
 		if e, ok := x.(error); ok {
@@ -355,12 +361,6 @@ func (n natsLogger) Fatalf(f string, a ...any) {
 	}
 }
 
-func (n natsLogger) Errorf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Debugf(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
-func (n natsLogger) Tracef(f string, a ...any) { n.log(slog.LevelDebug-4, f, a) }
-
-func (n natsLogger) log(level slog.Level, f string, a []any) {
-	if n.l.Enabled(context.Background(), level) {
-		n.l.Log(context.Background(), level, "bus: nats server: "+fmt.Sprintf(f, a...))
-	}
-}
+func (n natsLogger) Errorf(f string, a ...any) { n.l.Warnf(f, a...) }
+func (n natsLogger) Debugf(f string, a ...any) { n.l.Debugf(f, a...) }
+func (n natsLogger) Tracef(f string, a ...any) { n.l.Logf(slog.LevelDebug-4, f, a...) }
