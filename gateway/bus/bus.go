@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/upgate/upgate/internal/repeatlog"
 )
 
 // Local is the gateway seen from the bus: how messages that arrive on the
@@ -71,7 +73,10 @@ func (s State) String() string {
 
 // Defaults of Options.
 const (
-	DefaultAuthTimeout  = 2 * time.Second
+	DefaultAuthTimeout = 2 * time.Second
+	// DefaultLogInterval is how often a repeated warning is summarised
+	// (Options.LogInterval, ServerOptions.LogInterval).
+	DefaultLogInterval  = repeatlog.DefaultInterval
 	DefaultQueueLen     = 1 << 16
 	DefaultReconnectMin = 100 * time.Millisecond
 	DefaultReconnectMax = 5 * time.Second
@@ -127,7 +132,7 @@ type Bus struct {
 	subj  *Subjects
 	local Local
 	log   *slog.Logger // o.Logger, repeated warnings summarised (warn)
-	warn  *repeatState
+	warn  *repeatlog.State
 
 	srv *Server
 	nc  *nats.Conn
@@ -205,7 +210,7 @@ func New(o Options, local Local) (*Bus, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	log, warn := newRepeatLogger(o.Logger, o.LogInterval)
+	log, warn := repeatlog.New(o.Logger, o.LogInterval)
 	b := &Bus{
 		opts:    o,
 		subj:    subj,
@@ -287,7 +292,7 @@ func (b *Bus) Start() error {
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(*nats.Conn) {
 			b.state.Store(int32(StateConnected))
-			b.warn.reset()
+			b.warn.Reset()
 			b.log.Info("bus: connected", "node", b.subj.Node())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -301,7 +306,7 @@ func (b *Bus) Start() error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.state.Store(int32(StateConnected))
 			b.stats.reconnects.Add(1)
-			b.warn.reset()
+			b.warn.Reset()
 			b.log.Info("bus: reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { b.state.Store(int32(StateClosed)) }),
@@ -423,7 +428,7 @@ func (b *Bus) Close(timeout time.Duration) {
 	if b.srv != nil {
 		b.srv.Shutdown()
 	}
-	b.warn.close()
+	b.warn.Close()
 }
 
 // enqueue hands a message to the publisher goroutine without waiting.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/upgate/upgate/internal/repeatlog"
 	"github.com/upgate/upgate/internal/slogf"
 )
 
@@ -53,7 +54,7 @@ type Server struct {
 	// With a logger: its warnings' repeat state, and the watcher that
 	// logs route connections, kicked by the server's route notices.
 	log   *slog.Logger
-	warn  *repeatState
+	warn  *repeatlog.State
 	kick  chan struct{}
 	quit  chan struct{}
 	wdone chan struct{}
@@ -112,7 +113,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if o.Logger != nil {
 		s.log = o.Logger
 		var warn *slog.Logger
-		warn, s.warn = newRepeatLogger(o.Logger, o.LogInterval)
+		warn, s.warn = repeatlog.New(o.Logger, o.LogInterval)
 		s.kick = make(chan struct{}, 1)
 		s.quit = make(chan struct{})
 		s.wdone = make(chan struct{})
@@ -163,7 +164,7 @@ func (s *Server) watchRoutes() {
 		for {
 			n := s.connectedServers()
 			if n > peers {
-				s.warn.reset()
+				s.warn.Reset()
 				s.log.Info(natsLogPrefix+"cluster route connected", "peers", n)
 			}
 			peers = n
@@ -313,7 +314,7 @@ func (s *Server) Shutdown() {
 		default:
 			close(s.quit)
 			<-s.wdone
-			s.warn.close()
+			s.warn.Close()
 		}
 	}
 }
