@@ -217,6 +217,7 @@ func (g *Gateway) newBus() error {
 		Logger:      g.log,
 	}
 	if n.embedded() {
+		o.StartServer = g.natsStarter
 		o.Embedded = &bus.ServerOptions{
 			Listen:        n.Listen,
 			ClusterListen: n.ClusterListen,

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/gateway/natsembed"
 )
 
 // fleetRoutes are the routes of the fleet tests' gateways.
@@ -37,7 +38,17 @@ func fleetNode(t testing.TB, n NATS, mod ...func(*Config)) *Gateway {
 	for _, m := range mod {
 		m(&cfg)
 	}
-	return startGateway(t, cfg)
+	return startGateway(t, cfg, WithEmbeddedNATS(natsembed.Starter{}))
+}
+
+// embedded returns the NATS server g embeds.
+func embedded(t testing.TB, g *Gateway) *natsembed.Server {
+	t.Helper()
+	s, ok := g.bus.Server().(*natsembed.Server)
+	if !ok {
+		t.Fatalf("got embedded server %T; want a *natsembed.Server", g.bus.Server())
+	}
+	return s
 }
 
 // embeddedNode starts a gateway with an embedded NATS server on ephemeral
@@ -138,7 +149,7 @@ func waitRoutes(t testing.TB, gs ...*Gateway) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	for _, g := range gs {
-		if err := g.Bus().Server().WaitRoutes(ctx, len(gs)-1); err != nil {
+		if err := embedded(t, g).WaitRoutes(ctx, len(gs)-1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,7 +346,7 @@ func TestFleetThreeNodes(t *testing.T) {
 // the bus is down, and what could not be forwarded is counted; once back,
 // the gateway's subscriptions are in place again.
 func TestFleetNATSRestart(t *testing.T) {
-	srv, err := bus.StartServer(bus.ServerOptions{Listen: "127.0.0.1:0"})
+	srv, err := natsembed.Start(bus.ServerOptions{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +384,7 @@ func TestFleetNATSRestart(t *testing.T) {
 	// A send to another node's connection cannot be made now.
 	doJSON(t, "POST", adminURL(g, "/connections/b.1/send"), []byte("x"), 503)
 
-	srv2, err := bus.StartServer(bus.ServerOptions{Listen: addr})
+	srv2, err := natsembed.Start(bus.ServerOptions{Listen: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,6 +595,7 @@ func TestFleetConfig(t *testing.T) {
 			c.NATS.Servers = []string{Embedded}
 			c.Routes = []Route{{Path: "/e", Subject: "x"}}
 		}, "routes[0].subject"},
+		{func(c *Config) { c.NATS.Servers = []string{Embedded} }, "nats.servers[0]"}, // without WithEmbeddedNATS
 		{func(c *Config) { c.NATS.Servers = []string{Embedded, "nats://x:4222"} }, "nats.servers[0]"},
 		{func(c *Config) { c.NATS.Servers = []string{"http://x"} }, "nats.servers[0]"},
 		{func(c *Config) {

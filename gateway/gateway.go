@@ -38,6 +38,14 @@ func WithLogger(l *slog.Logger) Option {
 // fails when such a route exists and no Handler was given.
 func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
 
+// WithEmbeddedNATS gives the gateway the means to run a NATS server inside
+// the process, as Config.NATS.Servers [embedded] asks: natsembed.Starter{}.
+// New fails when that configuration is given without it. The server is
+// started by Start, before the listeners, and stopped after the bus when
+// the gateway stops. Keeping the server in a package of its own keeps it
+// out of the programs that only join external NATS servers.
+func WithEmbeddedNATS(s bus.ServerStarter) Option { return func(g *Gateway) { g.natsStarter = s } }
+
 // Gateway is a WebSocket gateway: the public listener on an event-loop
 // server, routes with their built-in behaviours, limits, a connection
 // registry and a topic registry, and the admin HTTP listener. Create it with
@@ -47,6 +55,8 @@ type Gateway struct {
 	log     *slog.Logger
 	handler Handler
 	authz   Authorizer // handler's, when it implements it
+
+	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
 	routes   routeTable
 	srv      *loop.Server
@@ -104,6 +114,9 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 		if rt.kind == kindCustom && g.handler == nil {
 			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i), Reason: "custom needs a Handler (WithHandler)"}
 		}
+	}
+	if cfg.NATS.embedded() && g.natsStarter == nil {
+		return nil, &ConfigError{Key: "nats.servers[0]", Reason: "embedded needs the embedded NATS server (WithEmbeddedNATS)"}
 	}
 	if a, ok := g.handler.(Authorizer); ok {
 		g.authz = a

@@ -91,9 +91,11 @@ type Options struct {
 	// URLs are the NATS servers to join (nats://host:port, ...). Empty with
 	// Embedded set: the bus connects to its embedded server in process.
 	URLs []string
-	// Embedded, when set, starts a NATS server in the process (Start) and
-	// stops it after the bus (Close).
+	// Embedded, when set, starts a NATS server in the process (Start),
+	// through StartServer, and stops it after the bus (Close).
 	Embedded *ServerOptions
+	// StartServer starts the embedded server; needed with Embedded.
+	StartServer ServerStarter
 	// Prefix is the first token(s) of every subject; "" means
 	// DefaultPrefix.
 	Prefix string
@@ -134,7 +136,7 @@ type Bus struct {
 	log   *slog.Logger // o.Logger, repeated warnings summarised (warn)
 	warn  *repeatlog.State
 
-	srv *Server
+	srv EmbeddedServer // nil without Options.Embedded
 	nc  *nats.Conn
 
 	textHdr, binHdr nats.Header // of topic messages this node publishes
@@ -175,6 +177,9 @@ func New(o Options, local Local) (*Bus, error) {
 	}
 	if len(o.URLs) == 0 && o.Embedded == nil {
 		return nil, errors.New("bus: no NATS server: give URLs or an embedded server")
+	}
+	if o.Embedded != nil && o.StartServer == nil {
+		return nil, errors.New("bus: an embedded server needs Options.StartServer (natsembed.Starter)")
 	}
 	for _, u := range o.URLs {
 		if err := ValidServerURL(u); err != nil {
@@ -253,9 +258,9 @@ func (b *Bus) Subjects() *Subjects { return b.subj }
 // Node returns the node id.
 func (b *Bus) Node() string { return b.subj.Node() }
 
-// Server returns the embedded server, nil when the bus joins external
-// servers.
-func (b *Bus) Server() *Server { return b.srv }
+// Server returns the embedded server once Start started it, nil when the
+// bus joins external servers.
+func (b *Bus) Server() EmbeddedServer { return b.srv }
 
 // Start starts the embedded server, if any, and connects. A NATS server
 // that cannot be reached is not an error: the bus keeps retrying in the
@@ -274,7 +279,7 @@ func (b *Bus) Start() error {
 		if so.LogInterval == 0 {
 			so.LogInterval = b.opts.LogInterval
 		}
-		srv, err := StartServer(so)
+		srv, err := b.opts.StartServer.StartServer(so)
 		if err != nil {
 			return err
 		}
@@ -320,7 +325,7 @@ func (b *Bus) Start() error {
 	}
 	url := strings.Join(b.opts.URLs, ",")
 	if b.srv != nil {
-		opts = append(opts, nats.InProcessServer(b.srv.ns))
+		opts = append(opts, nats.InProcessServer(b.srv))
 		url = b.srv.ClientURL()
 	}
 	nc, err := nats.Connect(url, opts...)
