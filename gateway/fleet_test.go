@@ -192,12 +192,12 @@ func settle(t testing.TB, publish func(string), readers ...*reader) {
 // answer the client; stopping one node ends only its own clients.
 func TestFleetThreeNodes(t *testing.T) {
 	a := embeddedNode(t, "a")
-	seed := a.Bus().Server().ClusterURL()
+	seed := a.FleetStatus().Cluster
 	b := embeddedNode(t, "b", seed)
 	c := embeddedNode(t, "c", seed)
 	waitRoutes(t, a, b, c)
 	for _, g := range []*Gateway{a, b, c} {
-		eventually(t, "bus connected", func() bool { return g.Bus().Connected() })
+		eventually(t, "bus connected", func() bool { return g.FleetStatus().Connected() })
 		if code, _, body := do(t, "GET", publicURL(g, "/readyz"), nil); code != 200 {
 			t.Fatalf("readyz %d %q", code, body)
 		}
@@ -251,7 +251,7 @@ func TestFleetThreeNodes(t *testing.T) {
 	if !strings.HasPrefix(id, "c.") {
 		t.Fatalf("fleet id %q", id)
 	}
-	nc := backend(t, a.Bus().Server().ClientURL())
+	nc := backend(t, a.FleetStatus().NATS)
 	if err := nc.Publish("upgate.conn."+id, []byte("from a backend")); err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +341,24 @@ func TestFleetThreeNodes(t *testing.T) {
 	}
 }
 
+// TestFleetStatus: what a node tells of its place in the fleet, embedding
+// NATS or joining a server, and without NATS.
+func TestFleetStatus(t *testing.T) {
+	if s := startGateway(t, testConfig()).FleetStatus(); s != (FleetStatus{}) {
+		t.Errorf("without NATS: got %+v; want the zero FleetStatus", s)
+	}
+	s := embeddedNode(t, "a").FleetStatus()
+	if s.Node != "a" || s.Prefix != DefaultNATSPrefix || s.Bus != "connected" || !s.Connected() ||
+		!strings.HasPrefix(s.NATS, "nats://127.0.0.1:") || !strings.HasPrefix(s.Cluster, "nats://127.0.0.1:") {
+		t.Errorf("embedding NATS: got %+v; want node a, connected, with its server's URLs", s)
+	}
+	b := fleetNode(t, NATS{Servers: []string{s.NATS}, NodeID: "b", Prefix: "acme"})
+	eventually(t, "b connected", func() bool { return b.FleetStatus().Connected() })
+	if s := b.FleetStatus(); s.Node != "b" || s.Prefix != "acme" || s.NATS != "" || s.Cluster != "" {
+		t.Errorf("joining a server: got %+v; want node b, prefix acme, no server of its own", s)
+	}
+}
+
 // TestFleetNATSRestart: the NATS server a gateway talks to stops and comes
 // back. Meanwhile the gateway serves its local connections, /readyz says
 // the bus is down, and what could not be forwarded is counted; once back,
@@ -357,13 +375,13 @@ func TestFleetNATSRestart(t *testing.T) {
 	}()
 	addr := srv.Addr().String()
 	g := fleetNode(t, NATS{Servers: []string{srv.ClientURL()}, NodeID: "a", Queue: 1 << 10})
-	eventually(t, "bus connected", func() bool { return g.Bus().Connected() })
+	eventually(t, "bus connected", func() bool { return g.FleetStatus().Connected() })
 	sub := newReader(dial(t, g, "/ws/news", nil))
 	nc := backend(t, srv.ClientURL())
 	settle(t, func(s string) { _ = nc.Publish("upgate.topic.news", []byte(s)) }, sub)
 
 	srv.Shutdown()
-	eventually(t, "outage seen", func() bool { return !g.Bus().Connected() })
+	eventually(t, "outage seen", func() bool { return !g.FleetStatus().Connected() })
 	if code, _, body := do(t, "GET", publicURL(g, "/readyz"), nil); code != 503 || !strings.Contains(string(body), "bus reconnecting") {
 		t.Errorf("readyz while NATS is down: %d %q", code, body)
 	}
@@ -389,7 +407,7 @@ func TestFleetNATSRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv2.Shutdown()
-	eventually(t, "reconnected", func() bool { return g.Bus().Connected() })
+	eventually(t, "reconnected", func() bool { return g.FleetStatus().Connected() })
 	nc2 := backend(t, srv2.ClientURL())
 	settle(t, func(s string) { _ = nc2.Publish("upgate.topic.news", []byte(s)) }, sub)
 	if err := nc2.Publish("upgate.topic.news", []byte("back")); err != nil {
@@ -446,7 +464,7 @@ func authBackend(t testing.TB, nc *nats.Conn) (held func() []*nats.Msg) {
 // authorisation service's yes; no, silence and no service are refused.
 func TestFleetAuth(t *testing.T) {
 	g := fleetNode(t, NATS{Servers: []string{Embedded}, Listen: "127.0.0.1:0", NodeID: "n1", AuthTimeout: 300 * time.Millisecond})
-	url := g.Bus().Server().ClientURL()
+	url := g.FleetStatus().NATS
 
 	// No service yet: 503 at once.
 	resp := dialStatus(t, g, "/secure/room?user=alice", nil, 503)
@@ -473,7 +491,7 @@ func TestFleetAuth(t *testing.T) {
 		t.Errorf("bridged headers %v", m.Header)
 	}
 	// The topic the answer named: user.alice.
-	eventually(t, "joined user.alice", func() bool { return g.Subscribers("user.alice") == 1 && g.Bus().Watching("user.alice") })
+	eventually(t, "joined user.alice", func() bool { return g.Subscribers("user.alice") == 1 && g.bus.Watching("user.alice") })
 	if err := nc.Publish("upgate.topic.user.alice", []byte("just alice")); err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +531,7 @@ func TestFleetAuth(t *testing.T) {
 func TestFleetAuthLoopResponsive(t *testing.T) {
 	g := fleetNode(t, NATS{Servers: []string{Embedded}, Listen: "127.0.0.1:0", NodeID: "n1", AuthTimeout: 20 * time.Second},
 		func(c *Config) { c.Loops = 1; c.Timeouts.Handshake = 30 * time.Second })
-	nc := backend(t, g.Bus().Server().ClientURL())
+	nc := backend(t, g.FleetStatus().NATS)
 	held := authBackend(t, nc)
 	in, _ := nc.SubscribeSync("upgate.in.secure")
 	in.SetPendingLimits(-1, -1)

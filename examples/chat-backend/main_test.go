@@ -41,7 +41,7 @@ func TestChat(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{url: g.Bus().Server().ClientURL(), prefix: "upgate", route: "chat", auth: true}, quiet)
+		done <- run(ctx, config{url: g.FleetStatus().NATS, prefix: "upgate", route: "chat", auth: true}, quiet)
 	}()
 	defer func() {
 		cancel()
