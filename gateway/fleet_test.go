@@ -132,17 +132,6 @@ func (r *reader) closed(t testing.TB) int {
 	}
 }
 
-// drain forgets the messages received so far.
-func (r *reader) drain() {
-	for {
-		select {
-		case <-r.msgs:
-		default:
-			return
-		}
-	}
-}
-
 // waitRoutes waits until every embedded server of gs routes to the others.
 func waitRoutes(t testing.TB, gs ...*Gateway) {
 	t.Helper()
@@ -156,7 +145,10 @@ func waitRoutes(t testing.TB, gs ...*Gateway) {
 }
 
 // settle publishes probes on topic from publish until every reader got one:
-// topic interest travels through the NATS cluster asynchronously.
+// topic interest travels through the NATS cluster asynchronously. Then it
+// publishes a last probe and reads every reader up to it, so that no probe
+// still on its way comes after settle returns: each reader gets one
+// publisher's messages in order.
 func settle(t testing.TB, publish func(string), readers ...*reader) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)
@@ -179,9 +171,39 @@ func settle(t testing.TB, publish func(string), readers ...*reader) {
 			t.Fatalf("topic interest never reached every node: %v", got)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	const last = "settled"
+	publish(last)
 	for _, r := range readers {
-		r.drain()
+		for r.next(t) != last {
+		}
+	}
+}
+
+// waitSubscribed waits until the server at url knows the subscriptions nc
+// made, through the cluster's routes: it subscribes nc to a probe subject
+// and publishes to it from a client of that server until a probe comes
+// back. A server learns a client's subscriptions in the order they were
+// made, so the probe's comes last.
+func waitSubscribed(t testing.TB, nc *nats.Conn, url string) {
+	t.Helper()
+	const subject = "test.probe"
+	probe, err := nc.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = probe.Unsubscribe() }()
+	other := backend(t, url)
+	deadline := time.Now().Add(testTimeout)
+	for {
+		if err := other.Publish(subject, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := probe.NextMsg(20 * time.Millisecond); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriptions never reached %s", url)
+		}
 	}
 }
 
@@ -272,8 +294,7 @@ func TestFleetThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, _ := nc.SubscribeSync("upgate.event.*")
-	_ = nc.Flush()
-	time.Sleep(50 * time.Millisecond) // the subscriptions travel to b's server
+	waitSubscribed(t, nc, b.FleetStatus().NATS)
 	chatter := dial(t, b, "/chat/lobby", nil)
 	chatR := newReader(chatter)
 	ev, err := events.NextMsg(testTimeout)
