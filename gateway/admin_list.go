@@ -68,7 +68,7 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 	top := &idHeap{}
 	matched := 0
 	visit := func(c *Conn) bool {
-		if c.ID() <= after || (rt != nil && c.rt != rt) || (byTopic && c.topicName != topicName) || c.Closed() {
+		if c.ID() <= after || (rt != nil && c.rt != rt) || c.Closed() {
 			return true
 		}
 		matched++
@@ -83,7 +83,7 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 	}
 	if byTopic {
 		if t := g.topics.lookup(topicName); t != nil {
-			t.each(visit)
+			t.each(func(s *subscriber) bool { return visit(s.conn) })
 		}
 	} else {
 		g.conns.each(visit)

@@ -40,7 +40,8 @@
 // # Fleet
 //
 // With [Config].NATS the gateway joins a fleet over NATS (package bus holds
-// the connection, the embedded server and the wire contract): a publish
+// the connection and the wire contract; package natsembed the NATS server
+// the gateway may run inside the process, see [WithEmbeddedNATS]): a publish
 // reaches the topic's subscribers on every node, a connection is reached by
 // its fleet id ("<node>.<id>", [Conn.FleetID]) from any node or backend,
 // lifecycle events are published, and a route with Auth completes its

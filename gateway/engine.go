@@ -247,9 +247,9 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.client, "topic", c.topicName, "subprotocol", c.sub)
 	}
-	c.group = g.topics.group(lc.LoopIndex())
+	c.subscription = subscriber{lc: lc, conn: c, group: g.topics.group(lc.LoopIndex())}
 	if c.topicName != "" && (c.kind == kindPubSub || c.kind == kindBridge) {
-		c.topic = g.topics.subscribe(c.topicName, c)
+		c.topic = g.topics.subscribe(c.topicName, &c.subscription)
 	}
 	if len(c.joins) > 0 {
 		g.joinTopics(c)
@@ -313,10 +313,10 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 	}
 	c.closed.Store(true)
 	if c.topic != nil {
-		g.topics.unsubscribe(c)
+		g.topics.unsubscribe(&c.subscription)
 	}
-	for _, m := range c.members {
-		g.topics.unsubscribe(m)
+	for _, s := range c.joined {
+		g.topics.unsubscribe(s)
 	}
 	if c.bc != nil {
 		g.bus.Event(bus.EventClose, c.bc, uint16(code))

@@ -2,14 +2,11 @@ package gateway
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,162 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/gateway/natsembed"
 )
-
-// fleetRoutes are the routes of the fleet tests' gateways.
-func fleetRoutes() []Route {
-	return []Route{
-		{Path: "/echo", Behaviour: Echo},
-		{Path: "/ws/{topic}", Behaviour: PubSub, Publish: true},
-		{Path: "/chat/{topic}", Behaviour: Bridge},
-		{Path: "/secure/{topic}", Behaviour: Bridge, Subject: "secure", Auth: true},
-	}
-}
-
-// fleetNode starts a gateway joined to NATS as n says.
-func fleetNode(t testing.TB, n NATS, mod ...func(*Config)) *Gateway {
-	t.Helper()
-	cfg := testConfig(fleetRoutes()...)
-	cfg.NATS = n
-	for _, m := range mod {
-		m(&cfg)
-	}
-	return startGateway(t, cfg)
-}
-
-// embeddedNode starts a gateway with an embedded NATS server on ephemeral
-// loopback ports, routed to the given cluster URLs.
-func embeddedNode(t testing.TB, node string, routes ...string) *Gateway {
-	return fleetNode(t, NATS{Servers: []string{Embedded}, NodeID: node, Listen: "127.0.0.1:0",
-		ClusterListen: "127.0.0.1:0", Cluster: routes})
-}
-
-// backend connects a NATS client to g's embedded server.
-func backend(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-// reader reads a WebSocket's messages into a channel.
-type reader struct {
-	c    *websocket.Conn
-	msgs chan string
-	done chan error
-}
-
-func newReader(c *websocket.Conn) *reader {
-	r := &reader{c: c, msgs: make(chan string, 1024), done: make(chan error, 1)}
-	_ = c.SetReadDeadline(time.Time{})
-	go func() {
-		for {
-			_, p, err := c.ReadMessage()
-			if err != nil {
-				r.done <- err
-				return
-			}
-			r.msgs <- string(p)
-		}
-	}()
-	return r
-}
-
-func (r *reader) next(t testing.TB) string {
-	t.Helper()
-	select {
-	case m := <-r.msgs:
-		return m
-	case err := <-r.done:
-		t.Fatalf("connection ended: %v", err)
-	case <-time.After(testTimeout):
-		t.Fatal("no message within the test timeout")
-	}
-	return ""
-}
-
-// none checks that nothing arrives for a while.
-func (r *reader) none(t testing.TB, wait time.Duration) {
-	t.Helper()
-	select {
-	case m := <-r.msgs:
-		t.Fatalf("unexpected message %q", m)
-	case <-time.After(wait):
-	}
-}
-
-// closed waits for the end of the connection and returns the close code.
-func (r *reader) closed(t testing.TB) int {
-	t.Helper()
-	for {
-		select {
-		case <-r.msgs:
-		case err := <-r.done:
-			if ce, ok := err.(*websocket.CloseError); ok {
-				return ce.Code
-			}
-			return -1
-		case <-time.After(testTimeout):
-			t.Fatal("connection not closed within the test timeout")
-		}
-	}
-}
-
-// drain forgets the messages received so far.
-func (r *reader) drain() {
-	for {
-		select {
-		case <-r.msgs:
-		default:
-			return
-		}
-	}
-}
-
-// waitRoutes waits until every embedded server of gs routes to the others.
-func waitRoutes(t testing.TB, gs ...*Gateway) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	for _, g := range gs {
-		if err := g.Bus().Server().WaitRoutes(ctx, len(gs)-1); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// settle publishes probes on topic from publish until every reader got one:
-// topic interest travels through the NATS cluster asynchronously.
-func settle(t testing.TB, publish func(string), readers ...*reader) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	got := make([]bool, len(readers))
-	for i := 0; ; i++ {
-		publish(fmt.Sprintf("probe %d", i))
-		all := true
-		for j, r := range readers {
-			select {
-			case <-r.msgs:
-				got[j] = true
-			case <-time.After(20 * time.Millisecond):
-			}
-			all = all && got[j]
-		}
-		if all {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic interest never reached every node: %v", got)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
-	for _, r := range readers {
-		r.drain()
-	}
-}
 
 // TestFleetThreeNodes: three gateways with embedded NATS servers routed
 // into one cluster. A publish on one node reaches the subscribers on the
@@ -181,12 +24,12 @@ func settle(t testing.TB, publish func(string), readers ...*reader) {
 // answer the client; stopping one node ends only its own clients.
 func TestFleetThreeNodes(t *testing.T) {
 	a := embeddedNode(t, "a")
-	seed := a.Bus().Server().ClusterURL()
+	seed := a.FleetStatus().Cluster
 	b := embeddedNode(t, "b", seed)
 	c := embeddedNode(t, "c", seed)
 	waitRoutes(t, a, b, c)
 	for _, g := range []*Gateway{a, b, c} {
-		eventually(t, "bus connected", func() bool { return g.Bus().Connected() })
+		eventually(t, "bus connected", func() bool { return g.FleetStatus().Connected() })
 		if code, _, body := do(t, "GET", publicURL(g, "/readyz"), nil); code != 200 {
 			t.Fatalf("readyz %d %q", code, body)
 		}
@@ -240,7 +83,7 @@ func TestFleetThreeNodes(t *testing.T) {
 	if !strings.HasPrefix(id, "c.") {
 		t.Fatalf("fleet id %q", id)
 	}
-	nc := backend(t, a.Bus().Server().ClientURL())
+	nc := backend(t, a.FleetStatus().NATS)
 	if err := nc.Publish("upgate.conn."+id, []byte("from a backend")); err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +104,7 @@ func TestFleetThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, _ := nc.SubscribeSync("upgate.event.*")
-	_ = nc.Flush()
-	time.Sleep(50 * time.Millisecond) // the subscriptions travel to b's server
+	waitSubscribed(t, nc, b.FleetStatus().NATS)
 	chatter := dial(t, b, "/chat/lobby", nil)
 	chatR := newReader(chatter)
 	ev, err := events.NextMsg(testTimeout)
@@ -330,12 +172,30 @@ func TestFleetThreeNodes(t *testing.T) {
 	}
 }
 
+// TestFleetStatus: what a node tells of its place in the fleet, embedding
+// NATS or joining a server, and without NATS.
+func TestFleetStatus(t *testing.T) {
+	if s := startGateway(t, testConfig()).FleetStatus(); s != (FleetStatus{}) {
+		t.Errorf("without NATS: got %+v; want the zero FleetStatus", s)
+	}
+	s := embeddedNode(t, "a").FleetStatus()
+	if s.Node != "a" || s.Prefix != DefaultNATSPrefix || s.Bus != "connected" || !s.Connected() ||
+		!strings.HasPrefix(s.NATS, "nats://127.0.0.1:") || !strings.HasPrefix(s.Cluster, "nats://127.0.0.1:") {
+		t.Errorf("embedding NATS: got %+v; want node a, connected, with its server's URLs", s)
+	}
+	b := fleetNode(t, NATS{Servers: []string{s.NATS}, NodeID: "b", Prefix: "acme"})
+	eventually(t, "b connected", func() bool { return b.FleetStatus().Connected() })
+	if s := b.FleetStatus(); s.Node != "b" || s.Prefix != "acme" || s.NATS != "" || s.Cluster != "" {
+		t.Errorf("joining a server: got %+v; want node b, prefix acme, no server of its own", s)
+	}
+}
+
 // TestFleetNATSRestart: the NATS server a gateway talks to stops and comes
 // back. Meanwhile the gateway serves its local connections, /readyz says
 // the bus is down, and what could not be forwarded is counted; once back,
 // the gateway's subscriptions are in place again.
 func TestFleetNATSRestart(t *testing.T) {
-	srv, err := bus.StartServer(bus.ServerOptions{Listen: "127.0.0.1:0"})
+	srv, err := natsembed.Start(bus.ServerOptions{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,13 +206,13 @@ func TestFleetNATSRestart(t *testing.T) {
 	}()
 	addr := srv.Addr().String()
 	g := fleetNode(t, NATS{Servers: []string{srv.ClientURL()}, NodeID: "a", Queue: 1 << 10})
-	eventually(t, "bus connected", func() bool { return g.Bus().Connected() })
+	eventually(t, "bus connected", func() bool { return g.FleetStatus().Connected() })
 	sub := newReader(dial(t, g, "/ws/news", nil))
 	nc := backend(t, srv.ClientURL())
 	settle(t, func(s string) { _ = nc.Publish("upgate.topic.news", []byte(s)) }, sub)
 
 	srv.Shutdown()
-	eventually(t, "outage seen", func() bool { return !g.Bus().Connected() })
+	eventually(t, "outage seen", func() bool { return !g.FleetStatus().Connected() })
 	if code, _, body := do(t, "GET", publicURL(g, "/readyz"), nil); code != 503 || !strings.Contains(string(body), "bus reconnecting") {
 		t.Errorf("readyz while NATS is down: %d %q", code, body)
 	}
@@ -373,12 +233,12 @@ func TestFleetNATSRestart(t *testing.T) {
 	// A send to another node's connection cannot be made now.
 	doJSON(t, "POST", adminURL(g, "/connections/b.1/send"), []byte("x"), 503)
 
-	srv2, err := bus.StartServer(bus.ServerOptions{Listen: addr})
+	srv2, err := natsembed.Start(bus.ServerOptions{Listen: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv2.Shutdown()
-	eventually(t, "reconnected", func() bool { return g.Bus().Connected() })
+	eventually(t, "reconnected", func() bool { return g.FleetStatus().Connected() })
 	nc2 := backend(t, srv2.ClientURL())
 	settle(t, func(s string) { _ = nc2.Publish("upgate.topic.news", []byte(s)) }, sub)
 	if err := nc2.Publish("upgate.topic.news", []byte("back")); err != nil {
@@ -395,47 +255,11 @@ func TestFleetNATSRestart(t *testing.T) {
 	})
 }
 
-// authBackend answers <prefix>.auth on nc: ?user=NAME is allowed as NAME
-// joining topic user.NAME, ?deny=1 is refused, ?slow=1 never answered.
-func authBackend(t testing.TB, nc *nats.Conn) (held func() []*nats.Msg) {
-	var mu sync.Mutex
-	var slow []*nats.Msg
-	_, err := nc.Subscribe("upgate.auth", func(m *nats.Msg) {
-		var req bus.AuthRequest
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			return
-		}
-		switch {
-		case strings.Contains(req.Query, "slow=1"):
-			mu.Lock()
-			slow = append(slow, m)
-			mu.Unlock()
-		case strings.Contains(req.Query, "deny=1"):
-			_ = m.Respond([]byte(`{"allow":false,"reason":"no entry"}`))
-		case strings.HasPrefix(req.Query, "user="):
-			name := strings.TrimPrefix(req.Query, "user=")
-			reply, _ := json.Marshal(bus.AuthReply{Allow: true, User: name, Topics: []string{"user." + name}})
-			_ = m.Respond(reply)
-		default:
-			_ = m.Respond([]byte(`{"allow":false,"status":401}`))
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.Flush()
-	return func() []*nats.Msg {
-		mu.Lock()
-		defer mu.Unlock()
-		return slow
-	}
-}
-
 // TestFleetAuth: a route with auth completes its handshakes only on the
 // authorisation service's yes; no, silence and no service are refused.
 func TestFleetAuth(t *testing.T) {
 	g := fleetNode(t, NATS{Servers: []string{Embedded}, Listen: "127.0.0.1:0", NodeID: "n1", AuthTimeout: 300 * time.Millisecond})
-	url := g.Bus().Server().ClientURL()
+	url := g.FleetStatus().NATS
 
 	// No service yet: 503 at once.
 	resp := dialStatus(t, g, "/secure/room?user=alice", nil, 503)
@@ -462,7 +286,7 @@ func TestFleetAuth(t *testing.T) {
 		t.Errorf("bridged headers %v", m.Header)
 	}
 	// The topic the answer named: user.alice.
-	eventually(t, "joined user.alice", func() bool { return g.Subscribers("user.alice") == 1 && g.Bus().Watching("user.alice") })
+	eventually(t, "joined user.alice", func() bool { return g.Subscribers("user.alice") == 1 && g.bus.Watching("user.alice") })
 	if err := nc.Publish("upgate.topic.user.alice", []byte("just alice")); err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +326,7 @@ func TestFleetAuth(t *testing.T) {
 func TestFleetAuthLoopResponsive(t *testing.T) {
 	g := fleetNode(t, NATS{Servers: []string{Embedded}, Listen: "127.0.0.1:0", NodeID: "n1", AuthTimeout: 20 * time.Second},
 		func(c *Config) { c.Loops = 1; c.Timeouts.Handshake = 30 * time.Second })
-	nc := backend(t, g.Bus().Server().ClientURL())
+	nc := backend(t, g.FleetStatus().NATS)
 	held := authBackend(t, nc)
 	in, _ := nc.SubscribeSync("upgate.in.secure")
 	in.SetPendingLimits(-1, -1)
@@ -584,6 +408,7 @@ func TestFleetConfig(t *testing.T) {
 			c.NATS.Servers = []string{Embedded}
 			c.Routes = []Route{{Path: "/e", Subject: "x"}}
 		}, "routes[0].subject"},
+		{func(c *Config) { c.NATS.Servers = []string{Embedded} }, "nats.servers[0]"}, // without WithEmbeddedNATS
 		{func(c *Config) { c.NATS.Servers = []string{Embedded, "nats://x:4222"} }, "nats.servers[0]"},
 		{func(c *Config) { c.NATS.Servers = []string{"http://x"} }, "nats.servers[0]"},
 		{func(c *Config) {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/internal/slogf"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
 )
@@ -37,6 +38,14 @@ func WithLogger(l *slog.Logger) Option {
 // fails when such a route exists and no Handler was given.
 func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
 
+// WithEmbeddedNATS gives the gateway the means to run a NATS server inside
+// the process, as Config.NATS.Servers [embedded] asks: natsembed.Starter{}.
+// New fails when that configuration is given without it. The server is
+// started by Start, before the listeners, and stopped after the bus when
+// the gateway stops. Keeping the server in a package of its own keeps it
+// out of the programs that only join external NATS servers.
+func WithEmbeddedNATS(s bus.ServerStarter) Option { return func(g *Gateway) { g.natsStarter = s } }
+
 // Gateway is a WebSocket gateway: the public listener on an event-loop
 // server, routes with their built-in behaviours, limits, a connection
 // registry and a topic registry, and the admin HTTP listener. Create it with
@@ -46,6 +55,8 @@ type Gateway struct {
 	log     *slog.Logger
 	handler Handler
 	authz   Authorizer // handler's, when it implements it
+
+	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
 	routes   routeTable
 	srv      *loop.Server
@@ -104,6 +115,9 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i), Reason: "custom needs a Handler (WithHandler)"}
 		}
 	}
+	if cfg.NATS.embedded() && g.natsStarter == nil {
+		return nil, &ConfigError{Key: "nats.servers[0]", Reason: "embedded needs the embedded NATS server (WithEmbeddedNATS)"}
+	}
 	if a, ok := g.handler.(Authorizer); ok {
 		g.authz = a
 	}
@@ -145,7 +159,7 @@ func (g *Gateway) loopOptions() loop.Options {
 		CloseTimeout:     c.Timeouts.Close,
 		DrainTimeout:     c.Timeouts.Drain,
 		FDReserve:        c.Limits.FDReserve,
-		Logger:           gnetLogger{g.log},
+		Logger:           slogf.Logger{L: g.log, Prefix: "gateway: engine: "},
 	}
 }
 
@@ -332,22 +346,4 @@ func (h warnHandler) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (h warnHandler) WithGroup(name string) slog.Handler {
 	return warnHandler{h.Handler.WithGroup(name)}
-}
-
-// gnetLogger sends the engine's log lines to the gateway's logger.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.logf(slog.LevelDebug, f, a) }
-func (g gnetLogger) Infof(f string, a ...any)  { g.logf(slog.LevelInfo, f, a) }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.logf(slog.LevelWarn, f, a) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
-
-// Fatalf logs at error level and does not exit: the gateway decides what
-// an engine failure means (Done is closed when the engine stops).
-func (g gnetLogger) Fatalf(f string, a ...any) { g.logf(slog.LevelError, f, a) }
-
-func (g gnetLogger) logf(level slog.Level, f string, a []any) {
-	if g.l.Enabled(context.Background(), level) {
-		g.l.Log(context.Background(), level, "gateway: engine: "+fmt.Sprintf(f, a...))
-	}
 }

@@ -151,10 +151,9 @@ type Conn struct {
 	kind   uint8
 	closed atomic.Bool
 
-	topicName string // pubsub: the topic, interned
-	topic     *topic // pubsub: set by OnOpen, read by OnMessage and OnClose (loop goroutine)
-	subPos    int    // pubsub: index in the topic's subscriber group, under the topic's lock
-	group     int32  // pubsub: the subscriber group, the index of the connection's loop
+	topicName    string     // pubsub: the topic, interned
+	topic        *topic     // pubsub: subscription's topic, set by OnOpen, read by OnMessage and OnClose (loop goroutine)
+	subscription subscriber // pubsub: c in its topic's subscriber list; its group is set by OnOpen for every connection
 
 	sub    string     // chosen subprotocol
 	client netip.Addr // client address after the PROXY protocol and X-Forwarded-For
@@ -162,14 +161,12 @@ type Conn struct {
 
 	// With a bus (Config.NATS): the connection's description on the bus,
 	// set by OnOpen; the user and topics its authorisation gave (set on
-	// the loop before the 101); the memberships of those topics (loop
-	// goroutine). A member is such a membership, not a connection of its
-	// own: it only sits in a topic's subscriber list.
-	bc      *bus.Conn
-	user    string
-	joins   []string
-	members []*Conn
-	member  bool
+	// the loop before the 101); c's entries in the subscriber lists of
+	// those topics (loop goroutine).
+	bc     *bus.Conn
+	user   string
+	joins  []string
+	joined []*subscriber
 
 	data atomic.Pointer[dataBox]
 }

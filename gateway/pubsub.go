@@ -12,11 +12,11 @@ import (
 //   - Topics are spread over topicShards shards, each a map under its own
 //     lock, taken only to subscribe, unsubscribe and look a topic up by name.
 //     A client's publish needs no lookup: its connection holds its topic.
-//   - A topic's subscribers are grouped by event loop (Conn.group, the
-//     loop's index). Each group is an immutable snapshot behind an atomic
+//   - A topic's subscribers are grouped by event loop (subscriber.group,
+//     the loop's index). Each group is an immutable snapshot behind an atomic
 //     pointer (copy on write): a publish loads it and walks it without any
 //     lock, however many goroutines publish at once.
-//   - A snapshot is a list of chunks of up to chunkSize connections, so a
+//   - A snapshot is a list of chunks of up to chunkSize subscribers, so a
 //     subscribe or unsubscribe copies one or two chunks and the chunk index,
 //     O(chunkSize + n/chunkSize), rather than the whole list.
 //
@@ -38,42 +38,42 @@ const (
 )
 
 // subscribers is an immutable snapshot of a topic's subscribers on one
-// event loop. Every chunk but the last holds chunkSize connections. A
-// connection's index is in Conn.subPos. A group of one chunk keeps its
+// event loop. Every chunk but the last holds chunkSize subscribers. A
+// subscriber's index is in subscriber.pos. A group of one chunk keeps its
 // index inline: a snapshot is then a single allocation.
 type subscribers struct {
-	chunks [][]*Conn
+	chunks [][]*subscriber
 	n      int
-	inline [1][]*Conn
+	inline [1][]*subscriber
 }
 
 var noSubscribers = &subscribers{}
 
-func newSnapshot(chunks [][]*Conn, nchunks, n int) *subscribers {
+func newSnapshot(chunks [][]*subscriber, nchunks, n int) *subscribers {
 	s := &subscribers{n: n}
 	if nchunks <= 1 {
 		s.chunks = s.inline[:nchunks]
 	} else {
-		s.chunks = make([][]*Conn, nchunks)
+		s.chunks = make([][]*subscriber, nchunks)
 	}
 	copy(s.chunks, chunks)
 	return s
 }
 
-// growCap is the capacity of a fresh array for a chunk of n connections.
+// growCap is the capacity of a fresh array for a chunk of n subscribers.
 func growCap(n int) int { return min(chunkSize, max(4, 2*n)) }
 
 // with returns a snapshot with c appended at index s.n. The last chunk is
 // extended in place when it has spare capacity: such a slot was never
 // visible in any snapshot (see without), so no reader of s can be reading
 // it. Otherwise the chunk moves to a fresh, larger array.
-func (s *subscribers) with(c *Conn) *subscribers {
+func (s *subscribers) with(c *subscriber) *subscribers {
 	last := len(s.chunks) - 1
 	if last >= 0 && len(s.chunks[last]) < chunkSize {
 		ns := newSnapshot(s.chunks, len(s.chunks), s.n+1)
 		tail := s.chunks[last]
 		if len(tail) == cap(tail) {
-			fresh := make([]*Conn, len(tail), growCap(len(tail)+1))
+			fresh := make([]*subscriber, len(tail), growCap(len(tail)+1))
 			copy(fresh, tail)
 			tail = fresh
 		}
@@ -81,14 +81,14 @@ func (s *subscribers) with(c *Conn) *subscribers {
 		return ns
 	}
 	ns := newSnapshot(s.chunks, len(s.chunks)+1, s.n+1)
-	ch := make([]*Conn, 1, growCap(1))
+	ch := make([]*subscriber, 1, growCap(1))
 	ch[0] = c
 	ns.chunks[last+1] = ch
 	return ns
 }
 
-// without returns a snapshot without the connection at index p: the last
-// connection takes its place (and its subPos is updated). The chunk holding
+// without returns a snapshot without the subscriber at index p: the last
+// subscriber takes its place (and its pos is updated). The chunk holding
 // p is copied, never written in place, since readers of s may be walking it;
 // a last chunk that only shrinks keeps its array but loses its spare
 // capacity, so that the slot it gives up is never written again while an
@@ -110,11 +110,11 @@ func (s *subscribers) without(p int) *subscribers {
 	if p != lastIdx {
 		ci, i := p/chunkSize, p%chunkSize
 		old := ns.chunks[ci]
-		ch := make([]*Conn, len(old), growCap(len(old)))
+		ch := make([]*subscriber, len(old), growCap(len(old)))
 		copy(ch, old)
 		ch[i] = moved
 		ns.chunks[ci] = ch
-		moved.subPos = p
+		moved.pos = p
 	}
 	return ns
 }
@@ -124,7 +124,7 @@ type topic struct {
 	name  string
 	shard *topicShard
 	n     atomic.Int64                  // subscribers over every loop; written under the shard's lock
-	loops []atomic.Pointer[subscribers] // by Conn.group
+	loops []atomic.Pointer[subscribers] // by subscriber.group
 }
 
 type topicShard struct {
@@ -199,9 +199,9 @@ func (r *topicRegistry) lookup(name string) *topic {
 	return t
 }
 
-// subscribe adds c to the topic called name, creating it, and returns it.
-// c.group must be set.
-func (r *topicRegistry) subscribe(name string, c *Conn) *topic {
+// subscribe adds c to the topic called name, creating it, and returns it
+// (c.topic too). c.group must be set.
+func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 	sh := r.shardOfString(name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -218,24 +218,24 @@ func (r *topicRegistry) subscribe(name string, c *Conn) *topic {
 	}
 	g := &t.loops[c.group]
 	s := g.Load()
-	c.subPos = s.n
+	c.topic, c.pos = t, s.n
 	g.Store(s.with(c))
 	t.n.Add(1)
 	return t
 }
 
 // unsubscribe removes c from its topic; the topic goes when it is empty.
-func (r *topicRegistry) unsubscribe(c *Conn) {
+func (r *topicRegistry) unsubscribe(c *subscriber) {
 	t := c.topic
 	sh := t.shard
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	g := &t.loops[c.group]
 	s := g.Load()
-	if c.subPos >= s.n || s.chunks[c.subPos/chunkSize][c.subPos%chunkSize] != c {
+	if c.pos >= s.n || s.chunks[c.pos/chunkSize][c.pos%chunkSize] != c {
 		return // not subscribed (cannot happen: OnClose runs once)
 	}
-	g.Store(s.without(c.subPos))
+	g.Store(s.without(c.pos))
 	if t.n.Add(-1) == 0 && sh.m[t.name] == t {
 		delete(sh.m, t.name)
 		if r.watch != nil {
@@ -246,7 +246,7 @@ func (r *topicRegistry) unsubscribe(c *Conn) {
 
 // each calls fn for every subscriber of t, loop by loop, until fn returns
 // false. Any goroutine; it walks the snapshots of the moment.
-func (t *topic) each(fn func(*Conn) bool) {
+func (t *topic) each(fn func(*subscriber) bool) {
 	for i := range t.loops {
 		for _, ch := range t.loops[i].Load().chunks {
 			for _, c := range ch {

@@ -147,7 +147,7 @@ func TestSubscriberList(t *testing.T) {
 	const loops = 3
 	r := newTopicRegistry(loops)
 	rng := rand.New(rand.NewPCG(1, 2))
-	var model []*Conn
+	var model []*subscriber
 	// Readers walk snapshots the whole time, as publishes do: under the race
 	// detector this checks that no writer touches a slot a snapshot shows.
 	stop := make(chan struct{})
@@ -186,8 +186,10 @@ func TestSubscriberList(t *testing.T) {
 	}()
 	for step := range 20000 {
 		if len(model) == 0 || rng.IntN(100) < 55 {
-			c := &Conn{group: r.group(rng.IntN(loops))}
-			c.topic = r.subscribe("t", c)
+			c := &subscriber{group: r.group(rng.IntN(loops))}
+			if r.subscribe("t", c) != c.topic {
+				t.Fatal("subscribe returned another topic than the subscriber's")
+			}
 			model = append(model, c)
 		} else {
 			i := rng.IntN(len(model))
@@ -208,7 +210,7 @@ func TestSubscriberList(t *testing.T) {
 		if n := tp.n.Load(); n != int64(len(model)) {
 			t.Fatalf("step %d: n %d, want %d", step, n, len(model))
 		}
-		seen := map[*Conn]bool{}
+		seen := map[*subscriber]bool{}
 		total := 0
 		for gi := range tp.loops {
 			s := tp.loops[gi].Load()
@@ -218,8 +220,8 @@ func TestSubscriberList(t *testing.T) {
 					t.Fatalf("step %d: group %d chunk %d has %d", step, gi, ci, len(ch))
 				}
 				for _, c := range ch {
-					if c.subPos != pos || c.group != int32(gi) {
-						t.Fatalf("step %d: subPos %d group %d at %d of group %d", step, c.subPos, c.group, pos, gi)
+					if c.pos != pos || c.group != int32(gi) {
+						t.Fatalf("step %d: pos %d group %d at %d of group %d", step, c.pos, c.group, pos, gi)
 					}
 					seen[c] = true
 					pos++

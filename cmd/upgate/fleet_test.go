@@ -85,9 +85,12 @@ probe:
 			t.Fatal("b's subscriber never heard a's publisher")
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	for len(msgs) > 0 {
-		<-msgs
+	// A last probe: the subscriber reads up to it, so that no probe still on
+	// its way is taken for what follows (it gets a's messages in order).
+	if err := pub.WriteMessage(gws.TextMessage, []byte("settled")); err != nil {
+		t.Fatal(err)
+	}
+	for next() != "settled" {
 	}
 	if err := pub.WriteMessage(gws.TextMessage, []byte("once")); err != nil {
 		t.Fatal(err)
@@ -113,8 +116,11 @@ probe:
 		t.Fatal(err)
 	}
 	in, _ := nc.SubscribeSync("upgate.in.talk")
-	_ = nc.Flush()
-	time.Sleep(100 * time.Millisecond)
+	// b joins a's server: once the server has the subscriptions, b's
+	// requests and messages reach them.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	chat := mustGorilla(t, b.wsURL("/chat/lobby"))
 	if err := chat.WriteMessage(gws.TextMessage, []byte("hi")); err != nil {
 		t.Fatal(err)

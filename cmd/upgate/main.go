@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/upgate/upgate/gateway"
+	"github.com/upgate/upgate/gateway/natsembed"
 )
 
 // Exit statuses.
@@ -61,7 +62,7 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 			log.Warn("unknown environment variable ignored (see upgate --help)", "name", w.name)
 		}
 	}
-	g, err := gateway.New(s.gatewayConfig(), gateway.WithLogger(log))
+	g, err := gateway.New(s.gatewayConfig(), gateway.WithLogger(log), gateway.WithEmbeddedNATS(natsembed.Starter{}))
 	if err != nil {
 		var ce *gateway.ConfigError
 		if errors.As(err, &ce) {

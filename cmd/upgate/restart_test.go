@@ -84,7 +84,7 @@ func TestListenErrorNamesAddress(t *testing.T) {
 	}{
 		{[]string{"--listen", taken, "--admin", "off"}, "gateway: public listener: listen tcp " + taken + ": bind: address already in use"},
 		{[]string{"--listen", "127.0.0.1:0", "--admin", taken}, "gateway: admin listener: listen tcp " + taken + ": bind: address already in use"},
-		{[]string{"--listen", "127.0.0.1:0", "--admin", "off", "--nats", "embedded", "--nats-listen", taken}, "gateway: bus: embedded server: listen tcp " + taken + ": bind: address already in use"},
+		{[]string{"--listen", "127.0.0.1:0", "--admin", "off", "--nats", "embedded", "--nats-listen", taken}, "gateway: natsembed: listen tcp " + taken + ": bind: address already in use"},
 	}
 	for i, c := range cases {
 		_, errOut, code := runUpgate(t, nil, append(c.args, "--log-format", "json")...)

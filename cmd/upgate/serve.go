@@ -48,12 +48,12 @@ func announce(log *slog.Logger, s *settings, g *gateway.Gateway) {
 		log.Info("admin listener", "addr", "off")
 	}
 
-	if b := g.Bus(); b != nil {
-		attrs := []any{"node", b.Node(), "prefix", b.Subjects().Prefix(), "bus", b.State().String()}
-		if s := b.Server(); s != nil {
-			attrs = append(attrs, "nats", s.ClientURL())
-			if u := s.ClusterURL(); u != "" {
-				attrs = append(attrs, "cluster", u)
+	if f := g.FleetStatus(); f.Node != "" {
+		attrs := []any{"node", f.Node, "prefix", f.Prefix, "bus", f.Bus}
+		if f.NATS != "" {
+			attrs = append(attrs, "nats", f.NATS)
+			if f.Cluster != "" {
+				attrs = append(attrs, "cluster", f.Cluster)
 			}
 		} else {
 			attrs = append(attrs, "servers", strings.Join(cfg.NATS.Servers, ","))

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/upgate/upgate/gateway"
+	"github.com/upgate/upgate/gateway/natsembed"
 )
 
 // TestChat runs the backend against a gateway with NATS embedded and two
@@ -25,7 +26,7 @@ func TestChat(t *testing.T) {
 		Timeouts: gateway.Timeouts{Close: 200 * time.Millisecond},
 		Routes:   []gateway.Route{{Path: "/chat/{topic}", Behaviour: gateway.Bridge, Auth: true}},
 		NATS:     gateway.NATS{Servers: []string{gateway.Embedded}, Listen: "127.0.0.1:0", NodeID: "n1"},
-	}, gateway.WithLogger(quiet))
+	}, gateway.WithLogger(quiet), gateway.WithEmbeddedNATS(natsembed.Starter{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestChat(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{url: g.Bus().Server().ClientURL(), prefix: "upgate", route: "chat", auth: true}, quiet)
+		done <- run(ctx, config{url: g.FleetStatus().NATS, prefix: "upgate", route: "chat", auth: true}, quiet)
 	}()
 	defer func() {
 		cancel()

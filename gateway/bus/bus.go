@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/upgate/upgate/internal/repeatlog"
 )
 
 // Local is the gateway seen from the bus: how messages that arrive on the
@@ -71,7 +73,10 @@ func (s State) String() string {
 
 // Defaults of Options.
 const (
-	DefaultAuthTimeout  = 2 * time.Second
+	DefaultAuthTimeout = 2 * time.Second
+	// DefaultLogInterval is how often a repeated warning is summarised
+	// (Options.LogInterval, ServerOptions.LogInterval).
+	DefaultLogInterval  = repeatlog.DefaultInterval
 	DefaultQueueLen     = 1 << 16
 	DefaultReconnectMin = 100 * time.Millisecond
 	DefaultReconnectMax = 5 * time.Second
@@ -86,9 +91,11 @@ type Options struct {
 	// URLs are the NATS servers to join (nats://host:port, ...). Empty with
 	// Embedded set: the bus connects to its embedded server in process.
 	URLs []string
-	// Embedded, when set, starts a NATS server in the process (Start) and
-	// stops it after the bus (Close).
+	// Embedded, when set, starts a NATS server in the process (Start),
+	// through StartServer, and stops it after the bus (Close).
 	Embedded *ServerOptions
+	// StartServer starts the embedded server; needed with Embedded.
+	StartServer ServerStarter
 	// Prefix is the first token(s) of every subject; "" means
 	// DefaultPrefix.
 	Prefix string
@@ -127,9 +134,9 @@ type Bus struct {
 	subj  *Subjects
 	local Local
 	log   *slog.Logger // o.Logger, repeated warnings summarised (warn)
-	warn  *repeatState
+	warn  *repeatlog.State
 
-	srv *Server
+	srv EmbeddedServer // nil without Options.Embedded
 	nc  *nats.Conn
 
 	textHdr, binHdr nats.Header // of topic messages this node publishes
@@ -171,6 +178,9 @@ func New(o Options, local Local) (*Bus, error) {
 	if len(o.URLs) == 0 && o.Embedded == nil {
 		return nil, errors.New("bus: no NATS server: give URLs or an embedded server")
 	}
+	if o.Embedded != nil && o.StartServer == nil {
+		return nil, errors.New("bus: an embedded server needs Options.StartServer (natsembed.Starter)")
+	}
 	for _, u := range o.URLs {
 		if err := ValidServerURL(u); err != nil {
 			return nil, fmt.Errorf("bus: %w", err)
@@ -205,7 +215,7 @@ func New(o Options, local Local) (*Bus, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	log, warn := newRepeatLogger(o.Logger, o.LogInterval)
+	log, warn := repeatlog.New(o.Logger, o.LogInterval)
 	b := &Bus{
 		opts:    o,
 		subj:    subj,
@@ -248,9 +258,9 @@ func (b *Bus) Subjects() *Subjects { return b.subj }
 // Node returns the node id.
 func (b *Bus) Node() string { return b.subj.Node() }
 
-// Server returns the embedded server, nil when the bus joins external
-// servers.
-func (b *Bus) Server() *Server { return b.srv }
+// Server returns the embedded server once Start started it, nil when the
+// bus joins external servers.
+func (b *Bus) Server() EmbeddedServer { return b.srv }
 
 // Start starts the embedded server, if any, and connects. A NATS server
 // that cannot be reached is not an error: the bus keeps retrying in the
@@ -269,7 +279,7 @@ func (b *Bus) Start() error {
 		if so.LogInterval == 0 {
 			so.LogInterval = b.opts.LogInterval
 		}
-		srv, err := StartServer(so)
+		srv, err := b.opts.StartServer.StartServer(so)
 		if err != nil {
 			return err
 		}
@@ -287,7 +297,7 @@ func (b *Bus) Start() error {
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(*nats.Conn) {
 			b.state.Store(int32(StateConnected))
-			b.warn.reset()
+			b.warn.Reset()
 			b.log.Info("bus: connected", "node", b.subj.Node())
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -301,7 +311,7 @@ func (b *Bus) Start() error {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.state.Store(int32(StateConnected))
 			b.stats.reconnects.Add(1)
-			b.warn.reset()
+			b.warn.Reset()
 			b.log.Info("bus: reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { b.state.Store(int32(StateClosed)) }),
@@ -315,7 +325,7 @@ func (b *Bus) Start() error {
 	}
 	url := strings.Join(b.opts.URLs, ",")
 	if b.srv != nil {
-		opts = append(opts, nats.InProcessServer(b.srv.ns))
+		opts = append(opts, nats.InProcessServer(b.srv))
 		url = b.srv.ClientURL()
 	}
 	nc, err := nats.Connect(url, opts...)
@@ -423,7 +433,7 @@ func (b *Bus) Close(timeout time.Duration) {
 	if b.srv != nil {
 		b.srv.Shutdown()
 	}
-	b.warn.close()
+	b.warn.Close()
 }
 
 // enqueue hands a message to the publisher goroutine without waiting.

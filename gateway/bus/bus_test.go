@@ -377,23 +377,19 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestCluster: three embedded servers form a cluster through routes to the
+// TestCluster: three NATS servers form a cluster through routes to the
 // first; a topic publish on one node reaches the watchers on the two others
 // exactly once.
 func TestCluster(t *testing.T) {
 	s1 := startServer(t, ServerOptions{Name: "s1", ClusterListen: "127.0.0.1:0"})
 	s2 := startServer(t, ServerOptions{Name: "s2", ClusterListen: "127.0.0.1:0", Routes: []string{s1.ClusterURL()}})
 	s3 := startServer(t, ServerOptions{Name: "s3", ClusterListen: "127.0.0.1:0", Routes: []string{s1.ClusterURL()}})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, s := range []*Server{s1, s2, s3} {
-		if err := s.WaitRoutes(ctx, 2); err != nil {
-			t.Fatal(err)
-		}
+	for _, s := range []*testServer{s1, s2, s3} {
+		waitRoutes(t, s, 2)
 	}
 	var locals []*fakeLocal
 	var buses []*Bus
-	for i, s := range []*Server{s1, s2, s3} {
+	for i, s := range []*testServer{s1, s2, s3} {
 		l := newFakeLocal()
 		l.setSubs("news", 1)
 		b := newBus(t, Options{URLs: []string{s.ClientURL()}, Node: fmt.Sprintf("n%d", i+1)}, l)
@@ -425,7 +421,7 @@ func TestCluster(t *testing.T) {
 
 // waitInterest waits until server s knows n subscriptions (local or through
 // routes) for subject.
-func waitInterest(t testing.TB, s *Server, subject string, n int) {
+func waitInterest(t testing.TB, s *testServer, subject string, n int) {
 	t.Helper()
 	eventually(t, "interest in "+subject, func() bool {
 		r := s.ns.GlobalAccount().Interest(subject)

@@ -4,7 +4,7 @@
 // NATS subjects, with no cluster protocol of upgate's own.
 //
 // A [Bus] is one node's connection to NATS: to servers of an existing
-// cluster, or to a NATS server embedded in the process ([StartServer]),
+// cluster, or to a NATS server embedded in the process (package natsembed),
 // alone or clustered with the other nodes' embedded servers by routes. It
 // reconnects with exponential back-off when NATS goes away, resubscribes
 // what it had, keeps serving the node's local connections meanwhile, and

@@ -19,28 +19,6 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startServer starts an embedded NATS server on a loopback port chosen by
-// the kernel (unless o.Listen says otherwise), stopped when t ends.
-func startServer(t testing.TB, o ServerOptions) *Server {
-	t.Helper()
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:0"
-	}
-	if o.Logger == nil {
-		o.Logger = testLogger()
-	}
-	s, err := StartServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s.Running() {
-			s.Shutdown()
-		}
-	})
-	return s
-}
-
 // newBus starts a bus with o, closed when t ends.
 func newBus(t testing.TB, o Options, l Local) *Bus {
 	t.Helper()

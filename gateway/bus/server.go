@@ -1,19 +1,46 @@
 package bus
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 )
 
-// ServerOptions configure a NATS server embedded in the process.
+// The NATS servers a bus joins (Options.URLs), or the one it runs inside
+// the process (Options.Embedded). This package holds only the client: an
+// embedded server is started through a ServerStarter, which package
+// natsembed implements, so that the programs that join external servers
+// do not link the NATS server.
+
+// ServerStarter starts a NATS server inside the process. Implemented by
+// natsembed.Starter.
+type ServerStarter interface {
+	StartServer(o ServerOptions) (EmbeddedServer, error)
+}
+
+// EmbeddedServer is a NATS server running inside the process, as the bus
+// uses it: it connects to it in process and shuts it down after itself.
+type EmbeddedServer interface {
+	// ClientURL returns the URL backends connect to, nats://host:port.
+	ClientURL() string
+	// ClusterURL returns the route URL the other servers of the cluster
+	// list in their Routes, nats://host:port, or "" without a cluster.
+	ClusterURL() string
+	// InProcessConn returns a client connection to the server that does
+	// not go through its listener (nats.InProcessConnProvider).
+	InProcessConn() (net.Conn, error)
+	// Shutdown stops the server and waits for it to end.
+	Shutdown()
+}
+
+// DefaultClusterName is the cluster name of embedded servers.
+const DefaultClusterName = "upgate"
+
+// ServerOptions configure a NATS server embedded in the process: what the
+// bus gives its ServerStarter.
 type ServerOptions struct {
 	// Name is the server's name in the cluster (the node id is a good
 	// choice); it must be unique among the cluster's servers.
@@ -44,164 +71,9 @@ type ServerOptions struct {
 	LogInterval time.Duration
 }
 
-// Server is a NATS server running inside the process.
-type Server struct {
-	ns *server.Server
-
-	// With a logger: its warnings' repeat state, and the watcher that
-	// logs route connections, kicked by the server's route notices.
-	log   *slog.Logger
-	warn  *repeatState
-	kick  chan struct{}
-	quit  chan struct{}
-	wdone chan struct{}
-}
-
-// DefaultClusterName is the cluster name of embedded servers.
-const DefaultClusterName = "upgate"
-
-// StartServer starts an embedded NATS server and waits until it accepts
-// client connections (at most ten seconds). Routes to other servers are
-// made in the background, retried for as long as the server runs.
-func StartServer(o ServerOptions) (*Server, error) {
-	host, port, err := splitListen(o.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("bus: embedded server listen: %w", err)
-	}
-	opts := &server.Options{
-		ServerName: o.Name,
-		Host:       host,
-		Port:       port,
-		NoSigs:     true,
-		MaxPayload: int32(min(o.MaxPayload, 64<<20)),
-	}
-	if o.ClusterListen != "" || len(o.Routes) > 0 {
-		cl := o.ClusterListen
-		if cl == "" {
-			cl = ":6222"
-		}
-		chost, cport, err := splitListen(cl)
-		if err != nil {
-			return nil, fmt.Errorf("bus: embedded server cluster listen: %w", err)
-		}
-		name := o.ClusterName
-		if name == "" {
-			name = DefaultClusterName
-		}
-		opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: cport}
-		for _, r := range o.Routes {
-			u, err := parseRoute(r)
-			if err != nil {
-				return nil, err
-			}
-			opts.Routes = append(opts.Routes, u)
-		}
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("bus: embedded server: %w", err)
-	}
-	s := &Server{ns: ns}
-	fatal := make(chan error, 1)
-	nl := natsLogger{l: slog.New(slog.DiscardHandler), fatal: fatal}
-	if o.Logger != nil {
-		s.log = o.Logger
-		var warn *slog.Logger
-		warn, s.warn = newRepeatLogger(o.Logger, o.LogInterval)
-		s.kick = make(chan struct{}, 1)
-		s.quit = make(chan struct{})
-		s.wdone = make(chan struct{})
-		nl.l, nl.kick = warn, s.kick
-		go s.watchRoutes()
-	}
-	ns.SetLoggerV2(nl, false, false, false)
-	go ns.Start()
-	// A listener that cannot bind is reported through Fatalf, and the
-	// server then never becomes ready: stop waiting at once.
-	deadline := time.Now().Add(startTimeout)
-	for !ns.ReadyForConnections(readyPoll) {
-		select {
-		case err := <-fatal:
-			s.Shutdown()
-			return nil, fmt.Errorf("bus: embedded server: %w", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.Shutdown()
-			return nil, fmt.Errorf("bus: embedded server did not start listening in %v", startTimeout)
-		}
-	}
-	return s, nil
-}
-
-// routeSettle bounds the wait, after a route connection is created, for the
-// route to register with a peer (the connection's first exchange).
-const routeSettle = 2 * time.Second
-
-// watchRoutes logs at info level each time the server gains a route to
-// another server of the cluster (the cluster forms, or forms again after
-// a peer came back), and then forgets the warnings of the trouble, so
-// that the next warning is logged at once. It runs until Shutdown.
-func (s *Server) watchRoutes() {
-	defer close(s.wdone)
-	peers := 0
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-s.kick:
-		}
-		// A route counts once its connection's first exchange is done:
-		// wait for the number of peers to change, or for routeSettle (a
-		// further connection to a known peer changes nothing).
-		before, deadline := peers, time.Now().Add(routeSettle)
-		for {
-			n := s.connectedServers()
-			if n > peers {
-				s.warn.reset()
-				s.log.Info("bus: nats server: cluster route connected", "peers", n)
-			}
-			peers = n
-			if n != before || time.Now().After(deadline) {
-				break
-			}
-			select {
-			case <-s.quit:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-}
-
-// startTimeout bounds StartServer's wait for the listeners; readyPoll is
-// how often it checks whether a listener failed meanwhile.
-const (
-	startTimeout = 10 * time.Second
-	readyPoll    = 50 * time.Millisecond
-)
-
-// splitListen parses host:port; port 0 becomes NATS's "random port".
-func splitListen(s string) (string, int, error) {
-	h, p, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", 0, fmt.Errorf("want host:port, got %q", s)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 0 || n > 65535 {
-		return "", 0, fmt.Errorf("want host:port, got %q", s)
-	}
-	if n == 0 {
-		n = server.RANDOM_PORT
-	}
-	if h == "" {
-		h = "0.0.0.0"
-	}
-	return h, n, nil
-}
-
-// parseRoute parses a route URL; a bare host:port means nats://host:port.
-func parseRoute(r string) (*url.URL, error) {
+// ParseRoute parses a cluster route of an embedded server
+// (ServerOptions.Routes); a bare host:port means nats://host:port.
+func ParseRoute(r string) (*url.URL, error) {
 	if !strings.Contains(r, "://") {
 		r = "nats://" + r
 	}
@@ -229,138 +101,8 @@ func ValidServerURL(s string) error {
 	return fmt.Errorf("want a nats://, tls://, ws:// or wss:// URL, got %q", s)
 }
 
-// ValidRoute checks a cluster route as StartServer takes it.
+// ValidRoute checks a cluster route as ParseRoute takes it.
 func ValidRoute(s string) error {
-	_, err := parseRoute(s)
+	_, err := ParseRoute(s)
 	return err
-}
-
-// ClientURL returns the URL clients connect to, nats://host:port.
-func (s *Server) ClientURL() string { return s.ns.ClientURL() }
-
-// Addr returns the client listener's address.
-func (s *Server) Addr() net.Addr { return s.ns.Addr() }
-
-// ClusterAddr returns the route listener's address, nil without a cluster.
-func (s *Server) ClusterAddr() net.Addr {
-	if a := s.ns.ClusterAddr(); a != nil {
-		return a
-	}
-	return nil
-}
-
-// ClusterURL returns the route URL other servers list in their Routes,
-// nats://host:port, or "" without a cluster.
-func (s *Server) ClusterURL() string {
-	a := s.ns.ClusterAddr()
-	if a == nil {
-		return ""
-	}
-	host := a.IP.String()
-	if a.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "nats://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
-}
-
-// NumRoutes returns the number of route connections to other servers.
-func (s *Server) NumRoutes() int { return s.ns.NumRoutes() }
-
-// WaitRoutes waits until the server has routes to n other servers, or
-// until ctx ends.
-func (s *Server) WaitRoutes(ctx context.Context, n int) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if s.connectedServers() >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("bus: %d of %d routes after waiting: %w", s.connectedServers(), n, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// connectedServers counts the distinct servers this one has routes to (a
-// pair of servers may hold several route connections).
-func (s *Server) connectedServers() int {
-	rz, err := s.ns.Routez(nil)
-	if err != nil {
-		return 0
-	}
-	ids := map[string]bool{}
-	for _, r := range rz.Routes {
-		ids[r.RemoteID] = true
-	}
-	return len(ids)
-}
-
-// Shutdown stops the server and waits for it to end. Clients connected to
-// it see their connection drop.
-func (s *Server) Shutdown() {
-	s.ns.Shutdown()
-	s.ns.WaitForShutdown()
-	if s.quit != nil {
-		select {
-		case <-s.quit:
-		default:
-			close(s.quit)
-			<-s.wdone
-			s.warn.close()
-		}
-	}
-}
-
-// Running reports whether the server is still running.
-func (s *Server) Running() bool { return s.ns.Running() }
-
-// natsLogger sends the embedded server's log lines to slog, kicks the route
-// watcher at each route connection's creation or end, and reports its
-// fatal errors (a listener that cannot bind) to fatal as well.
-type natsLogger struct {
-	l     *slog.Logger
-	kick  chan<- struct{} // nil without a route watcher
-	fatal chan error      // the first fatal error; later ones are only logged
-}
-
-func (n natsLogger) Noticef(f string, a ...any) {
-	if strings.Contains(f, "Route connection created") ||
-		strings.Contains(f, "connection closed") && len(a) > 0 && a[0] == "Route" {
-		select {
-		case n.kick <- struct{}{}:
-		default:
-		}
-	}
-	n.log(slog.LevelDebug, f, a)
-}
-func (n natsLogger) Warnf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
-
-// Fatalf logs at error level and reports the error without exiting: the
-// server's first error argument (net.Listen's, which names the address),
-// else the whole line.
-func (n natsLogger) Fatalf(f string, a ...any) {
-	n.log(slog.LevelError, f, a)
-	err := fmt.Errorf(f, a...)
-	for _, x := range a {
-		if e, ok := x.(error); ok {
-			err = e
-			break
-		}
-	}
-	select {
-	case n.fatal <- err:
-	default:
-	}
-}
-
-func (n natsLogger) Errorf(f string, a ...any) { n.log(slog.LevelWarn, f, a) }
-func (n natsLogger) Debugf(f string, a ...any) { n.log(slog.LevelDebug, f, a) }
-func (n natsLogger) Tracef(f string, a ...any) { n.log(slog.LevelDebug-4, f, a) }
-
-func (n natsLogger) log(level slog.Level, f string, a []any) {
-	if n.l.Enabled(context.Background(), level) {
-		n.l.Log(context.Background(), level, "bus: nats server: "+fmt.Sprintf(f, a...))
-	}
 }

@@ -1,4 +1,4 @@
-package bus
+package repeatlog
 
 import (
 	"context"
@@ -55,6 +55,18 @@ func (c *capture) matching(s string) []captured {
 	return out
 }
 
+// waitFor waits up to 10 s for cond.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // summaries and firsts split records into summaries and lines logged as
 // they came.
 func split(recs []captured) (firsts, summaries []captured) {
@@ -71,8 +83,8 @@ func split(recs []captured) (firsts, summaries []captured) {
 func TestRepeatHandler(t *testing.T) {
 	c := &capture{}
 	const every = 200 * time.Millisecond
-	log, st := newRepeatLogger(slog.New(c), every)
-	defer st.close()
+	log, st := New(slog.New(c), every)
+	defer st.Close()
 
 	for i := 1; i <= 10; i++ {
 		log.Warn(fmt.Sprintf("bus: peer down (attempt %d)", i), "err", i)
@@ -87,7 +99,7 @@ func TestRepeatHandler(t *testing.T) {
 	}
 	// The summary comes once the interval is over, with the latest repeat's
 	// message and attributes.
-	eventually(t, "a summary", func() bool { _, s := split(c.matching("peer down")); return len(s) > 0 })
+	waitFor(t, "a summary", func() bool { _, s := split(c.matching("peer down")); return len(s) > 0 })
 	_, summaries = split(c.matching("peer down"))
 	if s := summaries[0]; len(summaries) != 1 || s.repeated != 9 || s.level != slog.LevelWarn ||
 		!strings.HasPrefix(s.msg, "bus: peer down (attempt 10) (repeated 9 times in the last ") || s.attrs["err"] != "10" {
@@ -95,7 +107,7 @@ func TestRepeatHandler(t *testing.T) {
 	}
 	// A kind quiet for a whole interval is forgotten: the next one is
 	// logged at once.
-	eventually(t, "the kind forgotten", func() bool {
+	waitFor(t, "the kind forgotten", func() bool {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		return len(st.kinds) == 0
@@ -108,7 +120,7 @@ func TestRepeatHandler(t *testing.T) {
 	// reset logs the pending repeats at once and forgets them.
 	log.Warn("bus: peer down (attempt 12)")
 	log.Warn("bus: peer down (attempt 13)")
-	st.reset()
+	st.Reset()
 	firsts, summaries = split(c.matching("peer down"))
 	if len(summaries) != 2 || summaries[1].repeated != 2 || !strings.HasPrefix(summaries[1].msg, "bus: peer down (attempt 13) (repeated 2 times") {
 		t.Fatalf("after reset: got summaries %+v; want a second one of 2 repeats", summaries)
@@ -124,16 +136,16 @@ func TestRepeatHandler(t *testing.T) {
 func TestRepeatHandlerRate(t *testing.T) {
 	c := &capture{}
 	const every = 20 * time.Millisecond
-	log, st := newRepeatLogger(slog.New(c), every)
+	log, st := New(slog.New(c), every)
 	start := time.Now()
 	n := 0
 	for time.Since(start) < 10*every {
 		log.Warn("bus: flood", "n", n)
-		log.Error(fmt.Sprintf("bus: kind %c", 'a'+n%(maxRepeatKinds+36)))
+		log.Error(fmt.Sprintf("bus: kind %c", 'a'+n%(maxKinds+36)))
 		n++
 	}
 	elapsed := time.Since(start)
-	st.close()
+	st.Close()
 	maxLines := 2 + int(elapsed/every) // the first, a summary per interval, the last at close
 	flood := c.matching("bus: flood")
 	if len(flood) > maxLines {
@@ -148,45 +160,8 @@ func TestRepeatHandlerRate(t *testing.T) {
 	}
 	kinds := c.matching("bus: kind ")
 	other := c.matching("more warnings of other kinds")
-	if len(kinds) > (maxRepeatKinds+1)*maxLines || len(other) == 0 {
+	if len(kinds) > (maxKinds+1)*maxLines || len(other) == 0 {
 		t.Errorf("got %d lines for %d kinds (%d about other kinds); want at most %d and some about other kinds",
-			len(kinds), maxRepeatKinds+36, len(other), (maxRepeatKinds+1)*maxLines)
+			len(kinds), maxKinds+36, len(other), (maxKinds+1)*maxLines)
 	}
-}
-
-// TestClusterWarnings: a node whose cluster peer goes down logs the first
-// route error, then summaries; the route's return is logged at info level
-// and the next outage's first error is logged again at once. The interval
-// is longer than the server's one second between attempts, so that the
-// kind of error is not forgotten between them.
-func TestClusterWarnings(t *testing.T) {
-	peer := startServer(t, ServerOptions{Name: "peer", ClusterListen: "127.0.0.1:0"})
-	clusterListen := peer.ClusterAddr().String()
-	c := &capture{}
-	node := startServer(t, ServerOptions{Name: "node", ClusterListen: "127.0.0.1:0",
-		Routes: []string{peer.ClusterURL()}, Logger: slog.New(c), LogInterval: 1500 * time.Millisecond})
-	const formed, routeErr = "cluster route connected", "Error trying to connect to route"
-	eventually(t, "the cluster formed", func() bool { return len(c.matching(formed)) == 1 })
-	if r := c.matching(formed)[0]; r.level != slog.LevelInfo || r.attrs["peers"] != "1" {
-		t.Fatalf("got %+v; want an info line with peers=1", r)
-	}
-
-	peer.Shutdown()
-	eventually(t, "a summary of route errors", func() bool { _, s := split(c.matching(routeErr)); return len(s) > 0 })
-	firsts, _ := split(c.matching(routeErr))
-	if len(firsts) != 1 || firsts[0].level != slog.LevelWarn {
-		t.Fatalf("got %+v; want a single route error logged as it came", firsts)
-	}
-
-	// The peer comes back on the same route listener.
-	peer = startServer(t, ServerOptions{Name: "peer", ClusterListen: clusterListen})
-	eventually(t, "the cluster formed again", func() bool { return len(c.matching(formed)) == 2 })
-	node.warn.mu.Lock()
-	kinds := len(node.warn.kinds)
-	node.warn.mu.Unlock()
-	if kinds != 0 {
-		t.Errorf("got %d kinds of warnings remembered once the cluster formed; want none", kinds)
-	}
-	peer.Shutdown()
-	eventually(t, "the next outage's first error", func() bool { f, _ := split(c.matching(routeErr)); return len(f) == 2 })
 }

@@ -1,4 +1,7 @@
-package bus
+// Package repeatlog keeps a flood of warnings of one kind (a peer that
+// stays down, retried every second) down to a few lines: the first is
+// logged, its repeats are summarised once per interval.
+package repeatlog
 
 import (
 	"context"
@@ -8,76 +11,76 @@ import (
 	"time"
 )
 
-// DefaultLogInterval is how often a repeated warning of the bus is
-// summarised (Options.LogInterval, ServerOptions.LogInterval).
-const DefaultLogInterval = 30 * time.Second
+// DefaultInterval is how often a repeated warning is summarised.
+const DefaultInterval = 30 * time.Second
 
-// Bounds of the repeat handler: warnings of at most maxRepeatKinds kinds
+// Bounds of the repeat handler: warnings of at most maxKinds kinds
 // are told apart, the others share one summary; a kind is its message
-// with digits masked, cut to maxRepeatKey bytes.
+// with digits masked, cut to maxKey bytes.
 const (
-	maxRepeatKinds = 64
-	maxRepeatKey   = 256
+	maxKinds = 64
+	maxKey   = 256
 )
 
-// repeatHandler is a slog.Handler that logs a warning (or an error) the
+// handler is a slog.Handler that logs a warning (or an error) the
 // first time it is seen, then only counts its repeats and logs, at most once
 // per interval, one summary ("... (repeated 119 times in the last 30s)")
 // carrying the attributes of the latest repeat. A kind with no repeat for a
 // whole interval is forgotten: its next occurrence is logged at once.
 // Records below warning level pass through. So a peer that stays down costs
 // a few lines per interval, however fast its errors come.
-type repeatHandler struct {
+type handler struct {
 	inner slog.Handler
-	st    *repeatState
+	st    *State
 }
 
-// repeatState is shared by a repeatHandler and those derived from it.
-type repeatState struct {
+// State is what a repeat logger remembers of the warnings it saw, shared
+// by its handler and the handlers derived from it (With, WithGroup).
+type State struct {
 	every time.Duration
 	now   func() time.Time
 
 	mu     sync.Mutex
-	kinds  map[string]*repeatKind
+	kinds  map[string]*kind
 	timer  *time.Timer
 	closed bool
 }
 
-// repeatKind counts the repeats of one kind of warning since its last line.
-type repeatKind struct {
+// kind counts the repeats of one kind of warning since its last line.
+type kind struct {
 	since time.Time    // when its last line was logged
 	n     int          // repeats since
 	last  slog.Record  // the latest repeat
 	h     slog.Handler // the handler the latest repeat came through
 }
 
-// overflowKey is the kind of warnings beyond maxRepeatKinds kinds.
+// overflowKey is the kind of warnings beyond maxKinds kinds.
 const overflowKey = "\x00other"
 
-// newRepeatLogger returns a logger that writes to l's handler through a
-// repeatHandler with the given interval (DefaultLogInterval if zero or
-// negative), and the state to reset or close it with.
-func newRepeatLogger(l *slog.Logger, every time.Duration) (*slog.Logger, *repeatState) {
+// New returns a logger that writes to l's handler through a handler with
+// the given interval (DefaultInterval if zero or negative), and the state
+// to reset or close it with.
+func New(l *slog.Logger, every time.Duration) (*slog.Logger, *State) {
 	if every <= 0 {
-		every = DefaultLogInterval
+		every = DefaultInterval
 	}
-	st := &repeatState{every: every, now: time.Now, kinds: map[string]*repeatKind{}}
-	return slog.New(&repeatHandler{inner: l.Handler(), st: st}), st
+	st := &State{every: every, now: time.Now, kinds: map[string]*kind{}}
+	return slog.New(&handler{inner: l.Handler(), st: st}), st
 }
 
-func (h *repeatHandler) Enabled(ctx context.Context, level slog.Level) bool {
+func (h *handler) Enabled(ctx context.Context, level slog.Level) bool {
 	return h.inner.Enabled(ctx, level)
 }
 
-func (h *repeatHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &repeatHandler{inner: h.inner.WithAttrs(attrs), st: h.st}
+func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &handler{inner: h.inner.WithAttrs(attrs), st: h.st}
 }
 
-func (h *repeatHandler) WithGroup(name string) slog.Handler {
-	return &repeatHandler{inner: h.inner.WithGroup(name), st: h.st}
+func (h *handler) WithGroup(name string) slog.Handler {
+	return &handler{inner: h.inner.WithGroup(name), st: h.st}
 }
 
-func (h *repeatHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn || !h.st.count(h.inner, r) {
 		return h.inner.Handle(ctx, r)
 	}
@@ -86,20 +89,20 @@ func (h *repeatHandler) Handle(ctx context.Context, r slog.Record) error {
 
 // count records a warning; it reports whether the warning is a repeat that
 // must not be logged now.
-func (st *repeatState) count(h slog.Handler, r slog.Record) bool {
-	key := repeatKey(r.Message)
+func (st *State) count(h slog.Handler, r slog.Record) bool {
+	key := keyOf(r.Message)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed {
 		return false
 	}
 	k := st.kinds[key]
-	if k == nil && len(st.kinds) >= maxRepeatKinds {
+	if k == nil && len(st.kinds) >= maxKinds {
 		key = overflowKey
 		k = st.kinds[key]
 	}
 	if k == nil {
-		st.kinds[key] = &repeatKind{since: st.now()}
+		st.kinds[key] = &kind{since: st.now()}
 		if st.timer == nil {
 			st.timer = time.AfterFunc(st.every, st.tick)
 		}
@@ -112,7 +115,7 @@ func (st *repeatState) count(h slog.Handler, r slog.Record) bool {
 
 // tick logs the summaries of the kinds whose interval is over and forgets
 // the kinds that did not repeat during theirs.
-func (st *repeatState) tick() {
+func (st *State) tick() {
 	st.mu.Lock()
 	if st.closed {
 		st.mu.Unlock()
@@ -142,18 +145,19 @@ func (st *repeatState) tick() {
 	emit(out)
 }
 
-// reset logs the summaries of every pending repeat and forgets every
+// Reset logs the summaries of every pending repeat and forgets every
 // kind, so that the next warning of any kind is logged at once: the
-// trouble they told of is over.
-func (st *repeatState) reset() {
+// trouble they told of is over. Any goroutine.
+func (st *State) Reset() {
 	st.mu.Lock()
 	out := st.drain()
 	st.mu.Unlock()
 	emit(out)
 }
 
-// close is reset, after which warnings pass through unaggregated.
-func (st *repeatState) close() {
+// Close is Reset, after which warnings pass through unaggregated. Any
+// goroutine.
+func (st *State) Close() {
 	st.mu.Lock()
 	out := st.drain()
 	st.closed = true
@@ -161,9 +165,16 @@ func (st *repeatState) close() {
 	emit(out)
 }
 
+// Kinds returns the number of kinds of warnings remembered. Any goroutine.
+func (st *State) Kinds() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.kinds)
+}
+
 // drain returns the pending summaries and forgets every kind. st.mu is
 // held.
-func (st *repeatState) drain() []pending {
+func (st *State) drain() []pending {
 	now := st.now()
 	var out []pending
 	for key, k := range st.kinds {
@@ -192,7 +203,7 @@ func emit(out []pending) {
 }
 
 // summary builds the line that stands for k's repeats since k.since.
-func (st *repeatState) summary(key string, k *repeatKind, now time.Time) pending {
+func (st *State) summary(key string, k *kind, now time.Time) pending {
 	window := now.Sub(k.since)
 	if window >= time.Second {
 		window = window.Round(time.Second)
@@ -212,11 +223,11 @@ func (st *repeatState) summary(key string, k *repeatKind, now time.Time) pending
 	return pending{h: k.h, r: r}
 }
 
-// repeatKey is the kind of a message: the message with every run of
-// digits masked (attempt counts, ports, ids), cut to maxRepeatKey bytes.
-func repeatKey(msg string) string {
-	b := make([]byte, 0, min(len(msg), maxRepeatKey))
-	for i := 0; i < len(msg) && len(b) < maxRepeatKey; i++ {
+// keyOf is the kind of a message: the message with every run of
+// digits masked (attempt counts, ports, ids), cut to maxKey bytes.
+func keyOf(msg string) string {
+	b := make([]byte, 0, min(len(msg), maxKey))
+	for i := 0; i < len(msg) && len(b) < maxKey; i++ {
 		c := msg[i]
 		if c >= '0' && c <= '9' {
 			if len(b) > 0 && b[len(b)-1] == '#' {
