@@ -68,8 +68,8 @@ func TestLoopIndex(t *testing.T) {
 		}
 	}
 	w := dialWS(t, s)
-	w.write(text("x"))
-	w.expectMessage(ws.OpText, []byte("x"))
+	w.Write(text("x"))
+	w.ExpectMessage(ws.OpText, []byte("x"))
 	if onLoop.Load() < 0 {
 		t.Fatal("CurrentLoop in OnMessage is not the connection's LoopIndex")
 	}
@@ -119,7 +119,7 @@ func TestExecuteOrder(t *testing.T) {
 	}
 	for _, w := range clients {
 		for i := range n {
-			w.expectMessage(ws.OpText, []byte(strconv.Itoa(i)))
+			w.ExpectMessage(ws.OpText, []byte(strconv.Itoa(i)))
 		}
 	}
 	if wrongLoop.Load() != 0 {
@@ -133,9 +133,9 @@ func TestExecuteOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	w.expectMessage(ws.OpText, []byte("last"))
-	f := w.next()
-	if f.op != ws.OpClose || f.closeCode() != 4000 {
+	w.ExpectMessage(ws.OpText, []byte("last"))
+	f := w.Next()
+	if f.Op != ws.OpClose || f.CloseCode() != 4000 {
 		t.Fatalf("got %v, want close 4000", f)
 	}
 }
@@ -176,7 +176,7 @@ func TestExecuteAfterShutdown(t *testing.T) {
 	}
 	w := dialWS(t, s)
 	eventually(t, "OnOpen", func() bool { return h.opened.Load() == 1 })
-	w.closeNormally()
+	w.CloseNormally()
 	eventually(t, "the close", func() bool { return s.open.Load() == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -194,16 +194,16 @@ func TestExecuteAfterShutdown(t *testing.T) {
 func TestHeadRequest(t *testing.T) {
 	s, _ := startEcho(t)
 	w := dialRaw(t, s)
-	w.write([]byte("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
-	status, head := w.readHead()
+	w.Write([]byte("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+	status, head := w.ReadHead()
 	if status != 200 || !strings.Contains(head, "Content-Length: 3\r\n") || strings.Contains(head, "Connection: close") {
 		t.Fatalf("HEAD: %d\n%s", status, head)
 	}
-	status, head = w.readHead()
+	status, head = w.ReadHead()
 	if status != 200 || !strings.Contains(head, "Content-Length: 3\r\n") {
 		t.Fatalf("GET after HEAD: %d\n%s", status, head)
 	}
-	body, err := io.ReadAll(w.br)
+	body, err := io.ReadAll(w.R)
 	if err != nil || string(body) != "ok\n" {
 		t.Fatalf("GET body %q, %v", body, err)
 	}
@@ -219,8 +219,8 @@ func TestAcceptedAt(t *testing.T) {
 	w := dialRaw(t, s)
 	eventually(t, "the accept", func() bool { return s.open.Load() == 1 })
 	time.Sleep(100 * time.Millisecond)
-	w.write(upgradeRequest("/ws"))
-	w.expectSwitching()
+	w.Write(upgradeRequest("/ws"))
+	w.ExpectSwitching()
 	age := <-ages
 	if age < 100*time.Millisecond || age > time.Since(before) {
 		t.Fatalf("age at OnOpen %v, want from 100ms to %v", age, time.Since(before))

@@ -49,8 +49,8 @@ func TestInboxLetsTheLoopRead(t *testing.T) {
 	var worst time.Duration
 	for i := range 20 {
 		start := time.Now()
-		w.write(text("ping " + string(rune('a'+i))))
-		w.expectMessage(ws.OpText, []byte("ping "+string(rune('a'+i))))
+		w.Write(text("ping " + string(rune('a'+i))))
+		w.ExpectMessage(ws.OpText, []byte("ping "+string(rune('a'+i))))
 		worst = max(worst, time.Since(start))
 	}
 	stop.Store(true)
