@@ -47,6 +47,23 @@ func resolved(c *Conn, fill func(*Decision)) bool {
 	}
 }
 
+// inbound returns the number of bytes c's loop holds unread for c, read
+// on that loop.
+func inbound(t *testing.T, s *Server, c *Conn) int {
+	t.Helper()
+	n := make(chan int, 1)
+	if err := s.Execute(c.LoopIndex(), func() { n <- c.gc.InboundBuffered() }); err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	select {
+	case v := <-n:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatal("the loop did not run the task")
+		return 0
+	}
+}
+
 func waitConn(t *testing.T, ch chan *Conn) *Conn {
 	t.Helper()
 	select {
@@ -73,8 +90,10 @@ func TestDeferUpgrade(t *testing.T) {
 	// More bytes while waiting, in pieces, one that looks like a request.
 	w.Write(text("GET / HTTP/1.1\r\n\r\n"))
 	w.WriteChopped(text("early three"), 3, time.Millisecond)
-	eventually(t, "bytes buffered", func() bool { return s.Stats().Waiting == 1 })
-	time.Sleep(20 * time.Millisecond)
+	eventually(t, "the handshake waiting", func() bool { return s.Stats().Waiting == 1 })
+	// Every frame sent so far has reached the loop, which holds it unread.
+	early := len(text("early one")) + len(text("GET / HTTP/1.1\r\n\r\n")) + len(text("early three"))
+	eventually(t, "the early frames held", func() bool { return inbound(t, s, c) == early })
 	if err := c.Send(ws.OpText, []byte("x")); err != ErrNotOpen {
 		t.Errorf("Send while waiting: %v, want ErrNotOpen", err)
 	}
