@@ -141,7 +141,7 @@ func TestFanoutConcurrentCloses(t *testing.T) {
 				g.Publish("race", OpText, fanoutPayload(pub, seq))
 				progress.Add(1)
 				if seq%50 == 0 {
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // pacing: the flow lasts while subscribers come and go
 				}
 			}
 		})
@@ -158,7 +158,7 @@ func TestFanoutConcurrentCloses(t *testing.T) {
 	// the server disconnects the others.
 	wg.Go(func() {
 		for progress.Load() < msgs/3 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // polls: a third of the messages sent
 		}
 		for i, r := range leavers {
 			if i%2 == 0 {

@@ -62,10 +62,12 @@ func TestAutobahn5Fragmentation(t *testing.T) {
 		return func(w *wsClient) {
 			w.send(d, firstFrag(ws.OpText, "fragment1"), cont(false, "fragment2"), ping("pongme 1!"))
 			w.ExpectPong([]byte("pongme 1!")) // answered while the message is open
+			// The suite's pause: time passes with the message open, which
+			// must not end it (no idle timeout here).
 			time.Sleep(50 * time.Millisecond)
 			w.send(d, cont(false, "fragment3"), cont(false, "fragment4"), ping("pongme 2!"))
 			w.ExpectPong([]byte("pongme 2!"))
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // the suite's second pause
 			w.send(d, cont(true, "fragment5"))
 			w.ExpectMessage(ws.OpText, []byte("fragment1fragment2fragment3fragment4fragment5"))
 			w.CloseNormally()

@@ -218,6 +218,9 @@ func TestAutobahn6FailFast(t *testing.T) {
 	k, _ := hex.DecodeString(kosme)
 	bad, _ := hex.DecodeString("f4908080")
 	edited := []byte("edited")
+	// The pauses between two writes pace the client: the server reads the
+	// bytes before the invalid ones on their own, and must then fail on the
+	// read that brings the invalid byte, with its UTF-8 state carried over.
 	cases := []abCase{
 		{"6.4.1", func(w *wsClient) {
 			w.Write(clientFrame(ws.OpText, false, 0, k))

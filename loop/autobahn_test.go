@@ -28,7 +28,8 @@ func runCases(t *testing.T, s *Server, cases []abCase) {
 	}
 }
 
-// framewise writes each frame with its own write(2), pausing between them.
+// framewise writes each frame with its own write(2), pausing between them
+// (pacing, so that the server reads the frames one by one).
 func (w *wsClient) framewise(pause time.Duration, frames ...[]byte) {
 	w.T.Helper()
 	for i, f := range frames {

@@ -218,6 +218,8 @@ func TestAcceptedAt(t *testing.T) {
 	before := time.Now()
 	w := dialRaw(t, s)
 	eventually(t, "the accept", func() bool { return s.open.Load() == 1 })
+	// Time passes between the accept and the request, on purpose: the age
+	// at OnOpen must include it.
 	time.Sleep(100 * time.Millisecond)
 	w.Write(upgradeRequest("/ws"))
 	w.ExpectSwitching()

@@ -24,7 +24,7 @@ func TestInboxLetsTheLoopRead(t *testing.T) {
 	var stop atomic.Bool
 	ran := make(chan struct{}, inFlight)
 	task := func() {
-		time.Sleep(work) // the loop is busy
+		time.Sleep(work) // the loop is busy: the task holds it for work
 		ran <- struct{}{}
 	}
 	done := make(chan struct{})

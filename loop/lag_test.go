@@ -24,7 +24,7 @@ func stallLoop(t *testing.T, s *Server, i int, d time.Duration) (done chan struc
 		until := s.tick.Load() + ticks(d, s.opts.TimerResolution)
 		close(started)
 		for before(s.tick.Load(), until) {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // holds the loop while polling the tick
 		}
 		close(done)
 		return nil

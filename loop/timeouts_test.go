@@ -84,7 +84,8 @@ func TestIdleTimeout(t *testing.T) {
 	h := newTestHandler()
 	s := startServer(t, h, o)
 	w := dialWS(t, s)
-	// Traffic keeps the connection alive past the timeout.
+	// Traffic keeps the connection alive past the timeout: the pauses let
+	// 400 ms pass, twice the timeout, with a message every 50 ms.
 	var start time.Time
 	for range 8 {
 		time.Sleep(50 * time.Millisecond)
