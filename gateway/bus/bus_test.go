@@ -130,11 +130,11 @@ func TestConnSubject(t *testing.T) {
 		{"acme.conn.n1.1", nats.Header{HeaderClose: {"4000"}}, strings.Repeat("r", 124), ReasonBadMessage},
 	} {
 		before := b.Stats().Undeliverable[c.reason]
-		if r := ask(c.subject, c.h, c.data); r.OK || r.Error != ReasonNames[c.reason] {
-			t.Errorf("%s %v: answered %+v, want %s", c.subject, c.h, r, ReasonNames[c.reason])
+		if r := ask(c.subject, c.h, c.data); r.OK || r.Error != ReasonName(c.reason) {
+			t.Errorf("%s %v: answered %+v, want %s", c.subject, c.h, r, ReasonName(c.reason))
 		}
 		if after := b.Stats().Undeliverable[c.reason]; after != before+1 {
-			t.Errorf("%s: %s counted %d -> %d", c.subject, ReasonNames[c.reason], before, after)
+			t.Errorf("%s: %s counted %d -> %d", c.subject, ReasonName(c.reason), before, after)
 		}
 	}
 	l.none(t, 50*time.Millisecond)
