@@ -84,7 +84,7 @@ func sameError(a, b error) bool {
 // exerciseNegotiation runs every helper on an accepted request; they must
 // not panic.
 func exerciseNegotiation(r *parser.Request) {
-	r.SelectUpgrade([]parser.Protocol{parser.WebSocket, {Name: "h2c"}, {Name: "IRC", Version: "6.9"}})
+	r.SelectUpgrade([]parser.Protocol{parser.WebSocket(), {Name: "h2c"}, {Name: "IRC", Version: "6.9"}})
 	r.WantsUpgrade()
 	r.KeepAlive()
 	var accept [parser.AcceptLen]byte
