@@ -30,10 +30,10 @@ func TestEchoAllocations(t *testing.T) {
 	for _, size := range []int{16, 1000, 4000} {
 		msg := maskedFrame(2, pattern(size, false))
 		roundTrip := func() {
-			if _, err := rc.c.Write(msg); err != nil {
+			if _, err := rc.Conn.Write(msg); err != nil {
 				t.Fatal(err)
 			}
-			if op, n, err := rc.readFrame(buf); err != nil || op != 2 || n != size {
+			if op, n, err := rc.ReadFrameInto(buf); err != nil || op != 2 || n != size {
 				t.Fatalf("echo: op %d, %d bytes, %v", op, n, err)
 			}
 		}
@@ -99,7 +99,7 @@ func TestPublishAllocations(t *testing.T) {
 	// A client's publish: the subscribers of its loop are written on the
 	// spot, the other loop gets one task.
 	client := measure("client publish", func() {
-		if _, err := publisher.c.Write(msg); err != nil {
+		if _, err := publisher.Conn.Write(msg); err != nil {
 			t.Fatal(err)
 		}
 	})

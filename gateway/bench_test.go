@@ -3,12 +3,14 @@ package gateway
 import (
 	"fmt"
 	"testing"
+
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // benchFanout measures a publish to subs subscribers, delivery included: the
 // publisher stays at most window publishes ahead of the slowest reader, so
 // outbound queues stay small. publish sends the i-th message.
-func benchFanout(b *testing.B, loops, subs int, setup func(g *Gateway, fleet []*rawClient) func()) {
+func benchFanout(b *testing.B, loops, subs int, setup func(g *Gateway, fleet []*wstest.Client) func()) {
 	cfg := testConfig()
 	cfg.Loops = loops
 	cfg.Limits.MaxOutbound = 64 << 20
@@ -38,7 +40,7 @@ func benchFanout(b *testing.B, loops, subs int, setup func(g *Gateway, fleet []*
 func BenchmarkPublishFanout1000(b *testing.B) {
 	for _, loops := range []int{1, 2} {
 		b.Run(fmt.Sprintf("api/loops=%d", loops), func(b *testing.B) {
-			benchFanout(b, loops, 1000, func(g *Gateway, _ []*rawClient) func() {
+			benchFanout(b, loops, 1000, func(g *Gateway, _ []*wstest.Client) func() {
 				payload := pattern(64, true)
 				return func() {
 					if n, _ := g.Publish("bench", OpText, payload); n != 1000 {
@@ -48,10 +50,10 @@ func BenchmarkPublishFanout1000(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("client/loops=%d", loops), func(b *testing.B) {
-			benchFanout(b, loops, 1000, func(g *Gateway, fleet []*rawClient) func() {
+			benchFanout(b, loops, 1000, func(g *Gateway, fleet []*wstest.Client) func() {
 				msg := maskedFrame(1, pattern(64, true))
 				return func() {
-					if _, err := fleet[0].c.Write(msg); err != nil {
+					if _, err := fleet[0].Conn.Write(msg); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -71,10 +73,10 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(128)
 	for b.Loop() {
-		if _, err := rc.c.Write(msg); err != nil {
+		if _, err := rc.Conn.Write(msg); err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := rc.readFrame(buf); err != nil {
+		if _, _, err := rc.ReadFrameInto(buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -384,7 +384,8 @@ var metricDefs = []metricDef{
 		name: "upgate_bus_messages_total", typ: counter, labels: []string{"direction", "kind"}, bus: true,
 		help: "Messages published to (out) and received from (in) NATS, by kind: in (bridged client messages), topic, conn, event, auth.",
 		collect: func(s *scrape, e emit) {
-			for k, name := range bus.KindNames {
+			for k := range bus.NumKinds {
+				name := bus.KindName(k)
 				e.value(float64(s.bus.Out[k]), "out", name)
 				// Bridged client messages and events are only published.
 				if k != bus.KindIn && k != bus.KindEvent {
@@ -397,8 +398,8 @@ var metricDefs = []metricDef{
 		name: "upgate_bus_undeliverable_total", typ: counter, labels: []string{"reason"}, bus: true,
 		help: "Messages that could not be forwarded to NATS or delivered from it, by reason.",
 		collect: func(s *scrape, e emit) {
-			for r, name := range bus.ReasonNames {
-				e.value(float64(s.bus.Undeliverable[r]), name)
+			for r := range bus.NumReasons {
+				e.value(float64(s.bus.Undeliverable[r]), bus.ReasonName(r))
 			}
 		},
 	},
@@ -416,8 +417,8 @@ var metricDefs = []metricDef{
 		name: "upgate_auth_requests_total", typ: counter, labels: []string{"result"}, bus: true,
 		help: "Authorisation requests on NATS, by result.",
 		collect: func(s *scrape, e emit) {
-			for o, name := range bus.OutcomeNames {
-				e.value(float64(s.bus.Auth[o]), name)
+			for o := range bus.NumOutcomes {
+				e.value(float64(s.bus.Auth[o]), bus.OutcomeName(o))
 			}
 		},
 	},

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // fanoutPayload is the message seq of publisher pub: its text names both,
@@ -25,7 +27,7 @@ func fanoutPayload(pub, seq int) []byte {
 // publisher's messages arrive intact, in order and without a gap from the
 // first one received.
 type fanoutReader struct {
-	rc   *rawClient
+	rc   *wstest.Client
 	done chan struct{} // closed when the connection ended or a check failed
 
 	mu   sync.Mutex
@@ -33,7 +35,7 @@ type fanoutReader struct {
 	err  error
 }
 
-func newFanoutReader(rc *rawClient, pubs int) *fanoutReader {
+func newFanoutReader(rc *wstest.Client, pubs int) *fanoutReader {
 	r := &fanoutReader{rc: rc, last: make([]int, pubs), done: make(chan struct{})}
 	for i := range r.last {
 		r.last[i] = -1
@@ -46,7 +48,7 @@ func (r *fanoutReader) run() {
 	defer close(r.done)
 	buf := make([]byte, 4096)
 	for {
-		op, n, err := r.rc.readFrame(buf)
+		op, n, err := r.rc.ReadFrameInto(buf)
 		if err != nil || op == 8 {
 			return // closed by the client or by the server
 		}
@@ -139,14 +141,14 @@ func TestFanoutConcurrentCloses(t *testing.T) {
 				g.Publish("race", OpText, fanoutPayload(pub, seq))
 				progress.Add(1)
 				if seq%50 == 0 {
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // pacing: the flow lasts while subscribers come and go
 				}
 			}
 		})
 	}
 	wg.Go(func() {
 		for seq := range msgs {
-			if _, err := publisher.c.Write(maskedFrame(1, fanoutPayload(2, seq))); err != nil {
+			if _, err := publisher.Conn.Write(maskedFrame(1, fanoutPayload(2, seq))); err != nil {
 				t.Error(err)
 				return
 			}
@@ -156,11 +158,11 @@ func TestFanoutConcurrentCloses(t *testing.T) {
 	// the server disconnects the others.
 	wg.Go(func() {
 		for progress.Load() < msgs/3 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // polls: a third of the messages sent
 		}
 		for i, r := range leavers {
 			if i%2 == 0 {
-				_ = r.rc.c.Close()
+				_ = r.rc.Conn.Close()
 			}
 		}
 		for _, id := range leaving {
@@ -178,7 +180,7 @@ func TestFanoutConcurrentCloses(t *testing.T) {
 	for pub := range 2 {
 		g.Publish("race", OpText, fanoutPayload(pub, msgs))
 	}
-	if _, err := publisher.c.Write(maskedFrame(1, fanoutPayload(2, msgs))); err != nil {
+	if _, err := publisher.Conn.Write(maskedFrame(1, fanoutPayload(2, msgs))); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range append(stayers, joined...) {

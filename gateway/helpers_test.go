@@ -1,29 +1,27 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/upgate/upgate/internal/testutil"
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // testTimeout bounds every blocking step of a test.
-const testTimeout = 10 * time.Second
+const testTimeout = testutil.Timeout
 
 // testConfig listens on ephemeral loopback ports with two event loops, no
 // idle or ping timers and short close and drain budgets.
@@ -206,129 +204,38 @@ func doJSON(t testing.TB, method, url string, body []byte, status int) map[strin
 	return m
 }
 
-// eventually polls cond until it holds or the test timeout passes.
-func eventually(t testing.TB, what string, cond func() bool) {
+// Shared helpers, under the short names the tests of this package use.
+var (
+	eventually  = testutil.Eventually
+	pattern     = wstest.Pattern
+	maskedFrame = wstest.Message // a whole masked client message
+)
+
+const testKey = wstest.Key
+
+// dialRaw opens a WebSocket on path with a bare-socket client, for the
+// allocation tests and benchmarks: it writes pre-encoded frames and reads
+// with ReadFrameInto, so that it allocates nothing per message itself. The
+// socket has no deadline after the handshake.
+func dialRaw(t testing.TB, g *Gateway, path string) *wstest.Client {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// pattern returns n deterministic bytes, ASCII when text.
-func pattern(n int, text bool) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		if text {
-			b[i] = 'a' + byte(i%26)
-		} else {
-			b[i] = byte(i*31 + 7)
-		}
-	}
-	return b
-}
-
-// rawClient is a WebSocket client on a bare socket for the allocation tests
-// and benchmarks: it writes pre-encoded frames and reads into fixed buffers,
-// so that it allocates nothing per message itself.
-type rawClient struct {
-	c   net.Conn
-	br  *bufio.Reader
-	hdr [10]byte
-}
-
-const testKey = "dGhlIHNhbXBsZSBub25jZQ=="
-
-func dialRaw(t testing.TB, g *Gateway, path string) *rawClient {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	req := "GET " + path + " HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	rc := &rawClient{c: c, br: bufio.NewReaderSize(c, 64<<10)}
-	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
-	line, err := rc.br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101 ") {
-		t.Fatalf("handshake on %s: %q, %v", path, line, err)
-	}
-	for line != "\r\n" {
-		if line, err = rc.br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = c.SetReadDeadline(time.Time{})
+	rc := wstest.DialWS(t, g.Addr().String(), path)
+	_ = rc.Conn.SetDeadline(time.Time{})
 	return rc
-}
-
-// maskedFrame encodes a client frame.
-func maskedFrame(op byte, payload []byte) []byte {
-	out := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n <= 125:
-		out = append(out, 0x80|byte(n))
-	case n <= 0xffff:
-		out = append(out, 0x80|126)
-		out = binary.BigEndian.AppendUint16(out, uint16(n))
-	default:
-		out = append(out, 0x80|127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	mask := [4]byte{0x11, 0x22, 0x33, 0x44}
-	out = append(out, mask[:]...)
-	for i, b := range payload {
-		out = append(out, b^mask[i&3])
-	}
-	return out
-}
-
-// readFrame reads one server frame of at most len(buf) payload bytes into
-// buf and returns its opcode and length.
-func (rc *rawClient) readFrame(buf []byte) (byte, int, error) {
-	h := &rc.hdr
-	if _, err := io.ReadFull(rc.br, h[:2]); err != nil {
-		return 0, 0, err
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(rc.br, h[2:4]); err != nil {
-			return 0, 0, err
-		}
-		n = int(binary.BigEndian.Uint16(h[2:4]))
-	case 127:
-		if _, err := io.ReadFull(rc.br, h[2:10]); err != nil {
-			return 0, 0, err
-		}
-		n = int(binary.BigEndian.Uint64(h[2:10]))
-	}
-	if n > len(buf) {
-		return 0, 0, fmt.Errorf("frame of %d bytes over the %d-byte buffer", n, len(buf))
-	}
-	_, err := io.ReadFull(rc.br, buf[:n])
-	return h[0] & 0x0f, n, err
 }
 
 // subscriberFleet opens n raw subscribers of path that count the frames
 // they read.
-func subscriberFleet(t testing.TB, g *Gateway, path string, n int) (*atomic.Int64, []*rawClient) {
+func subscriberFleet(t testing.TB, g *Gateway, path string, n int) (*atomic.Int64, []*wstest.Client) {
 	var got atomic.Int64
-	subs := make([]*rawClient, n)
+	subs := make([]*wstest.Client, n)
 	for i := range subs {
 		rc := dialRaw(t, g, path)
 		subs[i] = rc
 		go func() {
 			buf := make([]byte, 64<<10)
 			for {
-				if _, _, err := rc.readFrame(buf); err != nil {
+				if _, _, err := rc.ReadFrameInto(buf); err != nil {
 					return
 				}
 				got.Add(1)

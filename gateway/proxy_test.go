@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // proxyV2Header is a PROXY protocol v2 header: cmd 1 (PROXY) with src and
@@ -39,7 +40,7 @@ func proxyV2Header(src, dst netip.AddrPort) []byte {
 // dialProxied connects as a load balancer would: the PROXY header, then
 // the client's handshake on path (with extra header lines) and the bytes
 // of after, all in one write. It reads the 101 and returns the client.
-func dialProxied(t *testing.T, g *Gateway, header []byte, path, extra string, after []byte) *rawClient {
+func dialProxied(t *testing.T, g *Gateway, header []byte, path, extra string, after []byte) *wstest.Client {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", g.Addr().String(), testTimeout)
 	if err != nil {
@@ -53,16 +54,8 @@ func dialProxied(t *testing.T, g *Gateway, header []byte, path, extra string, af
 	if _, err := c.Write(out); err != nil {
 		t.Fatal(err)
 	}
-	rc := &rawClient{c: c, br: bufio.NewReaderSize(c, 64<<10)}
-	line, err := rc.br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101 ") {
-		t.Fatalf("handshake on %s: %q, %v", path, line, err)
-	}
-	for line != "\r\n" {
-		if line, err = rc.br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rc := wstest.NewClient(t, c)
+	rc.ExpectSwitching()
 	return rc
 }
 
@@ -77,7 +70,7 @@ func TestProxyProtocol(t *testing.T) {
 	rc := dialProxied(t, g, []byte("PROXY TCP4 203.0.113.50 192.0.2.1 40000 443\r\n"), "/echo", "",
 		maskedFrame(1, []byte("through the balancer")))
 	buf := make([]byte, 64)
-	if op, n, err := rc.readFrame(buf); err != nil || op != 1 || string(buf[:n]) != "through the balancer" {
+	if op, n, err := rc.ReadFrameInto(buf); err != nil || op != 1 || string(buf[:n]) != "through the balancer" {
 		t.Fatalf("echo: op %d %q %v", op, buf[:n], err)
 	}
 	var id uint64
@@ -89,8 +82,8 @@ func TestProxyProtocol(t *testing.T) {
 		return len(ids) == 1
 	})
 	info := doJSON(t, "GET", adminURL(g, fmt.Sprintf("/connections/%d", id)), nil, 200)
-	if info["client"] != "203.0.113.50" || info["remote"] != rc.c.LocalAddr().String() {
-		t.Fatalf("connection info %v: want client 203.0.113.50 and remote %v", info, rc.c.LocalAddr())
+	if info["client"] != "203.0.113.50" || info["remote"] != rc.Conn.LocalAddr().String() {
+		t.Fatalf("connection info %v: want client 203.0.113.50 and remote %v", info, rc.Conn.LocalAddr())
 	}
 
 	// v2 over IPv6 and IPv4, and LOCAL (the balancer's own connection).

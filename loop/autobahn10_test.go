@@ -12,8 +12,8 @@ func TestAutobahn10AutoFragmentation(t *testing.T) {
 	s, _ := startEcho(t)
 	runCases(t, s, []abCase{{"10.1.1", func(w *wsClient) {
 		p := pattern(65536, true)
-		w.write(fragments(ws.OpText, p, 1300))
-		w.expectMessage(ws.OpText, p)
-		w.closeNormally()
+		w.Write(fragments(ws.OpText, p, 1300))
+		w.ExpectMessage(ws.OpText, p)
+		w.CloseNormally()
 	}}})
 }

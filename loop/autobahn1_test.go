@@ -17,16 +17,16 @@ func TestAutobahn1Framing(t *testing.T) {
 		for i, n := range []int{0, 125, 126, 127, 128, 65535, 65536} {
 			cases = append(cases, abCase{fmt.Sprintf("1.%d.%d", g+1, i+1), func(w *wsClient) {
 				p := pattern(n, op == ws.OpText)
-				w.write(msg(op, p))
-				w.expectMessage(op, p)
-				w.closeNormally()
+				w.Write(msg(op, p))
+				w.ExpectMessage(op, p)
+				w.CloseNormally()
 			}})
 		}
 		cases = append(cases, abCase{fmt.Sprintf("1.%d.8", g+1), func(w *wsClient) {
 			p := pattern(65536, op == ws.OpText)
-			w.writeChopped(msg(op, p), 997, 0)
-			w.expectMessage(op, p)
-			w.closeNormally()
+			w.WriteChopped(msg(op, p), 997, 0)
+			w.ExpectMessage(op, p)
+			w.CloseNormally()
 		}})
 	}
 	runCases(t, s, cases)

@@ -18,9 +18,9 @@ func TestAutobahn2PingPong(t *testing.T) {
 	bin := []byte("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")
 	pingPong := func(p []byte) func(w *wsClient) {
 		return func(w *wsClient) {
-			w.write(msg(ws.OpPing, p))
-			w.expectPong(p)
-			w.closeNormally()
+			w.Write(msg(ws.OpPing, p))
+			w.ExpectPong(p)
+			w.CloseNormally()
 		}
 	}
 	cases := []abCase{
@@ -29,45 +29,45 @@ func TestAutobahn2PingPong(t *testing.T) {
 		{"2.3", pingPong(bin)},
 		{"2.4", pingPong(bytes.Repeat([]byte{0xfe}, 125))},
 		{"2.5", func(w *wsClient) {
-			w.write(msg(ws.OpPing, bytes.Repeat([]byte{0xfe}, 126)))
-			w.expectClose(ws.StatusProtocolError)
+			w.Write(msg(ws.OpPing, bytes.Repeat([]byte{0xfe}, 126)))
+			w.ExpectClose(ws.StatusProtocolError)
 		}},
 		{"2.6", func(w *wsClient) {
 			p := bytes.Repeat([]byte{0xfe}, 125)
-			w.writeChopped(msg(ws.OpPing, p), 1, time.Millisecond/10)
-			w.expectPong(p)
-			w.closeNormally()
+			w.WriteChopped(msg(ws.OpPing, p), 1, time.Millisecond/10)
+			w.ExpectPong(p)
+			w.CloseNormally()
 		}},
 		{"2.7", func(w *wsClient) {
-			w.write(msg(ws.OpPong, nil))
-			w.closeNormally() // the next frame must be the close reply
+			w.Write(msg(ws.OpPong, nil))
+			w.CloseNormally() // the next frame must be the close reply
 		}},
 		{"2.8", func(w *wsClient) {
-			w.write(msg(ws.OpPong, []byte("unsolicited pong payload")))
-			w.closeNormally()
+			w.Write(msg(ws.OpPong, []byte("unsolicited pong payload")))
+			w.CloseNormally()
 		}},
 		{"2.9", func(w *wsClient) {
-			w.write(msg(ws.OpPong, []byte("unsolicited pong payload")), ping("ping payload"))
-			w.expectPong([]byte("ping payload"))
-			w.closeNormally()
+			w.Write(msg(ws.OpPong, []byte("unsolicited pong payload")), ping("ping payload"))
+			w.ExpectPong([]byte("ping payload"))
+			w.CloseNormally()
 		}},
 		{"2.10", func(w *wsClient) {
 			for i := range 10 {
-				w.write(ping(fmt.Sprintf("payload-%d", i)))
+				w.Write(ping(fmt.Sprintf("payload-%d", i)))
 			}
 			for i := range 10 {
-				w.expectPong([]byte(fmt.Sprintf("payload-%d", i)))
+				w.ExpectPong([]byte(fmt.Sprintf("payload-%d", i)))
 			}
-			w.closeNormally()
+			w.CloseNormally()
 		}},
 		{"2.11", func(w *wsClient) {
 			for i := range 10 {
-				w.writeChopped(ping(fmt.Sprintf("payload-%d", i)), 1, time.Millisecond/10)
+				w.WriteChopped(ping(fmt.Sprintf("payload-%d", i)), 1, time.Millisecond/10)
 			}
 			for i := range 10 {
-				w.expectPong([]byte(fmt.Sprintf("payload-%d", i)))
+				w.ExpectPong([]byte(fmt.Sprintf("payload-%d", i)))
 			}
-			w.closeNormally()
+			w.CloseNormally()
 		}},
 	}
 	runCases(t, s, cases)

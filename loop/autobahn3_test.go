@@ -16,14 +16,14 @@ func TestAutobahn3ReservedBits(t *testing.T) {
 	afterValid := func(rsv byte, d delivery) func(w *wsClient) {
 		return func(w *wsClient) {
 			w.send(d, text("Hello, world!"), clientFrame(ws.OpText, true, rsv, hello), ping(""))
-			w.expectMessage(ws.OpText, hello)
-			w.expectClose(ws.StatusProtocolError)
+			w.ExpectMessage(ws.OpText, hello)
+			w.ExpectClose(ws.StatusProtocolError)
 		}
 	}
 	bad := func(f []byte) func(w *wsClient) {
 		return func(w *wsClient) {
-			w.write(f)
-			w.expectClose(ws.StatusProtocolError)
+			w.Write(f)
+			w.ExpectClose(ws.StatusProtocolError)
 		}
 	}
 	bin := make([]byte, 256)

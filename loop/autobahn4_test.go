@@ -24,15 +24,15 @@ func TestAutobahn4Opcodes(t *testing.T) {
 			id := fmt.Sprintf("4.%d.%d", g+1, i+1)
 			if i < 2 {
 				cases = append(cases, abCase{id, func(w *wsClient) {
-					w.write(clientFrame(op, true, 0, payload))
-					w.expectClose(ws.StatusProtocolError)
+					w.Write(clientFrame(op, true, 0, payload))
+					w.ExpectClose(ws.StatusProtocolError)
 				}})
 				continue
 			}
 			cases = append(cases, abCase{id, func(w *wsClient) {
-				w.write(text("Hello, world!"), clientFrame(op, true, 0, payload), ping(""))
-				w.expectMessage(ws.OpText, []byte("Hello, world!"))
-				w.expectClose(ws.StatusProtocolError)
+				w.Write(text("Hello, world!"), clientFrame(op, true, 0, payload), ping(""))
+				w.ExpectMessage(ws.OpText, []byte("Hello, world!"))
+				w.ExpectClose(ws.StatusProtocolError)
 			}})
 		}
 	}

@@ -19,7 +19,7 @@ func TestAutobahn5Fragmentation(t *testing.T) {
 	fail := func(d delivery, frames ...[]byte) func(w *wsClient) {
 		return func(w *wsClient) {
 			w.send(d, frames...)
-			w.expectClose(ws.StatusProtocolError)
+			w.ExpectClose(ws.StatusProtocolError)
 		}
 	}
 	cases := []abCase{
@@ -29,16 +29,16 @@ func TestAutobahn5Fragmentation(t *testing.T) {
 	for i, d := range []delivery{oneWrite, frameWise, oneByte} {
 		cases = append(cases, abCase{"5." + itoa(3+i), func(w *wsClient) {
 			w.send(d, firstFrag(ws.OpText, "fragment1"), cont(true, "fragment2"))
-			w.expectMessage(ws.OpText, two)
-			w.closeNormally()
+			w.ExpectMessage(ws.OpText, two)
+			w.CloseNormally()
 		}})
 	}
 	for i, d := range []delivery{oneWrite, frameWise, oneByte} {
 		cases = append(cases, abCase{"5." + itoa(6+i), func(w *wsClient) {
 			w.send(d, firstFrag(ws.OpText, "fragment1"), ping("pongme!"), cont(true, "fragment2"))
-			w.expectPong([]byte("pongme!"))
-			w.expectMessage(ws.OpText, two)
-			w.closeNormally()
+			w.ExpectPong([]byte("pongme!"))
+			w.ExpectMessage(ws.OpText, two)
+			w.CloseNormally()
 		}})
 	}
 	for i, d := range []delivery{oneWrite, frameWise, oneByte} {
@@ -48,9 +48,9 @@ func TestAutobahn5Fragmentation(t *testing.T) {
 	}
 	cases = append(cases,
 		abCase{"5.15", func(w *wsClient) {
-			w.write(firstFrag(ws.OpText, "fragment1"), cont(true, "fragment2"), cont(false, "fragment3"), cont(true, "fragment4"))
-			w.expectMessage(ws.OpText, two)
-			w.expectClose(ws.StatusProtocolError)
+			w.Write(firstFrag(ws.OpText, "fragment1"), cont(true, "fragment2"), cont(false, "fragment3"), cont(true, "fragment4"))
+			w.ExpectMessage(ws.OpText, two)
+			w.ExpectClose(ws.StatusProtocolError)
 		}},
 		abCase{"5.16", fail(oneWrite, cont(false, "fragment1"), firstFrag(ws.OpText, "fragment2"), cont(true, "fragment3"),
 			cont(false, "fragment1"), firstFrag(ws.OpText, "fragment2"), cont(true, "fragment3"))},
@@ -61,14 +61,16 @@ func TestAutobahn5Fragmentation(t *testing.T) {
 	many := func(d delivery) func(w *wsClient) {
 		return func(w *wsClient) {
 			w.send(d, firstFrag(ws.OpText, "fragment1"), cont(false, "fragment2"), ping("pongme 1!"))
-			w.expectPong([]byte("pongme 1!")) // answered while the message is open
+			w.ExpectPong([]byte("pongme 1!")) // answered while the message is open
+			// The suite's pause: time passes with the message open, which
+			// must not end it (no idle timeout here).
 			time.Sleep(50 * time.Millisecond)
 			w.send(d, cont(false, "fragment3"), cont(false, "fragment4"), ping("pongme 2!"))
-			w.expectPong([]byte("pongme 2!"))
-			time.Sleep(50 * time.Millisecond)
+			w.ExpectPong([]byte("pongme 2!"))
+			time.Sleep(50 * time.Millisecond) // the suite's second pause
 			w.send(d, cont(true, "fragment5"))
-			w.expectMessage(ws.OpText, []byte("fragment1fragment2fragment3fragment4fragment5"))
-			w.closeNormally()
+			w.ExpectMessage(ws.OpText, []byte("fragment1fragment2fragment3fragment4fragment5"))
+			w.CloseNormally()
 		}
 	}
 	cases = append(cases, abCase{"5.19", many(oneWrite)}, abCase{"5.20", many(frameWise)})

@@ -158,34 +158,34 @@ func TestAutobahn6UTF8(t *testing.T) {
 	var cases []abCase
 	cases = append(cases,
 		abCase{"6.1.1", func(w *wsClient) {
-			w.write(text(""))
-			w.expectMessage(ws.OpText, nil)
-			w.closeNormally()
+			w.Write(text(""))
+			w.ExpectMessage(ws.OpText, nil)
+			w.CloseNormally()
 		}},
 		abCase{"6.1.2", func(w *wsClient) {
-			w.write(firstFrag(ws.OpText, ""), cont(false, ""), cont(true, ""))
-			w.expectMessage(ws.OpText, nil)
-			w.closeNormally()
+			w.Write(firstFrag(ws.OpText, ""), cont(false, ""), cont(true, ""))
+			w.ExpectMessage(ws.OpText, nil)
+			w.CloseNormally()
 		}},
 		abCase{"6.1.3", func(w *wsClient) {
-			w.write(firstFrag(ws.OpText, ""), cont(false, "middle frame payload"), cont(true, ""))
-			w.expectMessage(ws.OpText, []byte("middle frame payload"))
-			w.closeNormally()
+			w.Write(firstFrag(ws.OpText, ""), cont(false, "middle frame payload"), cont(true, ""))
+			w.ExpectMessage(ws.OpText, []byte("middle frame payload"))
+			w.CloseNormally()
 		}},
 	)
 	for _, v := range utf8Vectors {
 		p := v.bytes()
 		check := func(w *wsClient) {
 			if v.valid {
-				w.expectMessage(ws.OpText, p)
-				w.closeNormally()
+				w.ExpectMessage(ws.OpText, p)
+				w.CloseNormally()
 			} else {
-				w.expectClose(ws.StatusInvalidFramePayloadData)
+				w.ExpectClose(ws.StatusInvalidFramePayloadData)
 			}
 		}
 		cases = append(cases,
 			abCase{v.id + "/frame", func(w *wsClient) {
-				w.write(msg(ws.OpText, p))
+				w.Write(msg(ws.OpText, p))
 				check(w)
 			}},
 			abCase{v.id + "/fragments", func(w *wsClient) {
@@ -197,7 +197,7 @@ func TestAutobahn6UTF8(t *testing.T) {
 					}
 					frames = append(frames, clientFrame(op, i == len(p)-1, 0, p[i:i+1]))
 				}
-				w.write(frames...)
+				w.Write(frames...)
 				check(w)
 			}},
 			abCase{v.id + "/chopped", func(w *wsClient) {
@@ -218,18 +218,21 @@ func TestAutobahn6FailFast(t *testing.T) {
 	k, _ := hex.DecodeString(kosme)
 	bad, _ := hex.DecodeString("f4908080")
 	edited := []byte("edited")
+	// The pauses between two writes pace the client: the server reads the
+	// bytes before the invalid ones on their own, and must then fail on the
+	// read that brings the invalid byte, with its UTF-8 state carried over.
 	cases := []abCase{
 		{"6.4.1", func(w *wsClient) {
-			w.write(clientFrame(ws.OpText, false, 0, k))
+			w.Write(clientFrame(ws.OpText, false, 0, k))
 			time.Sleep(20 * time.Millisecond)
-			w.write(clientFrame(ws.OpContinuation, false, 0, bad))
-			w.expectClose(ws.StatusInvalidFramePayloadData) // third fragment never sent
+			w.Write(clientFrame(ws.OpContinuation, false, 0, bad))
+			w.ExpectClose(ws.StatusInvalidFramePayloadData) // third fragment never sent
 		}},
 		{"6.4.2", func(w *wsClient) {
-			w.write(clientFrame(ws.OpText, false, 0, append(append([]byte(nil), k...), bad[0])))
+			w.Write(clientFrame(ws.OpText, false, 0, append(append([]byte(nil), k...), bad[0])))
 			time.Sleep(20 * time.Millisecond)
-			w.write(clientFrame(ws.OpContinuation, false, 0, bad[1:]))
-			w.expectClose(ws.StatusInvalidFramePayloadData)
+			w.Write(clientFrame(ws.OpContinuation, false, 0, bad[1:]))
+			w.ExpectClose(ws.StatusInvalidFramePayloadData)
 		}},
 	}
 	for i, split := range []int{len(k), len(k) + 1} {
@@ -237,11 +240,11 @@ func TestAutobahn6FailFast(t *testing.T) {
 			payload := append(append(append([]byte(nil), k...), bad...), edited...)
 			f := msg(ws.OpText, payload)
 			hdr := len(f) - len(payload)
-			w.write(f[:hdr+split])
+			w.Write(f[:hdr+split])
 			time.Sleep(20 * time.Millisecond)
-			w.write(f[hdr+split : hdr+len(k)+len(bad)])
+			w.Write(f[hdr+split : hdr+len(k)+len(bad)])
 			// The frame still lacks "edited": the server must not wait for it.
-			w.expectClose(ws.StatusInvalidFramePayloadData)
+			w.ExpectClose(ws.StatusInvalidFramePayloadData)
 		}})
 	}
 	runCases(t, s, cases)

@@ -17,39 +17,39 @@ func TestAutobahn7Close(t *testing.T) {
 	s, _ := startEcho(t)
 	closeWith := func(payload []byte, want ws.StatusCode) func(w *wsClient) {
 		return func(w *wsClient) {
-			w.write(msg(ws.OpClose, payload))
-			w.expectClose(want)
+			w.Write(msg(ws.OpClose, payload))
+			w.ExpectClose(want)
 		}
 	}
 	invalidReason, _ := hex.DecodeString(kosme + "eda080656469746564")
 	cases := []abCase{
 		{"7.1.1", func(w *wsClient) {
-			w.write(text("Hello World!"))
-			w.expectMessage(ws.OpText, []byte("Hello World!"))
-			w.closeNormally()
+			w.Write(text("Hello World!"))
+			w.ExpectMessage(ws.OpText, []byte("Hello World!"))
+			w.CloseNormally()
 		}},
 		{"7.1.2", func(w *wsClient) {
 			c := msg(ws.OpClose, closePayload(1000, ""))
-			w.write(c, c)
-			w.expectClose(1000) // one close reply, then EOF
+			w.Write(c, c)
+			w.ExpectClose(1000) // one close reply, then EOF
 		}},
 		{"7.1.3", func(w *wsClient) {
-			w.write(msg(ws.OpClose, closePayload(1000, "")), ping("Hello World!"))
-			w.expectClose(1000)
+			w.Write(msg(ws.OpClose, closePayload(1000, "")), ping("Hello World!"))
+			w.ExpectClose(1000)
 		}},
 		{"7.1.4", func(w *wsClient) {
-			w.write(msg(ws.OpClose, closePayload(1000, "")), text("Hello World!"))
-			w.expectClose(1000)
+			w.Write(msg(ws.OpClose, closePayload(1000, "")), text("Hello World!"))
+			w.ExpectClose(1000)
 		}},
 		{"7.1.5", func(w *wsClient) {
-			w.write(firstFrag(ws.OpText, "fragment1"), msg(ws.OpClose, closePayload(1000, "")), cont(true, "fragment2"))
-			w.expectClose(1000)
+			w.Write(firstFrag(ws.OpText, "fragment1"), msg(ws.OpClose, closePayload(1000, "")), cont(true, "fragment2"))
+			w.ExpectClose(1000)
 		}},
 		{"7.1.6", func(w *wsClient) {
 			big := []byte(strings.Repeat("BAsd7&jh23", 256<<10/10))
-			w.write(msg(ws.OpText, big), msg(ws.OpClose, closePayload(1000, "")), ping("Hello World!"))
-			w.expectMessage(ws.OpText, big)
-			w.expectClose(1000)
+			w.Write(msg(ws.OpText, big), msg(ws.OpClose, closePayload(1000, "")), ping("Hello World!"))
+			w.ExpectMessage(ws.OpText, big)
+			w.ExpectClose(1000)
 		}},
 		{"7.3.1", closeWith(nil, 1000)},
 		{"7.3.2", closeWith([]byte{0x03}, ws.StatusProtocolError)},
@@ -76,19 +76,19 @@ func TestAutobahn7Close(t *testing.T) {
 func TestCloseReportedToHandler(t *testing.T) {
 	s, h := startEcho(t)
 	w := dialWS(t, s)
-	w.write(msg(ws.OpClose, closePayload(4001, "app")))
-	w.expectClose(4001)
+	w.Write(msg(ws.OpClose, closePayload(4001, "app")))
+	w.ExpectClose(4001)
 	if ci := h.waitClose(t); ci.code != 4001 || ci.err != nil {
 		t.Fatalf("peer close: %+v", ci)
 	}
 	w = dialWS(t, s)
-	w.write(clientFrame(ws.OpText, true, 4, nil))
-	w.expectClose(ws.StatusProtocolError)
+	w.Write(clientFrame(ws.OpText, true, 4, nil))
+	w.ExpectClose(ws.StatusProtocolError)
 	if ci := h.waitClose(t); ci.code != ws.StatusProtocolError || ci.err == nil {
 		t.Fatalf("protocol error: %+v", ci)
 	}
 	w = dialWS(t, s)
-	_ = w.c.Close()
+	_ = w.Conn.Close()
 	if ci := h.waitClose(t); ci.code != ws.StatusAbnormalClosure || ci.err != ErrAbnormalClosure {
 		t.Fatalf("dropped: %+v", ci)
 	}

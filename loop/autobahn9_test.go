@@ -18,7 +18,7 @@ func (w *wsClient) writeAsync(b []byte, chop int) <-chan error {
 		}
 		for len(b) > 0 {
 			n := min(chop, len(b))
-			if _, err := w.c.Write(b[:n]); err != nil {
+			if _, err := w.Conn.Write(b[:n]); err != nil {
 				done <- err
 				return
 			}
@@ -30,9 +30,9 @@ func (w *wsClient) writeAsync(b []byte, chop int) <-chan error {
 }
 
 func (w *wsClient) waitWrite(done <-chan error) {
-	w.t.Helper()
+	w.T.Helper()
 	if err := <-done; err != nil {
-		w.t.Fatalf("write: %v", err)
+		w.T.Fatalf("write: %v", err)
 	}
 }
 
@@ -72,9 +72,9 @@ func TestAutobahn9Limits(t *testing.T) {
 			cases = append(cases, abCase{fmt.Sprintf("9.%d.%d", g+1, i+1), func(w *wsClient) {
 				p := pattern(n, op == ws.OpText)
 				done := w.writeAsync(msg(op, p), 0)
-				w.expectMessage(op, p)
+				w.ExpectMessage(op, p)
 				w.waitWrite(done)
-				w.closeNormally()
+				w.CloseNormally()
 			}})
 		}
 		for i, size := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
@@ -84,18 +84,18 @@ func TestAutobahn9Limits(t *testing.T) {
 			cases = append(cases, abCase{fmt.Sprintf("9.%d.%d", g+3, i+1), func(w *wsClient) {
 				p := pattern(ab9Fragmented, op == ws.OpText)
 				done := w.writeAsync(fragments(op, p, size), 0)
-				w.expectMessage(op, p)
+				w.ExpectMessage(op, p)
 				w.waitWrite(done)
-				w.closeNormally()
+				w.CloseNormally()
 			}})
 		}
 		for i, chop := range []int{64, 128, 256, 512, 1024, 2048} {
 			cases = append(cases, abCase{fmt.Sprintf("9.%d.%d", g+5, i+1), func(w *wsClient) {
 				p := pattern(ab9Chopped, op == ws.OpText)
 				done := w.writeAsync(msg(op, p), chop)
-				w.expectMessage(op, p)
+				w.ExpectMessage(op, p)
 				w.waitWrite(done)
-				w.closeNormally()
+				w.CloseNormally()
 			}})
 		}
 		for i, size := range []int{0, 16, 64, 256, 1024, 4096} {
@@ -114,10 +114,10 @@ func TestAutobahn9Limits(t *testing.T) {
 					if size > 0 {
 						p[0] = 'a' + byte(k%26)
 					}
-					w.expectMessage(op, p)
+					w.ExpectMessage(op, p)
 				}
 				w.waitWrite(done)
-				w.closeNormally()
+				w.CloseNormally()
 			}})
 		}
 	}
@@ -142,12 +142,12 @@ func TestMessageTooBig(t *testing.T) {
 	big := func(path string, limit int, frames func(int) []byte) func(t *testing.T) {
 		return func(t *testing.T) {
 			w := dialRaw(t, s)
-			w.write(upgradeRequest(path))
-			w.expectSwitching()
-			w.write(msg(ws.OpBinary, pattern(limit, false)))
-			w.expectMessage(ws.OpBinary, pattern(limit, false))
+			w.Write(upgradeRequest(path))
+			w.ExpectSwitching()
+			w.Write(msg(ws.OpBinary, pattern(limit, false)))
+			w.ExpectMessage(ws.OpBinary, pattern(limit, false))
 			done := w.writeAsync(frames(limit+1), 0)
-			w.expectClose(ws.StatusMessageTooBig)
+			w.ExpectClose(ws.StatusMessageTooBig)
 			<-done // the server may have stopped reading: the error is moot
 		}
 	}

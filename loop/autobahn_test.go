@@ -28,21 +28,22 @@ func runCases(t *testing.T, s *Server, cases []abCase) {
 	}
 }
 
-// framewise writes each frame with its own write(2), pausing between them.
+// framewise writes each frame with its own write(2), pausing between them
+// (pacing, so that the server reads the frames one by one).
 func (w *wsClient) framewise(pause time.Duration, frames ...[]byte) {
-	w.t.Helper()
+	w.T.Helper()
 	for i, f := range frames {
 		if i > 0 {
 			time.Sleep(pause)
 		}
-		w.write(f)
+		w.Write(f)
 	}
 }
 
 // chopped writes the frames as one byte stream in 1-byte writes.
 func (w *wsClient) chopped(frames ...[]byte) {
-	w.t.Helper()
-	w.writeChopped(bytes.Join(frames, nil), 1, 0)
+	w.T.Helper()
+	w.WriteChopped(bytes.Join(frames, nil), 1, 0)
 }
 
 // delivery is how a case sends its frames: all in one write, frame by frame
@@ -58,10 +59,10 @@ const (
 func (d delivery) String() string { return [...]string{"one-write", "frame-wise", "one-byte"}[d] }
 
 func (w *wsClient) send(d delivery, frames ...[]byte) {
-	w.t.Helper()
+	w.T.Helper()
 	switch d {
 	case oneWrite:
-		w.write(frames...)
+		w.Write(frames...)
 	case frameWise:
 		w.framewise(10*time.Millisecond, frames...)
 	case oneByte:

@@ -47,6 +47,23 @@ func resolved(c *Conn, fill func(*Decision)) bool {
 	}
 }
 
+// inbound returns the number of bytes c's loop holds unread for c, read
+// on that loop.
+func inbound(t *testing.T, s *Server, c *Conn) int {
+	t.Helper()
+	n := make(chan int, 1)
+	if err := s.Execute(c.LoopIndex(), func() { n <- c.gc.InboundBuffered() }); err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	select {
+	case v := <-n:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatal("the loop did not run the task")
+		return 0
+	}
+}
+
 func waitConn(t *testing.T, ch chan *Conn) *Conn {
 	t.Helper()
 	select {
@@ -68,29 +85,31 @@ func TestDeferUpgrade(t *testing.T) {
 	h.onOpen = func(c *Conn) { _ = c.Write(ws.OpText, []byte("welcome")) }
 	s := startServer(t, h, testOptions())
 	w := dialRaw(t, s)
-	w.write(upgradeRequest("/later"), text("early one"))
+	w.Write(upgradeRequest("/later"), text("early one"))
 	c := waitConn(t, waiting)
 	// More bytes while waiting, in pieces, one that looks like a request.
-	w.write(text("GET / HTTP/1.1\r\n\r\n"))
-	w.writeChopped(text("early three"), 3, time.Millisecond)
-	eventually(t, "bytes buffered", func() bool { return s.Stats().Waiting == 1 })
-	time.Sleep(20 * time.Millisecond)
+	w.Write(text("GET / HTTP/1.1\r\n\r\n"))
+	w.WriteChopped(text("early three"), 3, time.Millisecond)
+	eventually(t, "the handshake waiting", func() bool { return s.Stats().Waiting == 1 })
+	// Every frame sent so far has reached the loop, which holds it unread.
+	early := len(text("early one")) + len(text("GET / HTTP/1.1\r\n\r\n")) + len(text("early three"))
+	eventually(t, "the early frames held", func() bool { return inbound(t, s, c) == early })
 	if err := c.Send(ws.OpText, []byte("x")); err != ErrNotOpen {
 		t.Errorf("Send while waiting: %v, want ErrNotOpen", err)
 	}
 	if !resolved(c, func(d *Decision) { d.Upgrade([]byte("chat"), nil, 0) }) {
 		t.Fatal("decide called with ok false")
 	}
-	status, head := w.readHead()
+	status, head := w.ReadHead()
 	if status != 101 || !strings.Contains(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") || !strings.Contains(head, "Sec-WebSocket-Protocol: chat\r\n") {
 		t.Fatalf("answer:\n%s", head)
 	}
-	w.expectMessage(ws.OpText, []byte("welcome"))
-	w.expectMessage(ws.OpText, []byte("early one"))
-	w.expectMessage(ws.OpText, []byte("GET / HTTP/1.1\r\n\r\n"))
-	w.expectMessage(ws.OpText, []byte("early three"))
-	w.write(text("after"))
-	w.expectMessage(ws.OpText, []byte("after"))
+	w.ExpectMessage(ws.OpText, []byte("welcome"))
+	w.ExpectMessage(ws.OpText, []byte("early one"))
+	w.ExpectMessage(ws.OpText, []byte("GET / HTTP/1.1\r\n\r\n"))
+	w.ExpectMessage(ws.OpText, []byte("early three"))
+	w.Write(text("after"))
+	w.ExpectMessage(ws.OpText, []byte("after"))
 	// A second Resolve finds nothing waiting.
 	if resolved(c, func(d *Decision) { t.Error("decide called twice with ok") }) {
 		t.Error("second Resolve had ok true")
@@ -99,7 +118,7 @@ func TestDeferUpgrade(t *testing.T) {
 	if st.Deferred != 1 || st.Waiting != 0 || st.HandshakesOK != 1 {
 		t.Errorf("stats: deferred %d waiting %d ok %d", st.Deferred, st.Waiting, st.HandshakesOK)
 	}
-	w.closeNormally()
+	w.CloseNormally()
 }
 
 // TestDeferReject: the decision refuses; the answer is written and the
@@ -121,12 +140,12 @@ func TestDeferReject(t *testing.T) {
 		{func(d *Decision) { d.RequireUpgrade() }, 426, ""},
 	} {
 		w := dialRaw(t, s)
-		w.write(upgradeRequest("/later"), text("never read"))
+		w.Write(upgradeRequest("/later"), text("never read"))
 		conn := waitConn(t, waiting)
 		if !resolved(conn, c.fill) {
 			t.Fatal("decide called with ok false")
 		}
-		status, _ := w.readHead()
+		status, _ := w.ReadHead()
 		if status != c.status {
 			t.Errorf("status %d, want %d", status, c.status)
 		}
@@ -137,8 +156,8 @@ func TestDeferReject(t *testing.T) {
 	}
 	// A plain request cannot be deferred.
 	w := dialRaw(t, s)
-	w.write([]byte("GET /later-plain HTTP/1.1\r\nHost: x\r\n\r\n"))
-	if status, _ := w.readHead(); status != 500 {
+	w.Write([]byte("GET /later-plain HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if status, _ := w.ReadHead(); status != 500 {
 		t.Errorf("plain deferred: %d, want 500", status)
 	}
 	if st := s.Stats(); st.Waiting != 0 || st.HandshakesOK != 0 {
@@ -156,9 +175,9 @@ func TestDeferTimeout(t *testing.T) {
 	s := startServer(t, h, o)
 	w := dialRaw(t, s)
 	start := time.Now()
-	w.write(upgradeRequest("/later"))
+	w.Write(upgradeRequest("/later"))
 	c := waitConn(t, waiting)
-	if status, _ := w.readHead(); status != 408 {
+	if status, _ := w.ReadHead(); status != 408 {
 		t.Fatalf("status %d, want 408", status)
 	}
 	if el := time.Since(start); el < 150*time.Millisecond || el > 3*time.Second {
@@ -179,19 +198,19 @@ func TestDeferGone(t *testing.T) {
 	s := startServer(t, h, testOptions())
 
 	w := dialRaw(t, s)
-	w.write(upgradeRequest("/later"))
+	w.Write(upgradeRequest("/later"))
 	c := waitConn(t, waiting)
-	_ = w.c.Close()
+	_ = w.Conn.Close()
 	eventually(t, "connection gone", func() bool { return s.Stats().ConnsOpen == 0 })
 	if resolved(c, func(*Decision) { t.Error("decide with ok after the client left") }) {
 		t.Error("ok after the client left")
 	}
 
 	w = dialRaw(t, s)
-	w.write(upgradeRequest("/later"))
+	w.Write(upgradeRequest("/later"))
 	c = waitConn(t, waiting)
-	w.write(text(strings.Repeat("x", MaxWaitInput)))
-	if status, _ := w.readHead(); status != 400 {
+	w.Write(text(strings.Repeat("x", MaxWaitInput)))
+	if status, _ := w.ReadHead(); status != 400 {
 		t.Errorf("status %d, want 400", status)
 	}
 	if resolved(c, func(*Decision) { t.Error("decide with ok after 400") }) {
@@ -215,7 +234,7 @@ func TestDeferDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := dialRaw(t, s)
-	w.write(upgradeRequest("/later"))
+	w.Write(upgradeRequest("/later"))
 	c := waitConn(t, waiting)
 	done := make(chan error, 1)
 	go func() {
@@ -223,10 +242,10 @@ func TestDeferDrain(t *testing.T) {
 		defer cancel()
 		done <- s.Shutdown(ctx)
 	}()
-	if status, _ := w.readHead(); status != 503 {
+	if status, _ := w.ReadHead(); status != 503 {
 		t.Errorf("status %d, want 503", status)
 	}
-	_ = w.c.Close()
+	_ = w.Conn.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +269,7 @@ func TestDeferLoopResponsive(t *testing.T) {
 	clients := make([]*wsClient, n)
 	for i := range clients {
 		clients[i] = dialRaw(t, s)
-		clients[i].write(upgradeRequest("/later"))
+		clients[i].Write(upgradeRequest("/later"))
 	}
 	conns := make([]*Conn, n)
 	for i := range conns {
@@ -260,8 +279,8 @@ func TestDeferLoopResponsive(t *testing.T) {
 	var rtts []time.Duration
 	for range 200 {
 		start := time.Now()
-		echo.write(text("ping"))
-		echo.expectMessage(ws.OpText, []byte("ping"))
+		echo.Write(text("ping"))
+		echo.ExpectMessage(ws.OpText, []byte("ping"))
 		rtts = append(rtts, time.Since(start))
 	}
 	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
@@ -286,7 +305,7 @@ func TestDeferLoopResponsive(t *testing.T) {
 	}
 	wg.Wait()
 	for _, w := range clients {
-		w.expectSwitching()
+		w.ExpectSwitching()
 	}
 	eventually(t, "all open", func() bool { return s.Stats().WebSocketsOpen == n+1 })
 }

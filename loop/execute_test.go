@@ -153,7 +153,7 @@ func TestExecuteOrder(t *testing.T) {
 	}
 	for _, w := range clients {
 		for i := range n {
-			w.expectMessage(ws.OpText, []byte(strconv.Itoa(i)))
+			w.ExpectMessage(ws.OpText, []byte(strconv.Itoa(i)))
 		}
 	}
 	// A task may end a connection after its last message.
@@ -164,9 +164,9 @@ func TestExecuteOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	w.expectMessage(ws.OpText, []byte("last"))
-	f := w.next()
-	if f.op != ws.OpClose || f.closeCode() != 4000 {
+	w.ExpectMessage(ws.OpText, []byte("last"))
+	f := w.Next()
+	if f.Op != ws.OpClose || f.CloseCode() != 4000 {
 		t.Fatalf("got %v, want close 4000", f)
 	}
 }
@@ -207,7 +207,7 @@ func TestExecuteAfterShutdown(t *testing.T) {
 	}
 	w := dialWS(t, s)
 	eventually(t, "OnOpen", func() bool { return h.opened.Load() == 1 })
-	w.closeNormally()
+	w.CloseNormally()
 	eventually(t, "the close", func() bool { return s.open.Load() == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -225,16 +225,16 @@ func TestExecuteAfterShutdown(t *testing.T) {
 func TestHeadRequest(t *testing.T) {
 	s, _ := startEcho(t)
 	w := dialRaw(t, s)
-	w.write([]byte("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
-	status, head := w.readHead()
+	w.Write([]byte("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+	status, head := w.ReadHead()
 	if status != 200 || !strings.Contains(head, "Content-Length: 3\r\n") || strings.Contains(head, "Connection: close") {
 		t.Fatalf("HEAD: %d\n%s", status, head)
 	}
-	status, head = w.readHead()
+	status, head = w.ReadHead()
 	if status != 200 || !strings.Contains(head, "Content-Length: 3\r\n") {
 		t.Fatalf("GET after HEAD: %d\n%s", status, head)
 	}
-	body, err := io.ReadAll(w.br)
+	body, err := io.ReadAll(w.R)
 	if err != nil || string(body) != "ok\n" {
 		t.Fatalf("GET body %q, %v", body, err)
 	}
@@ -249,9 +249,11 @@ func TestAcceptedAt(t *testing.T) {
 	before := time.Now()
 	w := dialRaw(t, s)
 	eventually(t, "the accept", func() bool { return s.open.Load() == 1 })
+	// Time passes between the accept and the request, on purpose: the age
+	// at OnOpen must include it.
 	time.Sleep(100 * time.Millisecond)
-	w.write(upgradeRequest("/ws"))
-	w.expectSwitching()
+	w.Write(upgradeRequest("/ws"))
+	w.ExpectSwitching()
 	age := <-ages
 	if age < 100*time.Millisecond || age > time.Since(before) {
 		t.Fatalf("age at OnOpen %v, want from 100ms to %v", age, time.Since(before))

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // The file descriptor tests run a server in a child process (this test
@@ -208,27 +210,27 @@ func (c *fdChild) dialWS() *wsClient {
 	}
 	_ = nc.SetDeadline(time.Now().Add(testTimeout))
 	c.t.Cleanup(func() { _ = nc.Close() })
-	w := &wsClient{t: c.t, c: nc, br: bufio.NewReader(nc)}
-	w.write(upgradeRequest("/ws"))
-	w.expectSwitching()
+	w := &wsClient{wstest.NewClient(c.t, nc)}
+	w.Write(upgradeRequest("/ws"))
+	w.ExpectSwitching()
 	return w
 }
 
 // childStats asks the child for its counters over w.
 func (c *fdChild) childStats(w *wsClient) (open, total, refused, pauses int) {
 	c.t.Helper()
-	_ = w.c.SetDeadline(time.Now().Add(testTimeout))
-	if _, err := w.c.Write(msg(ws.OpText, []byte("stats"))); err != nil {
+	_ = w.Conn.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := w.Conn.Write(msg(ws.OpText, []byte("stats"))); err != nil {
 		c.alive()
 		c.t.Fatalf("asking for stats: %v", err)
 	}
-	f, err := readServerFrame(w.br)
+	f, err := readServerFrame(w.R)
 	if err != nil {
 		c.alive()
 		c.t.Fatalf("reading stats: %v", err)
 	}
-	if _, err := fmt.Sscanf(string(f.payload), "open=%d total=%d refused=%d pauses=%d", &open, &total, &refused, &pauses); err != nil {
-		c.t.Fatalf("bad stats %q: %v", f.payload, err)
+	if _, err := fmt.Sscanf(string(f.Payload), "open=%d total=%d refused=%d pauses=%d", &open, &total, &refused, &pauses); err != nil {
+		c.t.Fatalf("bad stats %q: %v", f.Payload, err)
 	}
 	return open, total, refused, pauses
 }
@@ -357,8 +359,8 @@ func TestFDExhaustionReusePort(t *testing.T) {
 func testFDExhaustion(t *testing.T, c *fdChild) {
 	start := time.Now()
 	w := c.dialWS()
-	w.write(msg(ws.OpText, []byte("before")))
-	w.expectMessage(ws.OpText, []byte("before"))
+	w.Write(msg(ws.OpText, []byte("before")))
+	w.ExpectMessage(ws.OpText, []byte("before"))
 
 	res := flood(c.addr, floodConns)
 	defer func() {
@@ -383,8 +385,8 @@ func testFDExhaustion(t *testing.T, c *fdChild) {
 		t.Fatalf("%d connections held, %d refused, %d waited under a limit of %d descriptors",
 			len(res.held), res.refused, res.waited, helperLimit)
 	}
-	w.write(msg(ws.OpText, []byte("during")))
-	w.expectMessage(ws.OpText, []byte("during"))
+	w.Write(msg(ws.OpText, []byte("during")))
+	w.ExpectMessage(ws.OpText, []byte("during"))
 
 	// The refusals are logged, one line a second at most.
 	eventually(t, "every refusal to be logged", func() bool {
@@ -400,7 +402,7 @@ func testFDExhaustion(t *testing.T, c *fdChild) {
 		}
 		_ = nc.SetReadDeadline(time.Now().Add(testTimeout))
 		f, err := readServerFrame(bufio.NewReader(nc))
-		if err != nil || string(f.payload) != "held" {
+		if err != nil || string(f.Payload) != "held" {
 			t.Fatalf("a held connection got %v, %v; want its echo", f, err)
 		}
 	}
@@ -414,10 +416,10 @@ func testFDExhaustion(t *testing.T, c *fdChild) {
 		return open == 1
 	})
 	w2 := c.dialWS()
-	w2.write(msg(ws.OpText, []byte("after")))
-	w2.expectMessage(ws.OpText, []byte("after"))
-	w.write(msg(ws.OpText, []byte("still")))
-	w.expectMessage(ws.OpText, []byte("still"))
+	w2.Write(msg(ws.OpText, []byte("after")))
+	w2.ExpectMessage(ws.OpText, []byte("after"))
+	w.Write(msg(ws.OpText, []byte("still")))
+	w.ExpectMessage(ws.OpText, []byte("still"))
 }
 
 // setHelperOptions applies the child's settings from its environment.

@@ -9,7 +9,7 @@ import (
 )
 
 // wsProtocols is the Upgrade list the server supports. Read-only.
-var wsProtocols = []parser.Protocol{parser.WebSocket}
+var wsProtocols = []parser.Protocol{parser.WebSocket()}
 
 var (
 	errDraining = &parser.Error{Status: 503, Reason: "loop: server shutting down", Body: "The server is shutting down."}

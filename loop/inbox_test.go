@@ -27,7 +27,7 @@ func TestInboxLetsTheLoopRead(t *testing.T) {
 	var stop atomic.Bool
 	ran := make(chan struct{}, inFlight)
 	task := func() {
-		time.Sleep(work) // the loop is busy
+		time.Sleep(work) // the loop is busy: the task holds it for work
 		ran <- struct{}{}
 	}
 	done := make(chan struct{})
@@ -52,8 +52,8 @@ func TestInboxLetsTheLoopRead(t *testing.T) {
 	var worst time.Duration
 	for i := range 20 {
 		start := time.Now()
-		w.write(text("ping " + string(rune('a'+i))))
-		w.expectMessage(ws.OpText, []byte("ping "+string(rune('a'+i))))
+		w.Write(text("ping " + string(rune('a'+i))))
+		w.ExpectMessage(ws.OpText, []byte("ping "+string(rune('a'+i))))
 		worst = max(worst, time.Since(start))
 	}
 	stop.Store(true)
@@ -99,12 +99,12 @@ func TestCloseFollowsAcceptedSends(t *testing.T) {
 	var got [senders]int64
 	closed := false
 	for !closed {
-		f := w.next()
-		switch f.op {
+		f := w.Next()
+		switch f.Op {
 		case ws.OpText:
 			var g, i int64
-			if _, err := fmt.Sscan(string(f.payload), &g, &i); err != nil || g < 0 || g >= senders {
-				t.Fatalf("frame %q", f.payload)
+			if _, err := fmt.Sscan(string(f.Payload), &g, &i); err != nil || g < 0 || g >= senders {
+				t.Fatalf("frame %q", f.Payload)
 			}
 			if i != got[g] {
 				t.Fatalf("sender %d: message %d, want %d", g, i, got[g])
@@ -114,8 +114,8 @@ func TestCloseFollowsAcceptedSends(t *testing.T) {
 				go func() { _ = c.Close(4000, "enough") }()
 			}
 		case ws.OpClose:
-			if f.closeCode() != 4000 {
-				t.Fatalf("close %d", f.closeCode())
+			if f.CloseCode() != 4000 {
+				t.Fatalf("close %d", f.CloseCode())
 			}
 			closed = true
 		default:
@@ -128,6 +128,6 @@ func TestCloseFollowsAcceptedSends(t *testing.T) {
 			t.Errorf("sender %d: %d accepted, %d received before the close", g, accepted[g].Load(), got[g])
 		}
 	}
-	w.write(msg(ws.OpClose, closePayload(4000, "")))
-	w.expectEOF()
+	w.Write(msg(ws.OpClose, closePayload(4000, "")))
+	w.ExpectEOF()
 }

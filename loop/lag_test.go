@@ -27,7 +27,7 @@ func stallLoop(t *testing.T, s *Server, i int, d time.Duration) (done chan struc
 		// Until d passed and the ticker queued the timer task behind this
 		// one.
 		for time.Now().Before(until) || !l.tickQueued.Load() {
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // holds the loop while polling the clock
 		}
 		close(done)
 		return nil
@@ -65,21 +65,21 @@ func TestLateLoopReadsBeforeJudging(t *testing.T) {
 		s := startServer(t, h, o)
 		ws_, cs := openConns(t, s, h, 1)
 		w, c := ws_[0], cs[0]
-		f := w.next()
-		if f.op != ws.OpPing {
+		f := w.Next()
+		if f.Op != ws.OpPing {
 			t.Fatalf("got %v, want a ping", f)
 		}
 		done := stallLoop(t, s, c.LoopIndex(), 5*o.PongTimeout)
-		w.write(msg(ws.OpPong, f.payload)) // in time, but the loop is busy
+		w.Write(msg(ws.OpPong, f.Payload)) // in time, but the loop is busy
 		waitDone(t, done)
-		w.write(text("still here"))
+		w.Write(text("still here"))
 		for {
-			f := w.next()
-			if f.op == ws.OpPing {
-				w.write(msg(ws.OpPong, f.payload))
+			f := w.Next()
+			if f.Op == ws.OpPing {
+				w.Write(msg(ws.OpPong, f.Payload))
 				continue
 			}
-			if f.op != ws.OpText || string(f.payload) != "still here" {
+			if f.Op != ws.OpText || string(f.Payload) != "still here" {
 				t.Fatalf("got %v, want the echo", f)
 			}
 			break
@@ -102,9 +102,9 @@ func TestLateLoopReadsBeforeJudging(t *testing.T) {
 		ws_, cs := openConns(t, s, h, 1)
 		w, c := ws_[0], cs[0]
 		done := stallLoop(t, s, c.LoopIndex(), 5*o.IdleTimeout)
-		w.write(text("still here"))
+		w.Write(text("still here"))
 		waitDone(t, done)
-		w.expectMessage(ws.OpText, []byte("still here"))
+		w.ExpectMessage(ws.OpText, []byte("still here"))
 		if snap := s.Stats(); snap.IdleTimeouts != 0 || snap.DeadlinesDeferred == 0 {
 			t.Fatalf("idle timeouts %d, deadlines deferred %d; want 0 and at least 1", snap.IdleTimeouts, snap.DeadlinesDeferred)
 		}
@@ -118,9 +118,9 @@ func TestLateLoopReadsBeforeJudging(t *testing.T) {
 		w := dialRaw(t, s)
 		eventually(t, "the accept", func() bool { return s.Stats().ConnsOpen == 1 })
 		done := stallLoop(t, s, 0, 3*o.HandshakeTimeout/2)
-		w.write(upgradeRequest("/ws"))
+		w.Write(upgradeRequest("/ws"))
 		waitDone(t, done)
-		w.expectSwitching()
+		w.ExpectSwitching()
 		if snap := s.Stats(); snap.HandshakeTimeouts != 0 || snap.DeadlinesDeferred == 0 {
 			t.Fatalf("handshake timeouts %d, deadlines deferred %d; want 0 and at least 1", snap.HandshakeTimeouts, snap.DeadlinesDeferred)
 		}
@@ -137,13 +137,13 @@ func TestLateLoopCountsDeadlinesFromNow(t *testing.T) {
 	s := startServer(t, newTestHandler(), o)
 	first := dialRaw(t, s) // the loop exists once it had a connection
 	eventually(t, "the accept", func() bool { return s.Stats().ConnsOpen == 1 })
-	first.write(upgradeRequest("/ws"))
-	first.expectSwitching()
+	first.Write(upgradeRequest("/ws"))
+	first.ExpectSwitching()
 	done := stallLoop(t, s, 0, 5*o.HandshakeTimeout)
 	w := dialRaw(t, s) // taken in once the stall ends
 	waitDone(t, done)
 	ended := time.Now()
-	if status, _ := w.readHead(); status != 408 {
+	if status, _ := w.ReadHead(); status != 408 {
 		t.Fatalf("status %d, want 408", status)
 	}
 	if d := time.Since(ended); d < o.HandshakeTimeout*9/10 {

@@ -64,12 +64,12 @@ func TestRestartOnSamePort(t *testing.T) {
 		// The server answers 404 and ends the connection first; the
 		// client closes only after the server's FIN.
 		w := dialRaw(t, s)
-		w.write([]byte("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"))
-		if status, head := w.readHead(); status != 404 {
+		w.Write([]byte("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"))
+		if status, head := w.ReadHead(); status != 404 {
 			t.Fatalf("status %d, want 404:\n%s", status, head)
 		}
-		_, _ = w.br.Discard(w.br.Buffered())
-		w.expectEOF()
+		_, _ = w.R.Discard(w.R.Buffered())
+		w.ExpectEOF()
 	}
 	eventually(t, "the server to close every connection", func() bool { return s.Stats().ConnsOpen == 0 })
 	if _, ok := timeWaitOn(port); ok {
@@ -86,8 +86,8 @@ func TestRestartOnSamePort(t *testing.T) {
 
 	s2 := startServer(t, newTestHandler(), o)
 	w := dialRaw(t, s2)
-	w.write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
-	if status, head := w.readHead(); status != 200 {
+	w.Write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+	if status, head := w.ReadHead(); status != 200 {
 		t.Fatalf("restarted server: status %d, want 200:\n%s", status, head)
 	}
 }

@@ -111,7 +111,7 @@ func loadClient(addr string, i int, dials chan struct{}) error {
 			return fmt.Errorf("message %d: %w", k, err)
 		}
 		want = loadPayload(want, i, k)
-		if f.op != ws.OpBinary || !f.fin || !bytes.Equal(f.payload, want) {
+		if f.Op != ws.OpBinary || !f.Fin || !bytes.Equal(f.Payload, want) {
 			return fmt.Errorf("message %d: got %v", k, f)
 		}
 	}
@@ -122,7 +122,7 @@ func loadClient(addr string, i int, dials chan struct{}) error {
 		return err
 	}
 	f, err := readServerFrame(br)
-	if err != nil || f.op != ws.OpClose || f.closeCode() != 1000 {
+	if err != nil || f.Op != ws.OpClose || f.CloseCode() != 1000 {
 		return fmt.Errorf("close: %v %v", f, err)
 	}
 	return nil

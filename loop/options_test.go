@@ -54,8 +54,8 @@ func TestReusePort(t *testing.T) {
 	s := startServer(t, newTestHandler(), o)
 	for i := range 20 {
 		w := dialWS(t, s)
-		w.write(text(itoa(i)))
-		w.expectMessage(ws.OpText, []byte(itoa(i)))
-		w.closeNormally()
+		w.Write(text(itoa(i)))
+		w.ExpectMessage(ws.OpText, []byte(itoa(i)))
+		w.CloseNormally()
 	}
 }

@@ -103,23 +103,23 @@ func TestProxyProtocol(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dialRaw(t, s)
-			w.write(tc.header, upgradeRequest("/ws"), text("first"), msg(ws.OpBinary, pattern(300, false)))
-			w.expectSwitching()
-			w.expectMessage(ws.OpText, []byte("first"))
-			w.expectMessage(ws.OpBinary, pattern(300, false))
+			w.Write(tc.header, upgradeRequest("/ws"), text("first"), msg(ws.OpBinary, pattern(300, false)))
+			w.ExpectSwitching()
+			w.ExpectMessage(ws.OpText, []byte("first"))
+			w.ExpectMessage(ws.OpBinary, pattern(300, false))
 			got, peer := h.last(t)
 			want := tc.want
 			if !want.IsValid() {
-				want = w.c.LocalAddr().(*net.TCPAddr).AddrPort()
+				want = w.Conn.LocalAddr().(*net.TCPAddr).AddrPort()
 				want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
 			}
 			if got != want {
 				t.Fatalf("ClientAddr %v, want %v", got, want)
 			}
-			if peer.String() != w.c.LocalAddr().String() {
-				t.Fatalf("RemoteAddr %v, want the TCP peer %v", peer, w.c.LocalAddr())
+			if peer.String() != w.Conn.LocalAddr().String() {
+				t.Fatalf("RemoteAddr %v, want the TCP peer %v", peer, w.Conn.LocalAddr())
 			}
-			w.closeNormally()
+			w.CloseNormally()
 		})
 	}
 	if n := s.Stats().ProxyErrors; n != 0 {
@@ -139,14 +139,14 @@ func TestProxyProtocolByteByByte(t *testing.T) {
 	} {
 		w := dialRaw(t, s)
 		all := bytes.Join([][]byte{header, upgradeRequest("/ws"), text("hello"), ping("p")}, nil)
-		w.writeChopped(all, 1, 100*time.Microsecond)
-		w.expectSwitching()
-		w.expectMessage(ws.OpText, []byte("hello"))
-		w.expectPong([]byte("p"))
+		w.WriteChopped(all, 1, 100*time.Microsecond)
+		w.ExpectSwitching()
+		w.ExpectMessage(ws.OpText, []byte("hello"))
+		w.ExpectPong([]byte("p"))
 		if got, _ := h.last(t); got != src {
 			t.Fatalf("ClientAddr %v, want %v", got, src)
 		}
-		w.closeNormally()
+		w.CloseNormally()
 	}
 }
 
@@ -157,16 +157,16 @@ func TestProxyProtocolKeepAlive(t *testing.T) {
 	s := startServer(t, h, proxyOptions())
 	w := dialRaw(t, s)
 	get := []byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
-	w.write([]byte("PROXY TCP4 192.0.2.9 192.0.2.1 4000 80\r\n"), get)
+	w.Write([]byte("PROXY TCP4 192.0.2.9 192.0.2.1 4000 80\r\n"), get)
 	for i := range 2 {
-		if status, head := w.readHead(); status != 200 {
+		if status, head := w.ReadHead(); status != 200 {
 			t.Fatalf("request %d: %s", i, head)
 		}
-		if _, err := io.ReadFull(w.br, make([]byte, 3)); err != nil {
+		if _, err := io.ReadFull(w.R, make([]byte, 3)); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			w.write(get) // no second header
+			w.Write(get) // no second header
 		}
 	}
 	if got, _ := h.last(t); got != netip.MustParseAddrPort("192.0.2.9:4000") {
@@ -190,8 +190,8 @@ func TestProxyProtocolRefused(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dialRaw(t, s)
-			w.write([]byte(tc.in))
-			b, err := io.ReadAll(w.br)
+			w.Write([]byte(tc.in))
+			b, err := io.ReadAll(w.R)
 			if err != nil || len(b) != 0 {
 				t.Fatalf("got %q, %v; want EOF without a response", b, err)
 			}
@@ -215,9 +215,9 @@ func TestProxyProtocolTimeout(t *testing.T) {
 	o.HandshakeTimeout = 200 * time.Millisecond
 	s := startServer(t, newTestHandler(), o)
 	w := dialRaw(t, s)
-	w.write([]byte("PROXY TCP4 192.0.2.9 192.0.2.1"))
+	w.Write([]byte("PROXY TCP4 192.0.2.9 192.0.2.1"))
 	start := time.Now()
-	b, err := io.ReadAll(w.br)
+	b, err := io.ReadAll(w.R)
 	if err != nil || len(b) != 0 {
 		t.Fatalf("got %q, %v; want EOF without a response", b, err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/upgate/upgate/internal/wstest"
 )
 
 // TestHandshakeAndFramesInOneWrite is the case event-loop servers get
@@ -33,17 +35,17 @@ func TestHandshakeAndFramesInOneWrite(t *testing.T) {
 		want = append(want, p)
 	}
 	frames = append(frames, msg(ws.OpPing, []byte("after-handshake")))
-	w.write(append([][]byte{upgradeRequest("/ws")}, frames...)...)
-	w.expectSwitching()
+	w.Write(append([][]byte{upgradeRequest("/ws")}, frames...)...)
+	w.ExpectSwitching()
 	for i, p := range want {
 		op := ws.OpBinary
 		if i%2 == 0 {
 			op = ws.OpText
 		}
-		w.expectMessage(op, p)
+		w.ExpectMessage(op, p)
 	}
-	w.expectPong([]byte("after-handshake"))
-	w.closeNormally()
+	w.ExpectPong([]byte("after-handshake"))
+	w.CloseNormally()
 }
 
 // TestByteAtATime feeds the handshake and the frames one byte per write.
@@ -53,21 +55,21 @@ func TestByteAtATime(t *testing.T) {
 	all := [][]byte{upgradeRequest("/ws"), msg(ws.OpText, []byte("hello")),
 		msg(ws.OpBinary, pattern(300, false)), msg(ws.OpPing, []byte("p")),
 		clientFrame(ws.OpText, false, 0, []byte("frag")), clientFrame(ws.OpContinuation, true, 0, []byte("mented"))}
-	w.writeChopped(bytes.Join(all, nil), 1, 100*time.Microsecond)
-	w.expectSwitching()
-	w.expectMessage(ws.OpText, []byte("hello"))
-	w.expectMessage(ws.OpBinary, pattern(300, false))
-	w.expectPong([]byte("p"))
-	w.expectMessage(ws.OpText, []byte("fragmented"))
-	w.writeChopped(msg(ws.OpClose, closePayload(1000, "")), 1, 100*time.Microsecond)
-	w.expectClose(1000)
+	w.WriteChopped(bytes.Join(all, nil), 1, 100*time.Microsecond)
+	w.ExpectSwitching()
+	w.ExpectMessage(ws.OpText, []byte("hello"))
+	w.ExpectMessage(ws.OpBinary, pattern(300, false))
+	w.ExpectPong([]byte("p"))
+	w.ExpectMessage(ws.OpText, []byte("fragmented"))
+	w.WriteChopped(msg(ws.OpClose, closePayload(1000, "")), 1, 100*time.Microsecond)
+	w.ExpectClose(1000)
 }
 
 // readAll reads a whole HTTP response until EOF; the server must end the
 // connection cleanly (EOF, not a reset) after an error response.
 func readAll(t *testing.T, w *wsClient) string {
 	t.Helper()
-	b, err := io.ReadAll(w.br)
+	b, err := io.ReadAll(w.R)
 	if err != nil {
 		t.Fatalf("reading until EOF: %v (got %q)", err, b)
 	}
@@ -78,18 +80,18 @@ func TestPlainHTTP(t *testing.T) {
 	s, _ := startEcho(t)
 	w := dialRaw(t, s)
 	// Two pipelined keep-alive requests, then one asking to close.
-	w.write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
+	w.Write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
 	for range 2 {
-		status, head := w.readHead()
+		status, head := w.ReadHead()
 		if status != 200 || strings.Contains(head, "Connection: close") {
 			t.Fatalf("got %d:\n%s", status, head)
 		}
 		body := make([]byte, 3)
-		if _, err := io.ReadFull(w.br, body); err != nil || string(body) != "ok\n" {
+		if _, err := io.ReadFull(w.R, body); err != nil || string(body) != "ok\n" {
 			t.Fatalf("body %q, %v", body, err)
 		}
 	}
-	w.write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
+	w.Write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))
 	resp := readAll(t, w)
 	if !strings.HasPrefix(resp, "HTTP/1.1 200 OK\r\n") || !strings.Contains(resp, "Connection: close\r\n") || !strings.HasSuffix(resp, "\r\n\r\nok\n") {
 		t.Fatalf("response %q", resp)
@@ -110,7 +112,7 @@ func TestErrorResponses(t *testing.T) {
 		{"not-found", "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404, nil},
 		{"forbidden", "GET /forbidden HTTP/1.1\r\nHost: a\r\n\r\n", 403, []string{"forbidden"}},
 		{"bad-version", strings.Replace(string(upgradeRequest("/ws")), "Version: 13", "Version: 8", 1), 426, []string{"Sec-WebSocket-Version: 13\r\n"}},
-		{"bad-key", strings.Replace(string(upgradeRequest("/ws")), testKey, "short", 1), 400, nil},
+		{"bad-key", strings.Replace(string(upgradeRequest("/ws")), wstest.Key, "short", 1), 400, nil},
 		{"post-upgrade", strings.Replace(string(upgradeRequest("/ws")), "GET", "POST", 1), 405, []string{"Allow: GET\r\n"}},
 		{"no-host", "GET /ws HTTP/1.1\r\n\r\n", 400, nil},
 		{"bare-lf", "GET / HTTP/1.1\nHost: a\n\n", 400, nil},
@@ -123,11 +125,11 @@ func TestErrorResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dialRaw(t, s)
 			// Trailing garbage the server will not read.
-			w.write([]byte(tc.req), bytes.Repeat([]byte("x"), 100<<10))
+			w.Write([]byte(tc.req), bytes.Repeat([]byte("x"), 100<<10))
 			resp := readAll(t, w)
 			prefix := "HTTP/1.1 " + strconv.Itoa(tc.status) + " "
 			if !strings.HasPrefix(resp, prefix) {
-				t.Fatalf("response %q, want %s", trunc([]byte(resp)), prefix)
+				t.Fatalf("response %.32q, want %s", resp, prefix)
 			}
 			i := strings.Index(resp, "\r\n\r\n")
 			j := strings.Index(resp, "Content-Length: ")
@@ -162,14 +164,14 @@ func TestSubprotocolAndContext(t *testing.T) {
 	}
 	s := startServer(t, h, testOptions())
 	w := dialRaw(t, s)
-	w.write(upgradeRequest("/ws", "Sec-WebSocket-Protocol: x, superchat, chat"))
-	_, head := w.readHead()
+	w.Write(upgradeRequest("/ws", "Sec-WebSocket-Protocol: x, superchat, chat"))
+	_, head := w.ReadHead()
 	if !strings.Contains(head, "Sec-WebSocket-Protocol: superchat\r\n") {
 		t.Fatalf("head %q", head)
 	}
-	w.write(msg(ws.OpText, []byte("?")))
-	w.expectMessage(ws.OpText, []byte("route:/ws"))
-	w.closeNormally()
+	w.Write(msg(ws.OpText, []byte("?")))
+	w.ExpectMessage(ws.OpText, []byte("route:/ws"))
+	w.CloseNormally()
 	ci := h.waitClose(t)
 	if ci.code != 1000 || ci.err != nil {
 		t.Fatalf("OnClose %+v", ci)
@@ -181,7 +183,7 @@ func TestSubprotocolAndContext(t *testing.T) {
 func TestConnHandleAfterClose(t *testing.T) {
 	s, h := startEcho(t)
 	w := dialWS(t, s)
-	w.closeNormally()
+	w.CloseNormally()
 	h.waitClose(t)
 	h.mu.Lock()
 	c := h.conns[0]
@@ -205,7 +207,7 @@ func TestConnHandleAfterClose(t *testing.T) {
 func TestPlainHTTPWithBody(t *testing.T) {
 	s, _ := startEcho(t)
 	w := dialRaw(t, s)
-	w.write([]byte("POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"))
+	w.Write([]byte("POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"))
 	resp := readAll(t, w)
 	if !strings.HasPrefix(resp, "HTTP/1.1 200 OK\r\n") || !strings.Contains(resp, "Connection: close\r\n") || !strings.HasSuffix(resp, "ok\n") {
 		t.Fatalf("response %q", resp)
@@ -243,11 +245,11 @@ func TestBroadcastSendFrame(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clients[0].write(text("go"))
+	clients[0].Write(text("go"))
 	for _, w := range clients {
-		w.expectMessage(ws.OpText, []byte("to everyone"))
-		w.expectMessage(ws.OpText, []byte("to everyone"))
-		w.closeNormally()
+		w.ExpectMessage(ws.OpText, []byte("to everyone"))
+		w.ExpectMessage(ws.OpText, []byte("to everyone"))
+		w.CloseNormally()
 	}
 	if got := s.Stats().MessagesOut; got != 2*n {
 		t.Fatalf("MessagesOut = %d", got)

@@ -26,7 +26,7 @@ func TestDeferAccept(t *testing.T) {
 		t.Fatalf("TCP_DEFER_ACCEPT = %d, %v", v, err)
 	}
 	w := dialWS(t, s)
-	w.write(text("deferred"))
-	w.expectMessage(ws.OpText, []byte("deferred"))
-	w.closeNormally()
+	w.Write(text("deferred"))
+	w.ExpectMessage(ws.OpText, []byte("deferred"))
+	w.CloseNormally()
 }

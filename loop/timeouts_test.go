@@ -33,7 +33,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	t.Run("partial-head", func(t *testing.T) {
 		start := time.Now()
 		w := dialRaw(t, s)
-		w.write([]byte("GET /ws HTTP/1.1\r\nHost: a\r\n"))
+		w.Write([]byte("GET /ws HTTP/1.1\r\nHost: a\r\n"))
 		check(t, w, start)
 	})
 	t.Run("slowloris", func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestHandshakeTimeout(t *testing.T) {
 					return
 				case <-time.After(20 * time.Millisecond):
 				}
-				if _, err := w.c.Write([]byte{b}); err != nil {
+				if _, err := w.Conn.Write([]byte{b}); err != nil {
 					return
 				}
 			}
@@ -59,11 +59,11 @@ func TestHandshakeTimeout(t *testing.T) {
 	t.Run("idle-keep-alive", func(t *testing.T) {
 		w := dialRaw(t, s)
 		start := time.Now() // the deadline starts later, at the response
-		w.write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
-		if status, _ := w.readHead(); status != 200 {
+		w.Write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
+		if status, _ := w.ReadHead(); status != 200 {
 			t.Fatal(status)
 		}
-		if b, err := w.br.Discard(3); err != nil {
+		if b, err := w.R.Discard(3); err != nil {
 			t.Fatal(b, err)
 		}
 		if rest := readAll(t, w); rest != "" {
@@ -84,23 +84,24 @@ func TestIdleTimeout(t *testing.T) {
 	h := newTestHandler()
 	s := startServer(t, h, o)
 	w := dialWS(t, s)
-	// Traffic keeps the connection alive past the timeout.
+	// Traffic keeps the connection alive past the timeout: the pauses let
+	// 400 ms pass, twice the timeout, with a message every 50 ms.
 	var start time.Time
 	for range 8 {
 		time.Sleep(50 * time.Millisecond)
 		start = time.Now() // the idle deadline runs from the last input
-		w.write(text("still here"))
-		w.expectMessage(ws.OpText, []byte("still here"))
+		w.Write(text("still here"))
+		w.ExpectMessage(ws.OpText, []byte("still here"))
 	}
-	f := w.next()
-	if f.op != ws.OpClose || f.closeCode() != ws.StatusGoingAway {
+	f := w.Next()
+	if f.Op != ws.OpClose || f.CloseCode() != ws.StatusGoingAway {
 		t.Fatalf("got %v, want close 1001", f)
 	}
 	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("idle close after %v", d)
 	}
-	w.write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
-	w.expectEOF()
+	w.Write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
+	w.ExpectEOF()
 	if ci := h.waitClose(t); ci.code != ws.StatusGoingAway || ci.err != ErrIdleTimeout {
 		t.Fatalf("OnClose %+v", ci)
 	}
@@ -115,24 +116,24 @@ func TestPingPongDeadline(t *testing.T) {
 	w := dialWS(t, s)
 	// A silent client that answers pings stays connected.
 	for range 3 {
-		f := w.next()
-		if f.op != ws.OpPing {
+		f := w.Next()
+		if f.Op != ws.OpPing {
 			t.Fatalf("got %v, want a ping", f)
 		}
-		w.write(msg(ws.OpPong, f.payload))
+		w.Write(msg(ws.OpPong, f.Payload))
 	}
 	// One that stops answering is dropped after PongTimeout.
-	f := w.next()
-	if f.op != ws.OpPing {
+	f := w.Next()
+	if f.Op != ws.OpPing {
 		t.Fatalf("got %v, want a ping", f)
 	}
 	start := time.Now()
 	// The drop is announced: a close frame, then EOF without waiting for
 	// the peer's answer.
-	if f := w.next(); f.op != ws.OpClose || f.closeCode() != ws.StatusGoingAway || string(f.payload[2:]) != "pong timeout" {
+	if f := w.Next(); f.Op != ws.OpClose || f.CloseCode() != ws.StatusGoingAway || string(f.Payload[2:]) != "pong timeout" {
 		t.Fatalf("got %v, want close 1001 \"pong timeout\"", f)
 	}
-	if _, err := readServerFrame(w.br); err != io.EOF {
+	if _, err := readServerFrame(w.R); err != io.EOF {
 		t.Fatalf("want EOF after the pong deadline, got %v", err)
 	}
 	// start is when the ping arrived, a little after the deadline began.
@@ -178,14 +179,14 @@ func TestServerClose(t *testing.T) {
 	}{{"bye", 4000}, {"bye-async", 4001}} {
 		t.Run(tc.msg, func(t *testing.T) {
 			w := dialWS(t, s)
-			w.write(text(tc.msg))
-			w.expectMessage(ws.OpText, []byte("last words"))
-			f := w.next()
-			if f.op != ws.OpClose || f.closeCode() != tc.code || string(f.payload[2:]) != "server bye" {
+			w.Write(text(tc.msg))
+			w.ExpectMessage(ws.OpText, []byte("last words"))
+			f := w.Next()
+			if f.Op != ws.OpClose || f.CloseCode() != tc.code || string(f.Payload[2:]) != "server bye" {
 				t.Fatalf("got %v", f)
 			}
-			w.write(msg(ws.OpClose, f.payload[:2]))
-			w.expectEOF()
+			w.Write(msg(ws.OpClose, f.Payload[:2]))
+			w.ExpectEOF()
 			if ci := h.waitClose(t); ci.code != tc.code || ci.err != nil {
 				t.Fatalf("OnClose %+v", ci)
 			}
@@ -193,13 +194,13 @@ func TestServerClose(t *testing.T) {
 	}
 	t.Run("no-answer", func(t *testing.T) {
 		w := dialWS(t, s)
-		w.write(text("bye"))
-		w.expectMessage(ws.OpText, []byte("last words"))
-		if f := w.next(); f.op != ws.OpClose {
+		w.Write(text("bye"))
+		w.ExpectMessage(ws.OpText, []byte("last words"))
+		if f := w.Next(); f.Op != ws.OpClose {
 			t.Fatalf("got %v", f)
 		}
 		start := time.Now()
-		if _, err := readServerFrame(w.br); err != io.EOF {
+		if _, err := readServerFrame(w.R); err != io.EOF {
 			t.Fatalf("want EOF, got %v", err)
 		}
 		if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
@@ -250,8 +251,8 @@ func TestSlowConsumer(t *testing.T) {
 	for i, mode := range []string{"loop", "async"} {
 		t.Run(mode, func(t *testing.T) {
 			w := dialWS(t, s)
-			_ = w.c.(*net.TCPConn).SetReadBuffer(64 << 10)
-			w.write(text(mode))
+			_ = w.Conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+			w.Write(text(mode))
 			eventually(t, "the flood to stop", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
@@ -268,14 +269,14 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			got := 0
 			for {
-				f := w.next()
-				if f.op == ws.OpClose {
-					if f.closeCode() != ws.StatusPolicyViolation {
+				f := w.Next()
+				if f.Op == ws.OpClose {
+					if f.CloseCode() != ws.StatusPolicyViolation {
 						t.Fatalf("close %v", f)
 					}
 					break
 				}
-				if f.op != ws.OpBinary || len(f.payload) != len(chunk) {
+				if f.Op != ws.OpBinary || len(f.Payload) != len(chunk) {
 					t.Fatalf("got %v", f)
 				}
 				got++
@@ -283,8 +284,8 @@ func TestSlowConsumer(t *testing.T) {
 			if got != n {
 				t.Fatalf("read %d messages before the close, %d were accepted", got, n)
 			}
-			w.write(msg(ws.OpClose, closePayload(ws.StatusPolicyViolation, "")))
-			w.expectEOF()
+			w.Write(msg(ws.OpClose, closePayload(ws.StatusPolicyViolation, "")))
+			w.ExpectEOF()
 			if ci := h.waitClose(t); ci.code != ws.StatusPolicyViolation || ci.err != ErrSlowConsumer {
 				t.Fatalf("OnClose %+v", ci)
 			}
@@ -311,11 +312,11 @@ func TestShutdownDrain(t *testing.T) {
 	}
 	eventually(t, "every OnOpen", func() bool { return h.opened.Load() == clients })
 	idleHTTP := dialRaw(t, s)
-	idleHTTP.write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
-	if status, _ := idleHTTP.readHead(); status != 200 {
+	idleHTTP.Write([]byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"))
+	if status, _ := idleHTTP.ReadHead(); status != 200 {
 		t.Fatal(status)
 	}
-	if b, err := idleHTTP.br.Discard(3); err != nil {
+	if b, err := idleHTTP.R.Discard(3); err != nil {
 		t.Fatal(b, err)
 	}
 	// Queue messages from other goroutines, then drain at once.
@@ -341,29 +342,29 @@ func TestShutdownDrain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.t = &tErrorf{t: t}
+			w.T = &tErrorf{t: t}
 			for k := range 100 {
-				f, err := readServerFrame(w.br)
-				if err != nil || f.op != ws.OpText || string(f.payload) != itoa(k) {
+				f, err := readServerFrame(w.R)
+				if err != nil || f.Op != ws.OpText || string(f.Payload) != itoa(k) {
 					t.Errorf("message %d: %v %v", k, f, err)
 					return
 				}
 			}
-			f, err := readServerFrame(w.br)
-			if err != nil || f.op != ws.OpClose || f.closeCode() != ws.StatusGoingAway {
+			f, err := readServerFrame(w.R)
+			if err != nil || f.Op != ws.OpClose || f.CloseCode() != ws.StatusGoingAway {
 				t.Errorf("want close 1001, got %v %v", f, err)
 				return
 			}
-			_, _ = w.c.Write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
-			if _, err := readServerFrame(w.br); err != io.EOF {
+			_, _ = w.Conn.Write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
+			if _, err := readServerFrame(w.R); err != io.EOF {
 				t.Errorf("want EOF, got %v", err)
 			}
-			_ = w.c.Close()
+			_ = w.Conn.Close()
 		}()
 	}
 	wg.Wait()
 	// The idle HTTP connection was ended.
-	if b, err := io.ReadAll(idleHTTP.br); err != nil || len(b) != 0 {
+	if b, err := io.ReadAll(idleHTTP.R); err != nil || len(b) != 0 {
 		t.Fatalf("idle HTTP connection: %q %v", b, err)
 	}
 	// New connections are refused while draining.
@@ -404,12 +405,12 @@ func TestShutdownQuick(t *testing.T) {
 	start := time.Now()
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	f := w.next()
-	if f.op != ws.OpClose || f.closeCode() != ws.StatusGoingAway {
+	f := w.Next()
+	if f.Op != ws.OpClose || f.CloseCode() != ws.StatusGoingAway {
 		t.Fatalf("got %v", f)
 	}
-	w.write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
-	w.expectEOF()
+	w.Write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
+	w.ExpectEOF()
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}

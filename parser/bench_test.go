@@ -19,7 +19,7 @@ type upgrader struct {
 }
 
 var (
-	supportedProtocols    = []parser.Protocol{parser.WebSocket}
+	supportedProtocols    = []parser.Protocol{parser.WebSocket()}
 	supportedSubprotocols = []string{"chat"}
 )
 

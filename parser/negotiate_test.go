@@ -9,7 +9,7 @@ import (
 
 // Supported protocol sets.
 var (
-	onlyWS  = []parser.Protocol{parser.WebSocket}
+	onlyWS  = []parser.Protocol{parser.WebSocket()}
 	irc     = parser.Protocol{Name: "IRC", Version: "6.9"}
 	ircAny  = parser.Protocol{Name: "IRC"}
 	rta     = parser.Protocol{Name: "RTA", Version: "x11"}
@@ -152,7 +152,7 @@ func TestSelectUpgrade(t *testing.T) {
 		{"RFC example, IRC/6.9", mkGet(up, rfcUpgrade), []parser.Protocol{irc}, 0, "6.9"},
 		{"RFC example, server order ignored", mkGet(up, rfcUpgrade), []parser.Protocol{rta, irc}, 1, "6.9"},
 		{"RFC example, SHTTP first", mkGet(up, rfcUpgrade), []parser.Protocol{rta, irc, shttp}, 2, "1.3"},
-		{"RFC example, RTA", mkGet(up, rfcUpgrade), []parser.Protocol{rta, parser.WebSocket}, 0, "x11"},
+		{"RFC example, RTA", mkGet(up, rfcUpgrade), []parser.Protocol{rta, parser.WebSocket()}, 0, "x11"},
 		{"RFC example, HTTP/2.0 skipped", mkGet(up, rfcUpgrade), []parser.Protocol{http2, rta}, 1, "x11"},
 		{"RFC example, nothing", mkGet(up, rfcUpgrade), onlyWS, -1, "<nil>"},
 		{"RFC example, wrong IRC version", mkGet(up, rfcUpgrade), []parser.Protocol{{Name: "IRC", Version: "7"}}, -1, "<nil>"},
@@ -191,7 +191,7 @@ func TestSelectUpgrade(t *testing.T) {
 		{"HTTP/2.0", mkGet(up, "Upgrade: HTTP/2.0"), []parser.Protocol{http2}, -1, "<nil>"},
 		{"HTTP/2.0 against any HTTP", mkGet(up, "Upgrade: HTTP/2.0"), []parser.Protocol{httpAny}, -1, "<nil>"},
 		{"HTTP/2", mkGet(up, "Upgrade: http/2"), []parser.Protocol{httpAny}, -1, "<nil>"},
-		{"h2c, websocket", mkGet(up, "Upgrade: h2c, websocket"), []parser.Protocol{h2c, parser.WebSocket}, 1, "<nil>"},
+		{"h2c, websocket", mkGet(up, "Upgrade: h2c, websocket"), []parser.Protocol{h2c, parser.WebSocket()}, 1, "<nil>"},
 		{"HTTP/1.1 is not HTTP/2", mkGet(up, "Upgrade: HTTP/1.1"), []parser.Protocol{httpAny}, 0, "1.1"},
 
 		{"nothing supported", mkGet(up, "Upgrade: websocket"), nil, -1, "<nil>"},

@@ -624,7 +624,7 @@ func TestManyFieldsRecognisedLate(t *testing.T) {
 			if got := show(r.Host()); got != "h" {
 				t.Errorf("#%d %s: got Host %q; want %q", i, tt.name, got, "h")
 			}
-			if got, _ := r.SelectUpgrade([]parser.Protocol{parser.WebSocket}); got != 0 {
+			if got, _ := r.SelectUpgrade([]parser.Protocol{parser.WebSocket()}); got != 0 {
 				t.Errorf("#%d %s: got SelectUpgrade %d; want 0", i, tt.name, got)
 			}
 		}()

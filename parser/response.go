@@ -46,7 +46,7 @@ func AppendUpgradeRequired(dst []byte, protocols []Protocol) []byte {
 	}
 	dst = append(dst, "\r\nConnection: Upgrade, close\r\n"...)
 	for _, p := range protocols {
-		if strings.EqualFold(p.Name, WebSocket.Name) {
+		if strings.EqualFold(p.Name, WebSocket().Name) {
 			dst = append(dst, "Sec-WebSocket-Version: 13\r\n"...)
 			break
 		}
@@ -55,7 +55,7 @@ func AppendUpgradeRequired(dst []byte, protocols []Protocol) []byte {
 	return appendBody(dst, "text/plain; charset=utf-8", body)
 }
 
-var defaultProtocols = []Protocol{WebSocket}
+var defaultProtocols = []Protocol{WebSocket()}
 
 // AppendError appends the response for a rejected request: its status, any
 // header the rejection requires, a plain-text body with e.Body (without one,

@@ -78,7 +78,9 @@ func appenders() []appender {
 		},
 		{
 			name: "426 websocket",
-			fn:   func(dst []byte) []byte { return parser.AppendUpgradeRequired(dst, []parser.Protocol{parser.WebSocket}) },
+			fn: func(dst []byte) []byte {
+				return parser.AppendUpgradeRequired(dst, []parser.Protocol{parser.WebSocket()})
+			},
 			want: "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n" +
 				"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 60\r\n\r\n" + upgradeBody,
 			status: 426,

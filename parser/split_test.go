@@ -81,7 +81,7 @@ func splitCases() []splitCase {
 
 // Protocols and subprotocols the split tests negotiate with.
 var (
-	splitProtocols    = []parser.Protocol{parser.WebSocket, irc, rta}
+	splitProtocols    = []parser.Protocol{parser.WebSocket(), irc, rta}
 	splitSubprotocols = []string{"superchat", "chat"}
 )
 

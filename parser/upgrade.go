@@ -8,8 +8,9 @@ type Protocol struct {
 	Version string
 }
 
-// WebSocket is the protocol of RFC 6455 (its Upgrade token has no version).
-var WebSocket = Protocol{Name: "websocket"}
+// WebSocket returns the protocol of RFC 6455 (its Upgrade token has no
+// version).
+func WebSocket() Protocol { return Protocol{Name: "websocket"} }
 
 // SelectUpgrade chooses the protocol to switch to. It returns the index in
 // supported of the first protocol of the client's Upgrade list (which is in

@@ -588,11 +588,11 @@ func (r connReply) err() error {
 		return nil
 	}
 	switch r.Error {
-	case ReasonNames[ReasonUnknownConn]:
+	case reasonNames[ReasonUnknownConn]:
 		return ErrUnknownConn
-	case ReasonNames[ReasonConnClosed]:
+	case reasonNames[ReasonConnClosed]:
 		return ErrConnClosed
-	case ReasonNames[ReasonSlowConsumer]:
+	case reasonNames[ReasonSlowConsumer]:
 		return ErrSlowConsumer
 	}
 	return errors.New("bus: not delivered: " + r.Error)
@@ -608,7 +608,7 @@ func (b *Bus) onConn(m *nats.Msg) {
 	if m.Reply != "" {
 		r := connReply{OK: reason < 0}
 		if reason >= 0 {
-			r.Error = ReasonNames[reason]
+			r.Error = reasonNames[reason]
 		}
 		data, _ := json.Marshal(r)
 		_ = m.Respond(data)

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/upgate/upgate/internal/testutil"
 )
 
 // TestForwardAndReply: a bridged message reaches a backend on
@@ -127,11 +130,11 @@ func TestConnSubject(t *testing.T) {
 		{"acme.conn.n1.1", nats.Header{HeaderClose: {"4000"}}, strings.Repeat("r", 124), ReasonBadMessage},
 	} {
 		before := b.Stats().Undeliverable[c.reason]
-		if r := ask(c.subject, c.h, c.data); r.OK || r.Error != ReasonNames[c.reason] {
-			t.Errorf("%s %v: answered %+v, want %s", c.subject, c.h, r, ReasonNames[c.reason])
+		if r := ask(c.subject, c.h, c.data); r.OK || r.Error != ReasonName(c.reason) {
+			t.Errorf("%s %v: answered %+v, want %s", c.subject, c.h, r, ReasonName(c.reason))
 		}
 		if after := b.Stats().Undeliverable[c.reason]; after != before+1 {
-			t.Errorf("%s: %s counted %d -> %d", c.subject, ReasonNames[c.reason], before, after)
+			t.Errorf("%s: %s counted %d -> %d", c.subject, ReasonName(c.reason), before, after)
 		}
 	}
 	l.none(t, 50*time.Millisecond)
@@ -315,6 +318,33 @@ func TestUnreachableCounts(t *testing.T) {
 	}
 }
 
+// waitAttempts listens on addr, where the bus's server was, until n
+// reconnection attempts came, and checks that they were spaced by the
+// back-off: at least least apart, less its 20% jitter.
+func waitAttempts(t *testing.T, addr string, n int, least time.Duration) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(testutil.Timeout))
+	var at []time.Time
+	for len(at) < n {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("%d reconnection attempts, want %d: %v", len(at), n, err)
+		}
+		at = append(at, time.Now())
+		_ = c.Close()
+	}
+	for i := 1; i < n; i++ {
+		if gap := at[i].Sub(at[i-1]); gap < least*8/10 {
+			t.Fatalf("attempt %d came %v after the one before; want the back-off, at least %v", i+1, gap, least*8/10)
+		}
+	}
+}
+
 // TestServerRestart: the node's NATS server stops and comes back on the
 // same port: the bus reports the outage, reconnects with back-off (not in
 // a busy loop), resubscribes its connections and topics, and messages flow
@@ -334,7 +364,7 @@ func TestServerRestart(t *testing.T) {
 	// Watch and unwatch while down: applied after the reconnection.
 	l.setSubs("later", 1)
 	b.Watch("later")
-	time.Sleep(300 * time.Millisecond) // a few back-off rounds
+	waitAttempts(t, addr, 3, 20*time.Millisecond)
 	srv2 := startServer(t, ServerOptions{Listen: addr})
 	eventually(t, "reconnected", func() bool { return b.State() == StateConnected })
 	// The handlers that count run asynchronously.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/upgate/upgate/internal/testutil"
 )
 
 // testLogger discards log lines unless UPGATE_TEST_LOG is set.
@@ -47,17 +49,8 @@ func client(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
-// eventually waits up to 10 s for cond.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testutil.Eventually: it waits up to 10 s for cond.
+var eventually = testutil.Eventually
 
 // delivery is one call of fakeLocal.
 type delivery struct {

@@ -12,8 +12,12 @@ const (
 	NumKinds
 )
 
-// KindNames are the label values of the kinds.
-var KindNames = [NumKinds]string{"in", "topic", "conn", "event", "auth"}
+// kindNames are the label values of the kinds.
+var kindNames = [NumKinds]string{"in", "topic", "conn", "event", "auth"}
+
+// KindName returns the label value of kind k ("in", "topic", "conn",
+// "event", "auth"), or "" when k is no kind.
+func KindName(k int) string { return name(kindNames[:], k) }
 
 // Reasons a message could not be forwarded or delivered, the label of
 // the undeliverable counter. Nothing is dropped without being counted
@@ -51,12 +55,17 @@ const (
 	NumReasons
 )
 
-// ReasonNames are the label values of the reasons.
-var ReasonNames = [NumReasons]string{
+// reasonNames are the label values of the reasons.
+var reasonNames = [NumReasons]string{
 	"queue_full", "bus_down", "too_large", "unknown_conn", "conn_closed",
 	"slow_consumer", "bad_message", "no_subscribers", "bus_slow_consumer",
 	"loop_behind",
 }
+
+// ReasonName returns the label value of reason r ("queue_full",
+// "bus_down", ...), also the error a connection request is answered with,
+// or "" when r is no reason.
+func ReasonName(r int) string { return name(reasonNames[:], r) }
 
 // Outcomes of authorisation requests.
 const (
@@ -68,8 +77,20 @@ const (
 	NumOutcomes
 )
 
-// OutcomeNames are the label values of the outcomes.
-var OutcomeNames = [NumOutcomes]string{"allowed", "denied", "timeout", "unavailable", "invalid"}
+// outcomeNames are the label values of the outcomes.
+var outcomeNames = [NumOutcomes]string{"allowed", "denied", "timeout", "unavailable", "invalid"}
+
+// OutcomeName returns the label value of outcome o ("allowed", "denied",
+// "timeout", "unavailable", "invalid"), or "" when o is no outcome.
+func OutcomeName(o int) string { return name(outcomeNames[:], o) }
+
+// name is names[i], or "" when i is out of range.
+func name(names []string, i int) string {
+	if i < 0 || i >= len(names) {
+		return ""
+	}
+	return names[i]
+}
 
 // counters are the bus's own counters; the NATS client's drops are added
 // when a snapshot is taken.

@@ -162,7 +162,9 @@ func FuzzEscapeTopic(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		if name == "" || !utf8.ValidString(name) {
+		// The gateway takes topic names of up to 256 bytes; longer ones
+		// only make each run slower.
+		if name == "" || len(name) > 256 || !utf8.ValidString(name) {
 			return
 		}
 		got := EscapeTopic(name)

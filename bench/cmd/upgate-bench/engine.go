@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -251,7 +250,7 @@ func (e *engine) readable(c *conn) {
 		c.in = c.in[:old+n]
 		if c.state == stWaiting {
 			from := max(old-3, 0)
-			i := bytes.Index(c.in[from:], loadgen.CRLF2)
+			i := loadgen.HeadEnd(c.in[from:])
 			if i < 0 {
 				if len(c.in) > 16<<10 {
 					e.ended(c, "response head too long", false)

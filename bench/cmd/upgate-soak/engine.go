@@ -356,7 +356,7 @@ func (e *engine) readable(c *conn) {
 func (e *engine) consume(c *conn, data []byte) (int, bool) {
 	used := 0
 	if c.state == stWaiting {
-		i := bytes.Index(data, loadgen.CRLF2)
+		i := loadgen.HeadEnd(data)
 		if i < 0 {
 			if len(data) > 16<<10 {
 				e.end(c, outcome{kind: endError, retryAfter: -1, detail: "response head too long"})

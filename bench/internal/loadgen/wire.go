@@ -60,8 +60,13 @@ func AcceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// CRLF2 ends a request or response head.
-var CRLF2 = []byte("\r\n\r\n")
+// crlf2 ends a request or response head.
+var crlf2 = []byte("\r\n\r\n")
+
+// HeadEnd returns the index in b of the blank line that ends a request or
+// response head (its CRLF CRLF, so the head is b[:HeadEnd(b)+4]), or -1
+// when b holds no whole head.
+func HeadEnd(b []byte) int { return bytes.Index(b, crlf2) }
 
 var (
 	status101  = []byte("HTTP/1.1 101 ")
