@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gobwas/ws"
+
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
@@ -192,7 +194,7 @@ const remoteTimeout = 5 * time.Second
 func (g *Gateway) sendRemote(w http.ResponseWriter, r *http.Request, id string, op OpCode, body []byte, closeCode uint16) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), remoteTimeout)
 	defer cancel()
-	err := g.bus.SendWait(ctx, id, op, body, closeCode)
+	err := g.bus.SendWait(ctx, id, ws.OpCode(op), body, closeCode)
 	switch {
 	case err == nil:
 		return true
@@ -295,7 +297,7 @@ func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 	code := StatusCode(1000)
 	if s := q.Get("code"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 16)
-		if err != nil || !frame.ValidCloseCode(StatusCode(n)) {
+		if err != nil || !frame.ValidCloseCode(ws.StatusCode(n)) {
 			writeError(w, http.StatusBadRequest, "code: want a close code that may be sent (1000-1003, 1007-1014, 3000-4999)")
 			return
 		}

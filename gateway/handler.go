@@ -15,19 +15,6 @@ import (
 	"github.com/upgate/upgate/parser"
 )
 
-// OpCode is a WebSocket opcode; Send and Publish take OpText or OpBinary.
-// It is the loop's type: no conversion is needed in either direction.
-type OpCode = ws.OpCode
-
-// StatusCode is a WebSocket close code (RFC 6455 §7.4).
-type StatusCode = ws.StatusCode
-
-// Opcodes of data messages.
-const (
-	OpText   = ws.OpText
-	OpBinary = ws.OpBinary
-)
-
 // Errors of the connection API.
 var (
 	// ErrClosed is returned by Conn methods (and Gateway.Send and
@@ -191,7 +178,7 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Send(op, payload)
+	return c.lc.Send(ws.OpCode(op), payload)
 }
 
 // Write is Send for the connection's own event loop goroutine: inside a
@@ -203,7 +190,7 @@ func (c *Conn) Write(op OpCode, payload []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Write(op, payload)
+	return c.lc.Write(ws.OpCode(op), payload)
 }
 
 // Close starts the close handshake with code and reason (at most 123 bytes
@@ -215,7 +202,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Close(code, reason)
+	return c.lc.Close(ws.StatusCode(code), reason)
 }
 
 // Data returns the value last given to SetData, or nil. Any goroutine.
