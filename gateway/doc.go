@@ -27,7 +27,8 @@
 //     encodes its frame once and shares the bytes with every subscriber,
 //     handing each other event loop one task that writes them to its
 //     subscribers: O(loops) allocations, whatever the number of subscribers.
-//   - [Custom] hands the connection to the application's [Handler].
+//   - [Custom] hands the connection to the route's own [Handler]
+//     (Route.Handler), or to the default one given by [WithHandler].
 //   - [Bridge] publishes the client's messages to NATS for backends (see
 //     below).
 //

@@ -163,8 +163,8 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		req.Route, req.Topic = rt.Path, string(topic)
 		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.sub, r.Conn.RemoteAddr(), c.client
 		c.req = req
-		if g.authz != nil {
-			if err := g.authz.Authorize(req); err != nil {
+		if rt.authz != nil {
+			if err := rt.authz.Authorize(req); err != nil {
 				g.releaseSlot()
 				status, reason := 403, reasonForbidden
 				var re *RejectError
@@ -254,7 +254,7 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 		g.busOpened(c)
 	}
 	if c.kind == kindCustom {
-		g.handler.OnOpen(c, c.req)
+		rt.h.OnOpen(c, c.req)
 	}
 }
 
@@ -295,7 +295,7 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 	case kindBridge:
 		_ = e.bus.Forward(c.bc, op, payload)
 	case kindCustom:
-		e.handler.OnMessage(c, OpCode(op), payload)
+		c.rt.h.OnMessage(c, OpCode(op), payload)
 	}
 }
 
@@ -329,6 +329,6 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 		g.log.Debug("gateway: connection closed", "id", lc.ID(), "route", rt.Path, "code", int(code), "err", err)
 	}
 	if c.kind == kindCustom {
-		g.handler.OnClose(c, StatusCode(code), err)
+		rt.h.OnClose(c, StatusCode(code), err)
 	}
 }

@@ -33,8 +33,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithHandler sets the Handler of the routes whose Behaviour is Custom. New
-// fails when such a route exists and no Handler was given.
+// WithHandler sets the default Handler of the routes whose Behaviour is
+// Custom: those whose Route.Handler is nil, as routes read from a file are.
+// A route's own Handler wins. New fails when a Custom route has neither.
 func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
 
 // Gateway is a WebSocket gateway: the public listener on an event-loop
@@ -44,8 +45,7 @@ func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
-	handler Handler
-	authz   Authorizer // handler's, when it implements it
+	handler Handler // WithHandler's: the default of Custom routes
 
 	routes   routeTable
 	srv      *loop.Server
@@ -100,12 +100,10 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
 	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage)
 	for i, rt := range g.routes.all {
-		if rt.kind == kindCustom && g.handler == nil {
-			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i), Reason: "custom needs a Handler (WithHandler)"}
+		if rt.kind == kindCustom && !rt.setHandler(g.handler) {
+			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i),
+				Reason: "a custom route needs a Handler: set Route.Handler or give New the option WithHandler"}
 		}
-	}
-	if a, ok := g.handler.(Authorizer); ok {
-		g.authz = a
 	}
 	if cfg.Limits.ConnectRate > 0 {
 		g.bucket = newTokenBucket(cfg.Limits.ConnectRate, cfg.Limits.ConnectBurst, time.Now())

@@ -32,9 +32,11 @@ var (
 	ErrStopped = errors.New("gateway: stopped")
 )
 
-// Handler receives the connections of the routes whose Behaviour is Custom.
-// Every method runs on the event loop goroutine that owns the connection,
-// never concurrently for one connection, and must return quickly without
+// Handler receives the connections of a route whose Behaviour is Custom: the
+// route's own (Route.Handler), else the default given by WithHandler. One
+// Handler may serve several routes (Conn.Route tells which). Every method
+// runs on the event loop goroutine that owns the connection, never
+// concurrently for one connection, and must return quickly without
 // blocking: a slow callback stalls every connection of its loop. Work that
 // may block belongs on another goroutine, which can then use the
 // goroutine-safe Conn methods. Callbacks must not panic.
@@ -63,7 +65,7 @@ type Handler interface {
 }
 
 // Authorizer may be implemented by a Handler to accept or refuse a
-// WebSocket handshake of a Custom route before the 101 is written, after
+// WebSocket handshake of its Custom routes before the 101 is written, after
 // the route's origin, subprotocol and limit checks passed. Authorize runs on
 // the event loop goroutine and must not block. A nil error accepts; a
 // *RejectError answers its status, any other error 403.
