@@ -9,7 +9,9 @@
 //   - the admin listener (net/http): /metrics in the Prometheus exposition
 //     format (Gateway.WriteMetrics writes the same text anywhere), and a
 //     small JSON API to publish to topics and to send to or disconnect
-//     connections by id.
+//     connections by id. A program with an HTTP server of its own mounts
+//     the same API there ([Gateway.AdminHandler], under any prefix with
+//     http.StripPrefix) and turns the listener off (Config.Admin "off").
 //
 // # Routes and behaviours
 //

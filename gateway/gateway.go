@@ -64,7 +64,8 @@ type Gateway struct {
 	health, ready, unrouted routeStats
 
 	metrics        *prometheus.Registry
-	metricsHandler http.Handler // GET /metrics on the admin listener
+	metricsHandler http.Handler // GET /metrics of the admin API
+	adminMux       http.Handler // the admin API (AdminHandler)
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -121,6 +122,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.newMetrics()
+	g.adminMux = g.newAdminHandler()
 	return g, nil
 }
 
@@ -174,7 +176,7 @@ func (g *Gateway) Start() error {
 		}
 		g.adminLn = ln
 		g.admin = &http.Server{
-			Handler:           g.adminHandler(),
+			Handler:           g.adminMux,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       time.Minute,
 			IdleTimeout:       2 * time.Minute,
