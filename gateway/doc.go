@@ -53,11 +53,13 @@
 //
 // # Goroutines
 //
-// [Handler] callbacks run on the event loop goroutine that owns the
-// connection: they must not block. [Conn] methods and the Gateway's Send,
-// Disconnect, Publish, Conn, Connections and Subscribers are safe from any
-// goroutine, including Handler callbacks; on the connection's own loop a
-// send is written directly. Start, Shutdown, Addr, AdminAddr and Done may be
+// [Handler] callbacks, and those of the optional [Authorizer], [PingHandler]
+// and [PongHandler], run on the event loop goroutine that owns the
+// connection: they must not block. [Conn] methods but Write, and the
+// Gateway's Send, Disconnect, Publish, Conn, Connections and Subscribers,
+// are safe from any goroutine, including Handler callbacks: a send is
+// queued to the connection's loop. [Conn.Write] belongs to that loop (a
+// Handler callback of any of its connections) and writes at once. Start, Shutdown, Addr, AdminAddr and Done may be
 // called from any goroutine, Shutdown not from a Handler callback.
 //
 // # Memory

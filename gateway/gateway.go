@@ -109,7 +109,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	if cfg.Limits.ConnectRate > 0 {
 		g.bucket = newTokenBucket(cfg.Limits.ConnectRate, cfg.Limits.ConnectBurst, time.Now())
 	}
-	srv, err := loop.New((*engine)(g), g.loopOptions())
+	srv, err := loop.New(g.loopHandler(), g.loopOptions())
 	if err != nil {
 		return nil, err
 	}

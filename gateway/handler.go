@@ -131,8 +131,9 @@ const (
 )
 
 // Conn is the gateway's handle of one WebSocket connection. Its methods are
-// safe to call from any goroutine. A Conn may outlive its connection: once
-// the close handshake began, Send and Close return ErrClosed.
+// safe to call from any goroutine, except Write, which belongs to the
+// connection's event loop. A Conn may outlive its connection: once the
+// close handshake began, Send, Write, Ping and Close return ErrClosed.
 type Conn struct {
 	lc     *loop.Conn
 	g      *Gateway

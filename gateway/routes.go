@@ -29,6 +29,8 @@ type route struct {
 	// optional interfaces it implements, nil when it does not.
 	h     Handler
 	authz Authorizer
+	ping  PingHandler
+	pong  PongHandler
 }
 
 // setHandler resolves a Custom route's Handler: its own, else def. It
@@ -42,6 +44,8 @@ func (rt *route) setHandler(def Handler) bool {
 		return false
 	}
 	rt.authz, _ = rt.h.(Authorizer)
+	rt.ping, _ = rt.h.(PingHandler)
+	rt.pong, _ = rt.h.(PongHandler)
 	return true
 }
 
