@@ -10,13 +10,20 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gobwas/ws"
+
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
 )
 
-// The admin API, served by net/http on Config.Admin (keep it on loopback or
-// a private network: it has no authentication). Answers are JSON, errors
+// AdminHandler returns the admin API as an http.Handler, the one the admin
+// listener (Config.Admin) serves: a program with an HTTP server of its own
+// may mount it there instead, under a prefix with http.StripPrefix, and
+// set Config.Admin to "off". It has no authentication: keep it on loopback
+// or a private network, or behind the program's own checks. Every call
+// returns the same handler; it serves before Start and after Shutdown too
+// (publishing then reaches no one). Answers are JSON, errors
 // {"error": "..."} with a precise status:
 //
 //	GET    /metrics                 Prometheus exposition (text or protobuf, as
@@ -42,7 +49,10 @@ import (
 // "<node>.<id>": send and disconnect then reach a connection of any node
 // (503 without the bus, 504 when its node does not answer), GET only this
 // node's.
-func (g *Gateway) adminHandler() http.Handler {
+func (g *Gateway) AdminHandler() http.Handler { return g.adminMux }
+
+// newAdminHandler builds the admin API's handler, once g's metrics exist.
+func (g *Gateway) newAdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", g.metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -192,7 +202,7 @@ const remoteTimeout = 5 * time.Second
 func (g *Gateway) sendRemote(w http.ResponseWriter, r *http.Request, id string, op OpCode, body []byte, closeCode uint16) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), remoteTimeout)
 	defer cancel()
-	err := g.bus.SendWait(ctx, id, op, body, closeCode)
+	err := g.bus.SendWait(ctx, id, ws.OpCode(op), body, closeCode)
 	switch {
 	case err == nil:
 		return true
@@ -295,7 +305,7 @@ func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 	code := StatusCode(1000)
 	if s := q.Get("code"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 16)
-		if err != nil || !frame.ValidCloseCode(StatusCode(n)) {
+		if err != nil || !frame.ValidCloseCode(ws.StatusCode(n)) {
 			writeError(w, http.StatusBadRequest, "code: want a close code that may be sent (1000-1003, 1007-1014, 3000-4999)")
 			return
 		}

@@ -93,7 +93,7 @@ type busLocal Gateway
 var _ bus.Local = (*busLocal)(nil)
 
 func (l *busLocal) Deliver(n uint64, op bus.OpCode, payload []byte) error {
-	return busError((*Gateway)(l).Send(n, op, payload))
+	return busError((*Gateway)(l).Send(n, OpCode(op), payload))
 }
 
 func (l *busLocal) Disconnect(n uint64, code uint16, reason string) error {
@@ -110,7 +110,7 @@ func (l *busLocal) Fanout(topic string, op bus.OpCode, payload []byte) (int, err
 		g.stats.refused[srcBus].Add(1)
 		return 0, bus.ErrLoopBehind
 	}
-	n := g.fanout(t, op, payload, -1)
+	n := g.fanout(t, OpCode(op), payload, -1)
 	g.stats.busDelivered.Add(uint64(n))
 	return n, nil
 }

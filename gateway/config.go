@@ -22,7 +22,8 @@ const (
 	// the path segment that matches "{topic}" in the route's path, or the
 	// "topic" query parameter.
 	PubSub Behaviour = "pubsub"
-	// Custom hands connections to the Handler given to New.
+	// Custom hands connections to the route's Handler (Route.Handler, or
+	// the default given by WithHandler).
 	Custom Behaviour = "custom"
 	// Bridge publishes every message of a client to the NATS bus, on
 	// <prefix>.in.<subject> (Route.Subject), for backends to consume; they
@@ -76,6 +77,11 @@ type Route struct {
 	// <prefix>.in.<subject>; empty derives it from the path: "/chat" is
 	// "chat", "/api/chat/{topic}" is "api.chat".
 	Subject string `yaml:"subject"`
+	// Handler receives the connections of a Custom route; nil takes the
+	// Handler given by WithHandler. New fails for a Custom route with
+	// neither, and Validate for a Handler on a route of another behaviour.
+	// It is Go code, not configuration: no file key sets it.
+	Handler Handler `yaml:"-" json:"-"`
 }
 
 // Limits bound what clients may take. Each rejection is counted in metrics.
@@ -319,6 +325,9 @@ func (c *Config) Validate() error {
 		}
 		if r.RequireSubprotocol && len(r.Subprotocols) == 0 {
 			return bad(key+".require_subprotocol", "needs subprotocols")
+		}
+		if r.Handler != nil && r.Behaviour != Custom {
+			return bad(key+".behaviour", "only a custom route takes a Route.Handler, this one is %s", r.Behaviour)
 		}
 		if r.Publish && r.Behaviour != PubSub {
 			return bad(key+".publish", "only a pubsub route publishes its clients' messages, this one is %s", r.Behaviour)

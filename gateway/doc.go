@@ -9,7 +9,9 @@
 //   - the admin listener (net/http): /metrics in the Prometheus exposition
 //     format (Gateway.WriteMetrics writes the same text anywhere), and a
 //     small JSON API to publish to topics and to send to or disconnect
-//     connections by id.
+//     connections by id. A program with an HTTP server of its own mounts
+//     the same API there ([Gateway.AdminHandler], under any prefix with
+//     http.StripPrefix) and turns the listener off (Config.Admin "off").
 //
 // # Routes and behaviours
 //
@@ -27,7 +29,8 @@
 //     encodes its frame once and shares the bytes with every subscriber,
 //     handing each other event loop one task that writes them to its
 //     subscribers: O(loops) allocations, whatever the number of subscribers.
-//   - [Custom] hands the connection to the application's [Handler].
+//   - [Custom] hands the connection to the route's own [Handler]
+//     (Route.Handler), or to the default one given by [WithHandler].
 //   - [Bridge] publishes the client's messages to NATS for backends (see
 //     below).
 //
@@ -51,11 +54,13 @@
 //
 // # Goroutines
 //
-// [Handler] callbacks run on the event loop goroutine that owns the
-// connection: they must not block. [Conn] methods and the Gateway's Send,
-// Disconnect, Publish, Conn, Connections and Subscribers are safe from any
-// goroutine, including Handler callbacks; on the connection's own loop a
-// send is written directly. Start, Shutdown, Addr, AdminAddr and Done may be
+// [Handler] callbacks, and those of the optional [Authorizer], [PingHandler]
+// and [PongHandler], run on the event loop goroutine that owns the
+// connection: they must not block. [Conn] methods but Write, and the
+// Gateway's Send, Disconnect, Publish, Conn, Connections and Subscribers,
+// are safe from any goroutine, including Handler callbacks: a send is
+// queued to the connection's loop. [Conn.Write] belongs to that loop (a
+// Handler callback of any of its connections) and writes at once. Start, Shutdown, Addr, AdminAddr and Done may be
 // called from any goroutine, Shutdown not from a Handler callback.
 //
 // # Memory

@@ -51,10 +51,6 @@ const (
 	reasonBehind      = "server busy: message not delivered, try again later"
 )
 
-// statusTryAgainLater is close code 1013 (IANA registry: the service is
-// experiencing overload; the client should try again later).
-const statusTryAgainLater StatusCode = 1013
-
 // OnRequest routes a complete request head: the health paths, then the
 // route table; for a WebSocket handshake it applies the route's origin and
 // subprotocol rules and the connection limits, and on success attaches the
@@ -167,8 +163,8 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		req.Route, req.Topic = rt.Path, string(topic)
 		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.sub, r.Conn.RemoteAddr(), c.client
 		c.req = req
-		if g.authz != nil {
-			if err := g.authz.Authorize(req); err != nil {
+		if rt.authz != nil {
+			if err := rt.authz.Authorize(req); err != nil {
 				g.releaseSlot()
 				status, reason := 403, reasonForbidden
 				var re *RejectError
@@ -258,7 +254,7 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 		g.busOpened(c)
 	}
 	if c.kind == kindCustom {
-		g.handler.OnOpen(c, c.req)
+		rt.h.OnOpen(c, c.req)
 	}
 }
 
@@ -287,10 +283,10 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			// Nothing is delivered and the publisher is told: 1013,
 			// try again later (fanout.go).
 			g.stats.refused[srcClient].Add(1)
-			_ = lc.WriteClose(statusTryAgainLater, reasonBehind)
+			_ = lc.WriteClose(ws.StatusCode(StatusTryAgainLater), reasonBehind)
 			return
 		}
-		n := g.fanout(c.topic, op, payload, lc.LoopIndex())
+		n := g.fanout(c.topic, OpCode(op), payload, lc.LoopIndex())
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
 		if g.bus != nil {
@@ -299,7 +295,7 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 	case kindBridge:
 		_ = e.bus.Forward(c.bc, op, payload)
 	case kindCustom:
-		e.handler.OnMessage(c, op, payload)
+		c.rt.h.OnMessage(c, OpCode(op), payload)
 	}
 }
 
@@ -333,6 +329,6 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 		g.log.Debug("gateway: connection closed", "id", lc.ID(), "route", rt.Path, "code", int(code), "err", err)
 	}
 	if c.kind == kindCustom {
-		g.handler.OnClose(c, code, err)
+		rt.h.OnClose(c, StatusCode(code), err)
 	}
 }

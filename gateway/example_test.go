@@ -35,12 +35,12 @@ func Example() {
 		Admin:  "off",
 		Routes: []gateway.Route{
 			{Path: "/prices/{topic}", Behaviour: gateway.PubSub},
-			{Path: "/rpc", Behaviour: gateway.Custom, Subprotocols: []string{"rpc.v1"}, RequireSubprotocol: true,
-				Origins: []string{"https://app.example"}},
+			{Path: "/rpc", Behaviour: gateway.Custom, Handler: rpc{}, Subprotocols: []string{"rpc.v1"},
+				RequireSubprotocol: true, Origins: []string{"https://app.example"}},
 		},
 		Limits: gateway.Limits{MaxConnections: 50_000, ConnectRate: 500},
 	}
-	g, err := gateway.New(cfg, gateway.WithHandler(rpc{}), gateway.WithLogger(slog.Default()))
+	g, err := gateway.New(cfg, gateway.WithLogger(slog.Default()))
 	if err != nil {
 		panic(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gobwas/ws"
+
 	"github.com/upgate/upgate/loop/frame"
 )
 
@@ -175,7 +177,7 @@ func (g *Gateway) fanout(t *topic, op OpCode, payload []byte, cur int) int {
 		return 0
 	}
 	buf := make([]byte, 0, frame.HeaderLen(len(payload))+len(payload))
-	buf = frame.AppendFrame(buf, op, true, payload)
+	buf = frame.AppendFrame(buf, ws.OpCode(op), true, payload)
 	delivered := 0
 	for i := range t.loops {
 		s := t.loops[i].Load()

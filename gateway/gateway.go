@@ -34,8 +34,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithHandler sets the Handler of the routes whose Behaviour is Custom. New
-// fails when such a route exists and no Handler was given.
+// WithHandler sets the default Handler of the routes whose Behaviour is
+// Custom: those whose Route.Handler is nil, as routes read from a file are.
+// A route's own Handler wins. New fails when a Custom route has neither.
 func WithHandler(h Handler) Option { return func(g *Gateway) { g.handler = h } }
 
 // WithEmbeddedNATS gives the gateway the means to run a NATS server inside
@@ -53,8 +54,7 @@ func WithEmbeddedNATS(s bus.ServerStarter) Option { return func(g *Gateway) { g.
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
-	handler Handler
-	authz   Authorizer // handler's, when it implements it
+	handler Handler // WithHandler's: the default of Custom routes
 
 	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
@@ -75,7 +75,8 @@ type Gateway struct {
 	health, ready, unrouted routeStats
 
 	metrics        *prometheus.Registry
-	metricsHandler http.Handler // GET /metrics on the admin listener
+	metricsHandler http.Handler // GET /metrics of the admin API
+	adminMux       http.Handler // the admin API (AdminHandler)
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -111,20 +112,18 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
 	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage)
 	for i, rt := range g.routes.all {
-		if rt.kind == kindCustom && g.handler == nil {
-			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i), Reason: "custom needs a Handler (WithHandler)"}
+		if rt.kind == kindCustom && !rt.setHandler(g.handler) {
+			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i),
+				Reason: "a custom route needs a Handler: set Route.Handler or give New the option WithHandler"}
 		}
 	}
 	if cfg.NATS.embedded() && g.natsStarter == nil {
 		return nil, &ConfigError{Key: "nats.servers[0]", Reason: "embedded needs the embedded NATS server (WithEmbeddedNATS)"}
 	}
-	if a, ok := g.handler.(Authorizer); ok {
-		g.authz = a
-	}
 	if cfg.Limits.ConnectRate > 0 {
 		g.bucket = newTokenBucket(cfg.Limits.ConnectRate, cfg.Limits.ConnectBurst, time.Now())
 	}
-	srv, err := loop.New((*engine)(g), g.loopOptions())
+	srv, err := loop.New(g.loopHandler(), g.loopOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +136,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.newMetrics()
+	g.adminMux = g.newAdminHandler()
 	return g, nil
 }
 
@@ -190,7 +190,7 @@ func (g *Gateway) Start() error {
 		}
 		g.adminLn = ln
 		g.admin = &http.Server{
-			Handler:           g.adminHandler(),
+			Handler:           g.adminMux,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       time.Minute,
 			IdleTimeout:       2 * time.Minute,

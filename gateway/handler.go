@@ -15,19 +15,6 @@ import (
 	"github.com/upgate/upgate/parser"
 )
 
-// OpCode is a WebSocket opcode; Send and Publish take OpText or OpBinary.
-// It is the loop's type: no conversion is needed in either direction.
-type OpCode = ws.OpCode
-
-// StatusCode is a WebSocket close code (RFC 6455 §7.4).
-type StatusCode = ws.StatusCode
-
-// Opcodes of data messages.
-const (
-	OpText   = ws.OpText
-	OpBinary = ws.OpBinary
-)
-
 // Errors of the connection API.
 var (
 	// ErrClosed is returned by Conn methods (and Gateway.Send and
@@ -45,9 +32,11 @@ var (
 	ErrStopped = errors.New("gateway: stopped")
 )
 
-// Handler receives the connections of the routes whose Behaviour is Custom.
-// Every method runs on the event loop goroutine that owns the connection,
-// never concurrently for one connection, and must return quickly without
+// Handler receives the connections of a route whose Behaviour is Custom: the
+// route's own (Route.Handler), else the default given by WithHandler. One
+// Handler may serve several routes (Conn.Route tells which). Every method
+// runs on the event loop goroutine that owns the connection, never
+// concurrently for one connection, and must return quickly without
 // blocking: a slow callback stalls every connection of its loop. Work that
 // may block belongs on another goroutine, which can then use the
 // goroutine-safe Conn methods. Callbacks must not panic.
@@ -76,7 +65,7 @@ type Handler interface {
 }
 
 // Authorizer may be implemented by a Handler to accept or refuse a
-// WebSocket handshake of a Custom route before the 101 is written, after
+// WebSocket handshake of its Custom routes before the 101 is written, after
 // the route's origin, subprotocol and limit checks passed. Authorize runs on
 // the event loop goroutine and must not block. A nil error accepts; a
 // *RejectError answers its status, any other error 403.
@@ -142,8 +131,9 @@ const (
 )
 
 // Conn is the gateway's handle of one WebSocket connection. Its methods are
-// safe to call from any goroutine. A Conn may outlive its connection: once
-// the close handshake began, Send and Close return ErrClosed.
+// safe to call from any goroutine, except Write, which belongs to the
+// connection's event loop. A Conn may outlive its connection: once the
+// close handshake began, Send, Write, Ping and Close return ErrClosed.
 type Conn struct {
 	lc     *loop.Conn
 	g      *Gateway
@@ -188,7 +178,7 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Send(op, payload)
+	return c.lc.Send(ws.OpCode(op), payload)
 }
 
 // Write is Send for the connection's own event loop goroutine: inside a
@@ -200,7 +190,7 @@ func (c *Conn) Write(op OpCode, payload []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Write(op, payload)
+	return c.lc.Write(ws.OpCode(op), payload)
 }
 
 // Close starts the close handshake with code and reason (at most 123 bytes
@@ -212,7 +202,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	return c.lc.Close(code, reason)
+	return c.lc.Close(ws.StatusCode(code), reason)
 }
 
 // Data returns the value last given to SetData, or nil. Any goroutine.

@@ -156,9 +156,10 @@ func (l promLogger) Println(v ...any) {
 }
 
 // WriteMetrics writes every metric /metrics serves (the gateway's, the Go
-// runtime's and the process's) to w in the Prometheus text format, version
-// 0.0.4. When a collector fails, the others are still written and the
-// error is returned. Any goroutine; it allocates.
+// runtime's and the process's) to w, any io.Writer (a file, a buffer, the
+// response of a program's own handler), in the Prometheus text format,
+// version 0.0.4. When a collector fails, the others are still written and
+// the error is returned. Any goroutine; it allocates.
 func (g *Gateway) WriteMetrics(w io.Writer) error {
 	mfs, gerr := g.metrics.Gather()
 	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))

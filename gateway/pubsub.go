@@ -3,6 +3,8 @@ package gateway
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/gobwas/ws"
 )
 
 // The topic registry. Subscribers live on every event loop and publishes
@@ -316,7 +318,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) (int, error) 
 		return 0, ErrLoopBehind
 	}
 	if g.bus != nil {
-		_ = g.bus.Publish(topic, op, payload)
+		_ = g.bus.Publish(topic, ws.OpCode(op), payload)
 	}
 	if t == nil {
 		return 0, nil

@@ -24,6 +24,29 @@ type route struct {
 	maxMessage int64
 	plainBody  []byte // answer to a plain GET when PlainHTTP
 	stats      routeStats
+
+	// Custom routes: the Handler (Route.Handler or the default) and the
+	// optional interfaces it implements, nil when it does not.
+	h     Handler
+	authz Authorizer
+	ping  PingHandler
+	pong  PongHandler
+}
+
+// setHandler resolves a Custom route's Handler: its own, else def. It
+// reports false when there is none.
+func (rt *route) setHandler(def Handler) bool {
+	rt.h = rt.Handler
+	if rt.h == nil {
+		rt.h = def
+	}
+	if rt.h == nil {
+		return false
+	}
+	rt.authz, _ = rt.h.(Authorizer)
+	rt.ping, _ = rt.h.(PingHandler)
+	rt.pong, _ = rt.h.(PongHandler)
+	return true
 }
 
 func newRoute(r Route, defaultMax int64) *route {

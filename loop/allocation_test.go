@@ -70,6 +70,36 @@ func TestAllocsPerMessage(t *testing.T) {
 	})
 }
 
+// controlNop is a nopHandler that implements ControlHandler.
+type controlNop struct{ nopHandler }
+
+func (controlNop) OnPing(*Conn, []byte) {}
+func (controlNop) OnPong(*Conn, []byte) {}
+
+// TestAllocsPerControlFrame: a ping answered and a pong received, shown to
+// a ControlHandler, allocate nothing.
+func TestAllocsPerControlFrame(t *testing.T) {
+	s, fc := fakeServer(t, controlNop{})
+	if s.ctl == nil {
+		t.Fatal("New did not find the ControlHandler")
+	}
+	in := append(msg(ws.OpPing, []byte("ping")), msg(ws.OpPong, []byte("pong"))...)
+	run := func() {
+		out := fc.out
+		fc.feed(in)
+		ev(s).OnTraffic(fc)
+		if fc.out-out != 2+4 {
+			t.Fatalf("wrote %d bytes, want a pong of 6", fc.out-out)
+		}
+	}
+	for range 100 {
+		run()
+	}
+	if a := testing.AllocsPerRun(1000, run); a != 0 {
+		t.Fatalf("%v allocations per ping and pong", a)
+	}
+}
+
 // TestAllocsPerAsyncSend: Send from another goroutine encodes into a pooled
 // buffer and queues it in the loop's inbox, which the (fake) loop drains:
 // nothing is allocated in steady state.

@@ -25,7 +25,8 @@
 //
 // In the open phase the loop decodes frames with package frame, answers pings,
 // delivers messages to [Handler.OnMessage] (a single-frame message is a view
-// into the read buffer, unmasked in place: no copy), and runs the close
+// into the read buffer, unmasked in place: no copy), shows pings and pongs
+// to a Handler that implements [ControlHandler], and runs the close
 // handshake. Frames written on the loop during one read callback are
 // coalesced into one write. [Server.Shutdown] drains: it stops accepting,
 // sends close 1001 to every WebSocket connection and waits for the close

@@ -112,9 +112,19 @@ func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
 		case frame.Ping:
 			if st == stOpen {
 				l.writeFrame(c, ws.OpPong, ev.Payload)
+				if l.srv.ctl != nil && c.phase() == stOpen {
+					l.depth++
+					l.srv.ctl.OnPing(c, ev.Payload)
+					l.leave()
+				}
 			}
 		case frame.Pong:
 			// Any input counts as liveness: lastRead was updated.
+			if st == stOpen && l.srv.ctl != nil {
+				l.depth++
+				l.srv.ctl.OnPong(c, ev.Payload)
+				l.leave()
+			}
 		case frame.Close:
 			l.peerClose(c, ev.Code)
 			return off

@@ -49,6 +49,20 @@ type Handler interface {
 	OnClose(c *Conn, code ws.StatusCode, err error)
 }
 
+// ControlHandler may be implemented by a Handler to see the pings and pongs
+// that the peers of open connections send: for presence, or for latency
+// (the pong that answers a Conn.Send of a ping). New checks for it once; a
+// Handler without it costs nothing per control frame. Both methods run on
+// the loop goroutine, as Handler's do, after the loop did its own work: a
+// ping is already answered (its pong is in the write path), and a pong, as
+// any input, already counted as a sign of life for the ping/pong and idle
+// deadlines. They are not called once the close handshake began. payload
+// (at most 125 bytes, unmasked) is valid only during the call.
+type ControlHandler interface {
+	OnPing(c *Conn, payload []byte)
+	OnPong(c *Conn, payload []byte)
+}
+
 // Request is the complete request head handed to Handler.OnRequest. It is
 // owned by the loop and valid only during the call.
 type Request struct {

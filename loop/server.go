@@ -19,6 +19,7 @@ import (
 // with Start and stop it with Shutdown.
 type Server struct {
 	h    Handler
+	ctl  ControlHandler // h's, when it implements it
 	opts Options
 
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
@@ -78,6 +79,7 @@ func New(h Handler, o Options) (*Server, error) {
 	}
 	s.loops.Store(&loops)
 	s.fd.off()
+	s.ctl, _ = h.(ControlHandler)
 	return s, nil
 }
 
