@@ -202,7 +202,7 @@ const remoteTimeout = 5 * time.Second
 func (g *Gateway) sendRemote(w http.ResponseWriter, r *http.Request, id string, op OpCode, body []byte, closeCode uint16) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), remoteTimeout)
 	defer cancel()
-	err := g.bus.SendWait(ctx, id, ws.OpCode(op), body, closeCode)
+	err := g.bus.SendWait(ctx, id, bus.OpCode(op), body, closeCode)
 	switch {
 	case err == nil:
 		return true

@@ -290,10 +290,10 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
 		if g.bus != nil {
-			_ = g.bus.Publish(c.topicName, op, payload)
+			_ = g.bus.Publish(c.topicName, bus.OpCode(op), payload)
 		}
 	case kindBridge:
-		_ = e.bus.Forward(c.bc, op, payload)
+		_ = e.bus.Forward(c.bc, bus.OpCode(op), payload)
 	case kindCustom:
 		c.rt.h.OnMessage(c, OpCode(op), payload)
 	}

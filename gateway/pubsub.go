@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gobwas/ws"
+	"github.com/upgate/upgate/gateway/bus"
 )
 
 // The topic registry. Subscribers live on every event loop and publishes
@@ -318,7 +318,7 @@ func (g *Gateway) Publish(topic string, op OpCode, payload []byte) (int, error) 
 		return 0, ErrLoopBehind
 	}
 	if g.bus != nil {
-		_ = g.bus.Publish(topic, ws.OpCode(op), payload)
+		_ = g.bus.Publish(topic, bus.OpCode(op), payload)
 	}
 	if t == nil {
 		return 0, nil

@@ -6,17 +6,18 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 )
 
-// OpCode is a WebSocket opcode: messages are OpText or OpBinary.
-type OpCode = ws.OpCode
+// OpCode is a WebSocket opcode (RFC 6455 §5.2): messages on the bus are
+// OpText or OpBinary. Its values are the wire's, as gateway.OpCode's: a
+// conversion between the two is a cast.
+type OpCode uint8
 
 // Opcodes of data messages.
 const (
-	OpText   = ws.OpText
-	OpBinary = ws.OpBinary
+	OpText   OpCode = 0x1
+	OpBinary OpCode = 0x2
 )
 
 // Header names of the wire contract. NATS headers are MIME-style; the
