@@ -14,7 +14,7 @@ import (
 
 // BenchmarkEchoInLoop is the in-loop message path through the real
 // OnTraffic with a fake gnet.Conn: decode a masked frame (unmask in place,
-// UTF-8 check for text), deliver, echo with Send, flush.
+// UTF-8 check for text), deliver, echo with Write, flush.
 func BenchmarkEchoInLoop(b *testing.B) {
 	for _, op := range []ws.OpCode{ws.OpBinary, ws.OpText} {
 		for _, n := range []int{16, 128, 1024, 16 << 10, 256 << 10} {

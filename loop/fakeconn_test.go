@@ -155,7 +155,7 @@ func (nopHandler) OnRequest(r *Request, d *Decision) {
 }
 func (nopHandler) OnOpen(*Conn) {}
 func (nopHandler) OnMessage(c *Conn, op ws.OpCode, p []byte) {
-	_ = c.Send(op, p)
+	_ = c.Write(op, p)
 }
 func (nopHandler) OnClose(*Conn, ws.StatusCode, error) {}
 
