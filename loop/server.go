@@ -8,11 +8,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // gnetMu serialises the start and the end of gnet engines: gnet keeps its
@@ -337,7 +337,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s.fd.off()
 	fd, err := eng.Dup()
 	if err == nil {
-		if sa, e := syscall.Getsockname(fd); e == nil {
+		if sa, e := unix.Getsockname(fd); e == nil {
 			s.addr = sockaddrTCP(sa)
 		}
 		if s.opts.DeferAccept > 0 {
@@ -348,7 +348,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 			kept, err = s.fd.boot(s, fd)
 		}
 		if !kept {
-			_ = syscall.Close(fd)
+			_ = unix.Close(fd)
 		}
 	}
 	if err != nil {
@@ -360,11 +360,11 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-func sockaddrTCP(sa syscall.Sockaddr) net.Addr {
+func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
+	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
-	case *syscall.SockaddrInet6:
+	case *unix.SockaddrInet6:
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
 	}
 	return nil
