@@ -1,4 +1,4 @@
-//go:build !race
+//go:build !race && (darwin || dragonfly || freebsd || linux || netbsd || openbsd)
 
 package loop
 
@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // The message path, driven through the real OnTraffic with a fake gnet.Conn:
@@ -258,12 +258,12 @@ func TestAllocsPerExecute(t *testing.T) {
 // can be measured in the same process.
 type rawClient struct{ fd int }
 
-func dialSyscall(t *testing.T, sa *syscall.SockaddrInet4) rawClient {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+func dialSyscall(t *testing.T, sa *unix.SockaddrInet4) rawClient {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Connect(fd, sa); err != nil {
+	if err := unix.Connect(fd, sa); err != nil {
 		t.Fatal(err)
 	}
 	return rawClient{fd}
@@ -271,12 +271,12 @@ func dialSyscall(t *testing.T, sa *syscall.SockaddrInet4) rawClient {
 
 // handshake sends req and reads until the end of the 101 head.
 func (r rawClient) handshake(t *testing.T, req, buf []byte) {
-	if _, err := syscall.Write(r.fd, req); err != nil {
+	if _, err := unix.Write(r.fd, req); err != nil {
 		t.Fatal(err)
 	}
 	got := 0
 	for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
-		n, err := syscall.Read(r.fd, buf[got:])
+		n, err := unix.Read(r.fd, buf[got:])
 		if err != nil || n <= 0 {
 			t.Fatalf("read: %d %v", n, err)
 		}
@@ -299,7 +299,7 @@ func TestConnectionCost(t *testing.T) {
 	o.TimerResolution = 100 * time.Millisecond
 	s := startServer(t, nopHandler{}, o)
 	ta := s.Addr().(*net.TCPAddr)
-	sa := &syscall.SockaddrInet4{Port: ta.Port}
+	sa := &unix.SockaddrInet4{Port: ta.Port}
 	copy(sa.Addr[:], ta.IP.To4())
 	req := upgradeRequest("/ws")
 	buf := make([]byte, 4096)
@@ -310,14 +310,14 @@ func TestConnectionCost(t *testing.T) {
 	cycle := func() {
 		c := dialSyscall(t, sa)
 		c.handshake(t, req, buf)
-		_, _ = syscall.Write(c.fd, closeFrame)
+		_, _ = unix.Write(c.fd, closeFrame)
 		for { // close reply, then EOF
-			n, err := syscall.Read(c.fd, buf)
+			n, err := unix.Read(c.fd, buf)
 			if n <= 0 || err != nil {
 				break
 			}
 		}
-		_ = syscall.Close(c.fd)
+		_ = unix.Close(c.fd)
 	}
 	for range 50 {
 		cycle()
@@ -349,7 +349,7 @@ func TestConnectionCost(t *testing.T) {
 	perIdle := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / idle
 	t.Logf("heap per idle upgraded connection: %.0f bytes (Conn is %d bytes)", perIdle, sizeofConn)
 	for _, c := range clients {
-		_ = syscall.Close(c.fd)
+		_ = unix.Close(c.fd)
 	}
 	if perConn > 40 || perIdle > 2048 {
 		t.Fatalf("per-connection cost regressed: %.1f allocations, %.0f bytes idle", perConn, perIdle)

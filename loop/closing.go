@@ -1,10 +1,11 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
-	"syscall"
-
 	"github.com/gobwas/ws"
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
@@ -165,7 +166,7 @@ func (l *evloop) flushed(c *Conn) bool {
 // shutdownWrite sends FIN after the last byte and waits for the peer's.
 func (l *evloop) shutdownWrite(c *Conn) {
 	c.setPhase(stLinger)
-	if err := syscall.Shutdown(c.gc.Fd(), syscall.SHUT_WR); err != nil {
+	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {
 		l.hardClose(c)
 		return
 	}

@@ -32,6 +32,18 @@
 // sends close 1001 to every WebSocket connection and waits for the close
 // handshakes up to [Options.DrainTimeout].
 //
+// # Systems
+//
+// The package builds on the systems gnet has a poller for: Linux (epoll),
+// macOS, FreeBSD, NetBSD, OpenBSD and DragonFly BSD (kqueue). On any other
+// GOOS (Windows, Plan 9, js and wasip1, Solaris, AIX) a build fails with a
+// single error naming them (unsupported.go). Some features are Linux's
+// alone and off elsewhere: the file descriptor guard below (it counts
+// descriptors in /proc/self/fd and pauses the listener with a socket
+// filter), [Options.DeferAccept] (TCP_DEFER_ACCEPT; Start fails when it is
+// set), and the look into the receive queue (SIOCINQ) that puts a due
+// deadline off while input waits unread in the socket.
+//
 // # Goroutines
 //
 // Every [Handler] method runs on the event loop goroutine of its connection

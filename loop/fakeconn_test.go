@@ -1,14 +1,16 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
 	"context"
 	"errors"
 	"net"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // fakeConn is a gnet.Conn without a socket, to drive the handler's callbacks
@@ -64,8 +66,8 @@ func (f *fakeConn) OutboundBuffered() int { return 0 }
 func (f *fakeConn) Write(b []byte) (int, error) {
 	if f.failWrite {
 		f.failWrite = false
-		ev(f.el.srv).OnClose(f, syscall.ECONNRESET)
-		return 0, syscall.ECONNRESET
+		ev(f.el.srv).OnClose(f, unix.ECONNRESET)
+		return 0, unix.ECONNRESET
 	}
 	f.out += len(b)
 	f.writes++

@@ -1,3 +1,5 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
@@ -6,10 +8,10 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/parser"
 )
@@ -115,11 +117,12 @@ func (g *fdGuard) off() {
 func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
 	g.off()
 	o := s.opts
-	var rl syscall.Rlimit
-	if !fdGuardSupported || syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+	var rl unix.Rlimit
+	if !fdGuardSupported || unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
 		return false, nil
 	}
-	limit := int(min(rl.Cur, 1<<31))
+	// Clamped to fit an int on 32-bit systems too (RLIM_INFINITY).
+	limit := int(min(rl.Cur, math.MaxInt32))
 	g.rlimit = limit
 	inUse, err := countFDs()
 	if err != nil || o.FDReserve < 0 {
@@ -231,7 +234,7 @@ func (g *fdGuard) adjust(n int64) {
 // close releases the listener's duplicate once the engine stopped.
 func (g *fdGuard) close() {
 	if g.fd >= 0 {
-		_ = syscall.Close(g.fd)
+		_ = unix.Close(g.fd)
 		g.fd = -1
 	}
 }
@@ -302,7 +305,7 @@ func (g *fdGuard) noteStop() {
 		switch {
 		case err == nil:
 			g.stopFDs = n
-		case errors.Is(err, syscall.EMFILE):
+		case errors.Is(err, unix.EMFILE):
 			g.stopFDs = g.rlimit // not even one left to count them
 		}
 	}

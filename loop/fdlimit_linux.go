@@ -4,7 +4,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,7 +40,7 @@ func maxBacklog() int {
 }
 
 // setBacklog sets the backlog of a listening socket.
-func setBacklog(fd, n int) error { return syscall.Listen(fd, n) }
+func setBacklog(fd, n int) error { return unix.Listen(fd, n) }
 
 // dropAll is a classic BPF program that accepts no packet.
 var dropAll = [1]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}

@@ -1,3 +1,5 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
@@ -73,7 +75,9 @@ func presize(b, rest []byte, maxMessage int64) []byte {
 	if err != nil || h.Length > maxMessage {
 		return b
 	}
-	return slices.Grow(b, min(n+int(h.Length), maxPresize))
+	// In int64: a length past 2 GiB (MaxMessage allows 4 GiB - 1) does not
+	// fit a 32-bit int.
+	return slices.Grow(b, int(min(int64(n)+h.Length, maxPresize)))
 }
 
 // decode runs the decoder over data until it needs more bytes or the

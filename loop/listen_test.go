@@ -1,3 +1,5 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
@@ -7,9 +9,10 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // freePort returns a loopback port nothing listens on now, found by
@@ -112,7 +115,7 @@ func TestListenErrorNamesAddress(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("#%d: got %v; want %s", i, err, want)
 		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
+		if !errors.Is(err, unix.EADDRINUSE) {
 			t.Errorf("#%d: got %v; want an error that is EADDRINUSE", i, err)
 		}
 	}

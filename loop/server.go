@@ -1,3 +1,5 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
 package loop
 
 import (
@@ -8,11 +10,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // Server is a WebSocket server on a gnet engine. Create it with New, start it
@@ -337,7 +339,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s.fd.off()
 	fd, err := eng.Dup()
 	if err == nil {
-		if sa, e := syscall.Getsockname(fd); e == nil {
+		if sa, e := unix.Getsockname(fd); e == nil {
 			s.addr = sockaddrTCP(sa)
 		}
 		if s.opts.DeferAccept > 0 {
@@ -348,7 +350,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 			kept, err = s.fd.boot(s, fd)
 		}
 		if !kept {
-			_ = syscall.Close(fd)
+			_ = unix.Close(fd)
 		}
 	}
 	if err != nil {
@@ -359,11 +361,11 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-func sockaddrTCP(sa syscall.Sockaddr) net.Addr {
+func sockaddrTCP(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {
-	case *syscall.SockaddrInet4:
+	case *unix.SockaddrInet4:
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
-	case *syscall.SockaddrInet6:
+	case *unix.SockaddrInet6:
 		return &net.TCPAddr{IP: net.IP(append([]byte(nil), a.Addr[:]...)), Port: a.Port}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -10,7 +9,7 @@ import (
 // setDeferAccept sets TCP_DEFER_ACCEPT on a listening socket.
 func setDeferAccept(fd int, d time.Duration) error {
 	secs := int((d + time.Second - 1) / time.Second)
-	return syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, secs)
+	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs)
 }
 
 // unreadBytes returns the bytes waiting in the socket's receive queue that

@@ -1,11 +1,11 @@
 package loop
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // TestDeferAccept: the listener carries TCP_DEFER_ACCEPT and still serves.
@@ -20,8 +20,8 @@ func TestDeferAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Close(fd)
-	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT)
+	defer unix.Close(fd)
+	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT)
 	if err != nil || v == 0 {
 		t.Fatalf("TCP_DEFER_ACCEPT = %d, %v", v, err)
 	}

@@ -2,6 +2,7 @@ package parser_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -273,7 +274,7 @@ func TestLimitsNormalized(t *testing.T) {
 		{"zero", parser.Limits{}, parser.Limits{MaxHeadBytes: parser.DefaultMaxHeadBytes, MaxFields: parser.DefaultMaxFields}},
 		{"negative", parser.Limits{MaxHeadBytes: -1, MaxFields: -1}, parser.Limits{MaxHeadBytes: 8192, MaxFields: 100}},
 		{"custom", parser.Limits{MaxHeadBytes: 100, MaxFields: 3}, parser.Limits{MaxHeadBytes: 100, MaxFields: 3}},
-		{"huge", parser.Limits{MaxHeadBytes: 1 << 40, MaxFields: 7}, parser.Limits{MaxHeadBytes: 1 << 30, MaxFields: 7}},
+		{"huge", parser.Limits{MaxHeadBytes: math.MaxInt, MaxFields: 7}, parser.Limits{MaxHeadBytes: 1 << 30, MaxFields: 7}},
 	}
 	for i, tt := range tests {
 		if got := parser.NewRequest(tt.in).Limits(); got != tt.want {

@@ -2,6 +2,8 @@ package frame
 
 import (
 	"bytes"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -10,12 +12,13 @@ import (
 )
 
 func TestHeaderEncoding(t *testing.T) {
-	for i, tc := range []struct {
+	type headerCase struct {
 		op   ws.OpCode
 		fin  bool
 		n    int
 		want []byte
-	}{
+	}
+	cases := []headerCase{
 		{ws.OpText, true, 0, []byte{0x81, 0}},
 		{ws.OpBinary, true, 1, []byte{0x82, 1}},
 		{ws.OpText, false, 125, []byte{0x01, 125}},
@@ -23,11 +26,17 @@ func TestHeaderEncoding(t *testing.T) {
 		{ws.OpContinuation, false, 127, []byte{0x00, 126, 0, 127}},
 		{ws.OpBinary, true, 65535, []byte{0x82, 126, 0xff, 0xff}},
 		{ws.OpBinary, true, 65536, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
-		{ws.OpText, true, 1<<32 + 5, []byte{0x81, 127, 0, 0, 0, 1, 0, 0, 0, 5}},
+		{ws.OpText, true, math.MaxInt32, []byte{0x81, 127, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff}},
 		{ws.OpPing, true, 4, []byte{0x89, 4}},
 		{ws.OpPong, true, 125, []byte{0x8a, 125}},
 		{ws.OpClose, true, 2, []byte{0x88, 2}},
-	} {
+	}
+	if strconv.IntSize == 64 {
+		// A length beyond 32 bits, which only a 64-bit int holds.
+		n := uint64(1)<<32 + 5
+		cases = append(cases, headerCase{ws.OpText, true, int(n), []byte{0x81, 127, 0, 0, 0, 1, 0, 0, 0, 5}})
+	}
+	for i, tc := range cases {
 		if got := HeaderLen(tc.n); got != len(tc.want) {
 			t.Errorf("#%d: got HeaderLen %d; want %d", i, got, len(tc.want))
 		}
