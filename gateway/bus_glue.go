@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 
@@ -30,8 +31,9 @@ func (g *Gateway) newBus() error {
 			ClusterListen: n.ClusterListen,
 			ClusterName:   n.ClusterName,
 			Routes:        n.Cluster,
-			// Room for a largest message and its headers.
-			MaxPayload: int(max(g.cfg.Limits.MaxMessage+64<<10, 1<<20)),
+			// Room for a largest message and its headers, clamped in
+			// int64: max_message allows 2 GiB, past a 32-bit int.
+			MaxPayload: int(min(max(g.cfg.Limits.MaxMessage+64<<10, 1<<20), math.MaxInt32)),
 		}
 	} else {
 		o.URLs = n.Servers

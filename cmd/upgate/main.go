@@ -74,8 +74,11 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 	}
 
 	// Catch signals before the listeners open, so that none is lost.
+	// os/signal takes the standard library's signals: os.Interrupt and
+	// syscall.SIGTERM (golang.org/x/sys/unix, which the loop uses for its
+	// socket calls, defines the same values).
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(sigs)
 
 	if err := g.Start(); err != nil {
