@@ -162,6 +162,14 @@ for target in "${PURE_TARGETS[@]}"; do
 		step_fail "go vet ${PURE_PKGS[*]} for $target failed (see above)"
 	echo "$target: ${PURE_PKGS[*]} vetted in $(fmt_secs $(($(now_us) - t0)))"
 done
+# Where gnet has no poller the loop must fail to build with one error that
+# names the systems it runs on, not a cascade of undefined names.
+out=$(GOOS=windows GOARCH=amd64 go build ./loop 2>&1)
+if [ "$(printf '%s\n' "$out" | grep -c 'loop/')" != 1 ] || ! printf '%s\n' "$out" | grep -q loop_builds_only_on_Linux; then
+	printf '%s\n' "$out" >&2
+	step_fail "GOOS=windows go build ./loop: want the one error of loop/unsupported.go"
+fi
+echo "windows/amd64: ./loop refused with one error: $(printf '%s\n' "$out" | grep 'loop/')"
 if [ "$(go env GOHOSTOS)/$(go env GOHOSTARCH)" = linux/amd64 ]; then
 	t0=$(now_us)
 	GOARCH=386 go test -count=1 "${PURE_PKGS[@]}" ||
