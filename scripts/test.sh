@@ -164,7 +164,7 @@ for target in "${PURE_TARGETS[@]}"; do
 done
 # Where gnet has no poller the loop must fail to build with one error that
 # names the systems it runs on, not a cascade of undefined names.
-out=$(GOOS=windows GOARCH=amd64 go build ./loop 2>&1)
+out=$(GOOS=windows GOARCH=amd64 go build ./loop 2>&1) || true
 if [ "$(printf '%s\n' "$out" | grep -c 'loop/')" != 1 ] || ! printf '%s\n' "$out" | grep -q loop_builds_only_on_Linux; then
 	printf '%s\n' "$out" >&2
 	step_fail "GOOS=windows go build ./loop: want the one error of loop/unsupported.go"
