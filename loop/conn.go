@@ -50,10 +50,10 @@ const (
 const maxAsyncFrame = 1 << 30
 
 // Conn is a connection handle. Its methods are safe to call from any
-// goroutine unless their comment says otherwise: on the connection's event
-// loop they write directly, elsewhere they hand the bytes to the loop. A
-// Conn may outlive its connection: once the connection is closing or closed
-// its methods return ErrClosed.
+// goroutine unless their comment says otherwise: Write, WriteFrame,
+// WriteClose and SetContext belong to the connection's event loop (see
+// "Writing" below). A Conn may outlive its connection: once the connection
+// is closing or closed its methods return ErrClosed.
 type Conn struct {
 	gc       gnet.Conn
 	l        *evloop

@@ -68,7 +68,7 @@ var (
 	ErrServerNotStarted = errors.New("loop: server not started")
 	// ErrServerStopped is returned by Execute once the server is stopping.
 	ErrServerStopped = errors.New("loop: server stopped")
-	// ErrNoLoop is returned by Execute for a loop index out of range or of
-	// a loop that never had a connection.
+	// ErrNoLoop is returned by Execute for a loop index out of
+	// [0, Server.Loops()).
 	ErrNoLoop = errors.New("loop: no such event loop")
 )
