@@ -264,3 +264,26 @@ func TestAcceptedAt(t *testing.T) {
 		t.Fatal("AcceptedAt of a detached Conn is not zero")
 	}
 }
+
+// TestReachLoopsWildcard: a listener on every address is reached through
+// loopback, IPv4 or IPv6.
+func TestReachLoopsWildcard(t *testing.T) {
+	for i, addr := range []string{"tcp://0.0.0.0:0", "tcp://:0"} {
+		o := testOptions()
+		o.Addr = addr
+		o.NumLoops = 3
+		s, err := New(newTestHandler(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatalf("#%d: %s: %v", i, addr, err)
+		}
+		if n := s.unbound(); n != 0 {
+			t.Errorf("#%d: %s (%v): %d loops not reached; want 0", i, addr, s.Addr(), n)
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatalf("#%d: %v", i, err)
+		}
+	}
+}

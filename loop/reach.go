@@ -92,16 +92,21 @@ func (s *Server) reachLoops() {
 	if !ok || s.unbound() == 0 {
 		return
 	}
-	target := tcp.AddrPort()
-	ip := target.Addr().Unmap()
+	ip := tcp.AddrPort().Addr().Unmap()
+	port := tcp.AddrPort().Port()
+	loop4 := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	// A wildcard listener is reached on loopback: ::1 for [::], or
+	// 127.0.0.1 when the host has no IPv6 loopback (a dual-stack socket
+	// takes IPv4 too).
+	var fallback netip.Addr
 	if ip.IsUnspecified() {
 		if ip.Is4() {
-			ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+			ip = loop4
 		} else {
-			ip = netip.IPv6Loopback()
+			ip, fallback = netip.IPv6Loopback(), loop4
 		}
 	}
-	target = netip.AddrPortFrom(ip, target.Port())
+	target := netip.AddrPortFrom(ip, port)
 
 	s.probes.mu.Lock()
 	s.probes.addrs = make(map[netip.AddrPort]chan struct{})
@@ -122,6 +127,10 @@ func (s *Server) reachLoops() {
 			break
 		}
 		c, seen, err := s.probe(target, left)
+		if err != nil && fallback.IsValid() && len(conns) == 0 {
+			target, fallback = netip.AddrPortFrom(fallback, port), netip.Addr{}
+			c, seen, err = s.probe(target, left)
+		}
 		if err != nil {
 			s.opts.Logger.Warnf("loop: reaching the event loops: %v", err)
 			break
