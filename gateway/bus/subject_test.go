@@ -177,3 +177,21 @@ func FuzzEscapeTopic(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEscapeTopic escapes topics of the gateway's largest size (256
+// bytes): a name with nothing to escape, and one made of a long run of dots
+// (every other one written %2E).
+func BenchmarkEscapeTopic(b *testing.B) {
+	for _, c := range []struct{ name, topic string }{
+		{"plain", strings.Repeat("room-1.", 36) + "room"},
+		{"dots", "x" + strings.Repeat(".", 254) + "x"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.topic)))
+			for b.Loop() {
+				EscapeTopic(c.topic)
+			}
+		})
+	}
+}
