@@ -10,51 +10,88 @@ import "strings"
 // they are, '.' included (topic "room.1" is subject tail "room.1"). Bytes a
 // subject may not hold, or that NATS reads as wildcards, are written %XX (two
 // upper-case hex digits): control characters, space, DEL, '%', '*' and '>',
-// and a '.' that would make an empty token (first, last, or after another
-// '.'). So topic "a b" is "a%20b" and ".x" is "%2Ex". Bytes of 0x80 and above
-// (UTF-8) pass unchanged.
+// and a '.' that would make an empty token: the first or last byte, or a '.'
+// right after a '.' kept as is. So topic "a b" is "a%20b", ".x" is "%2Ex" and
+// "a...b" is "a.%2E.b". Bytes of 0x80 and above (UTF-8) pass unchanged.
+//
+// It takes time linear in len(name) and allocates only the result, once,
+// when there is something to escape.
 func EscapeTopic(name string) string {
-	if !needsEscape(name) {
+	n := escapedLen(name)
+	if n == len(name) {
 		return name
 	}
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
-	b.Grow(len(name) + 8)
+	b.Grow(n)
+	kept := 0    // name[kept:i] is yet to be written as is
+	dot := false // name[i-1] is a '.' kept as is
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if escapeByte(name, i) {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
+		if !escapes(c, i, len(name), dot) {
+			dot = c == '.'
 			continue
 		}
-		b.WriteByte(c)
+		dot = false
+		b.WriteString(name[kept:i])
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+		kept = i + 1
 	}
+	b.WriteString(name[kept:])
 	return b.String()
 }
 
-func needsEscape(name string) bool {
+// escapedLen returns the length of EscapeTopic(name).
+func escapedLen(name string) int {
+	n := len(name)
+	dot := false
 	for i := 0; i < len(name); i++ {
-		if escapeByte(name, i) {
-			return true
+		c := name[i]
+		if !escapes(c, i, len(name), dot) {
+			dot = c == '.'
+			continue
 		}
+		dot = false
+		n += 2
+	}
+	return n
+}
+
+// escapes reports whether c, byte i of a name of n bytes, is written %XX;
+// dot tells whether the byte before it is a '.' kept as is. Of a run of dots
+// inside a name the first is kept, the second escaped, the third kept, and
+// so on: no two kept dots are adjacent, so no token is empty.
+func escapes(c byte, i, n int, dot bool) bool {
+	switch byteClass[c] {
+	case classEscaped:
+		return true
+	case classDot:
+		return i == 0 || i == n-1 || dot
 	}
 	return false
 }
 
-// escapeByte reports whether name[i] is written %XX.
-func escapeByte(name string, i int) bool {
-	c := name[i]
-	switch {
-	case c <= ' ' || c == 0x7f || c == '%' || c == '*' || c == '>':
-		return true
-	case c == '.':
-		// An empty token would follow or precede: the first or last byte,
-		// or a '.' right after a '.' that was kept as is.
-		return i == 0 || i == len(name)-1 || name[i-1] == '.' && !escapeByte(name, i-1)
+// Classes of bytes in byteClass.
+const (
+	classKept    = iota // written as is
+	classEscaped        // always written %XX
+	classDot            // '.': written %XX where it would make an empty token
+)
+
+// byteClass is the class of every byte: control characters, space, DEL, '%',
+// '*' and '>' are always escaped, bytes of 0x80 and above are kept.
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c <= ' '; c++ {
+		t[c] = classEscaped
 	}
-	return false
-}
+	for _, c := range []byte{0x7f, '%', '*', '>'} {
+		t[c] = classEscaped
+	}
+	t['.'] = classDot
+	return t
+}()
 
 // UnescapeTopic reverses EscapeTopic. It accepts any subject tail: %XX is
 // decoded wherever it appears, other bytes are taken as they are. It fails on
