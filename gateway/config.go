@@ -137,7 +137,8 @@ type Timeouts struct {
 // Normalize, is the default gateway: public listener on :8080, admin on
 // 127.0.0.1:9090, routes /echo and /ws/{topic}.
 type Config struct {
-	// Listen is the public address, "host:port".
+	// Listen is the public address, "host:port", or "off" (ListenOff)
+	// when only the TLS listener serves.
 	Listen string `yaml:"listen"`
 	// Admin is the admin listener (metrics, publish/send/disconnect API).
 	// Keep it on loopback or a private network. "off" disables it.
@@ -162,6 +163,8 @@ type Config struct {
 	Timeouts Timeouts `yaml:"timeouts"`
 	// NATS joins the gateway to a fleet over NATS; off by default.
 	NATS NATS `yaml:"nats"`
+	// TLS is the TLS listener (wss://); off by default.
+	TLS TLS `yaml:"tls"`
 }
 
 // Defaults of Config.
@@ -241,6 +244,7 @@ func (c *Config) Normalize() {
 		}
 	}
 	c.NATS.normalize()
+	c.TLS.normalize()
 }
 
 // ConfigError names the configuration key that is wrong and why.
@@ -257,12 +261,14 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, a ...any) error {
 		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, a...)}
 	}
-	_, port, err := net.SplitHostPort(c.Listen)
-	if err != nil {
-		return bad("listen", "want host:port, got %q", c.Listen)
-	}
-	if c.ReusePort && (port == "0" || port == "") {
-		return bad("reuse_port", "needs an explicit port in listen, got %q", c.Listen)
+	if c.Listen != ListenOff {
+		_, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return bad("listen", "want host:port or off, got %q", c.Listen)
+		}
+		if c.ReusePort && (port == "0" || port == "") {
+			return bad("reuse_port", "needs an explicit port in listen, got %q", c.Listen)
+		}
 	}
 	if c.Admin != "off" {
 		_, aport, err := net.SplitHostPort(c.Admin)
@@ -365,7 +371,10 @@ func (c *Config) Validate() error {
 			return bad(d.key, "must be positive, got %v", d.v)
 		}
 	}
-	return c.NATS.validate()
+	if err := c.NATS.validate(); err != nil {
+		return err
+	}
+	return c.validateTLS()
 }
 
 // isToken reports whether s is a non-empty HTTP token (RFC 9110 §5.6.2), the

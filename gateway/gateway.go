@@ -98,6 +98,9 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.TLS.Listen != "" {
+		return nil, &ConfigError{Key: "tls.listen", Reason: tlsNotServed}
+	}
 	g := &Gateway{
 		cfg:      cfg,
 		log:      slog.New(warnHandler{slog.Default().Handler()}),

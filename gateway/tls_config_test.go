@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a self-signed ECDSA certificate for name and its key
+// into dir, as name.pem and name.key.
+func selfSigned(t *testing.T, dir, name string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func TestTLSConfig(t *testing.T) {
+	dir := t.TempDir()
+	certA, keyA := selfSigned(t, dir, "a.test")
+	certB, keyB := selfSigned(t, dir, "b.test")
+	missing := filepath.Join(dir, "missing.pem")
+	on := func(c *Config) {
+		c.TLS.Listen = "127.0.0.1:0"
+		c.TLS.Certs, c.TLS.Keys = []string{certA, certB}, []string{keyA, keyB}
+	}
+	cases := []struct {
+		cfg    func(*Config)
+		key    string // "" for a valid configuration
+		reason string
+	}{
+		{func(c *Config) {}, "", ""},
+		{on, "", ""},
+		{func(c *Config) { on(c); c.Listen = ListenOff }, "", ""},
+		{func(c *Config) { on(c); c.TLS.MinVersion, c.TLS.UnknownSNI, c.TLS.ClientCA = "1.3", "refuse", certA }, "", ""},
+		{func(c *Config) { c.Listen = ListenOff }, "listen", "off needs tls.listen"},
+		{func(c *Config) { c.Listen = "nope" }, "listen", "want host:port or off"},
+		{func(c *Config) { c.TLS.Certs = []string{certA} }, "tls.certs", "tls.listen is empty"},
+		{func(c *Config) { c.TLS.Keys = []string{keyA} }, "tls.keys", "tls.listen is empty"},
+		{func(c *Config) { c.TLS.ClientCA = certA }, "tls.client_ca", "tls.listen is empty"},
+		{func(c *Config) { on(c); c.TLS.Listen = "8443" }, "tls.listen", "want host:port"},
+		{func(c *Config) { on(c); c.Listen, c.TLS.Listen = ":8443", ":8443" }, "tls.listen", "must differ from listen"},
+		{func(c *Config) { on(c); c.Admin = "127.0.0.1:9443"; c.TLS.Listen = c.Admin }, "tls.listen", "must differ from admin"},
+		{func(c *Config) { on(c); c.TLS.Certs, c.TLS.Keys = nil, nil }, "tls.certs", "at least one certificate"},
+		{func(c *Config) { on(c); c.TLS.Keys = c.TLS.Keys[:1] }, "tls.keys", "1 keys for 2 certificates"},
+		{func(c *Config) { on(c); c.TLS.Keys = append(c.TLS.Keys, keyA) }, "tls.keys", "3 keys for 2 certificates"},
+		{func(c *Config) { on(c); c.TLS.Certs[1] = "" }, "tls.certs[1]", "empty file name"},
+		{func(c *Config) { on(c); c.TLS.MinVersion = "1.1" }, "tls.min_version", `want 1.2 or 1.3, got "1.1"`},
+		{func(c *Config) { on(c); c.TLS.MinVersion = "TLS1.3" }, "tls.min_version", "want 1.2 or 1.3"},
+		{func(c *Config) { on(c); c.TLS.UnknownSNI = "drop" }, "tls.unknown_sni", `want default or refuse, got "drop"`},
+		{func(c *Config) { on(c); c.TLS.MaxHandshakes = -1 }, "tls.max_handshakes", "must not be negative"},
+		{func(c *Config) { on(c); c.TLS.Certs[1] = missing }, "tls.certs[1]", missing + ": no such file"},
+		{func(c *Config) { on(c); c.TLS.Keys[1] = keyA }, "tls.keys[1]", "does not match the certificate in " + certB},
+		{func(c *Config) { on(c); c.TLS.Certs[0] = keyA }, "tls.certs[0]", "no PEM CERTIFICATE block"},
+		{func(c *Config) { on(c); c.TLS.ClientCA = keyA }, "tls.client_ca", keyA},
+	}
+	for i, c := range cases {
+		cfg := testConfig()
+		c.cfg(&cfg)
+		cfg.Normalize()
+		err := cfg.Validate()
+		if c.key == "" {
+			if err != nil {
+				t.Errorf("#%d: got %v; want no error", i, err)
+			}
+			continue
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(ce.Reason, c.reason) {
+			t.Errorf("#%d: got %v; want a ConfigError on %s containing %q", i, err, c.key, c.reason)
+		}
+	}
+}
+
+func TestTLSConfigNotServedYet(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, "a.test")
+	for i, listen := range []string{"127.0.0.1:0", ListenOff} {
+		cfg := testConfig()
+		cfg.Listen = listen
+		cfg.TLS = TLS{Listen: "127.0.0.1:0", Certs: []string{cert}, Keys: []string{key}}
+		g, err := New(cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != "tls.listen" || !strings.Contains(ce.Reason, "not available yet") {
+			t.Errorf("#%d: listen %q: got %v, %v; want a ConfigError on tls.listen saying TLS is not available yet", i, listen, g, err)
+		}
+	}
+}
+
+func TestTLSConfigDefaults(t *testing.T) {
+	var c Config
+	c.Normalize()
+	want := TLS{MinVersion: "1.2", UnknownSNI: "default", MaxHandshakes: DefaultTLSMaxHandshakes, ReloadInterval: DefaultTLSReloadInterval}
+	if !equalTLS(c.TLS, want) {
+		t.Errorf("got %+v; want %+v", c.TLS, want)
+	}
+	c.TLS = TLS{Certs: []string{"a"}, Keys: []string{"b"}, MinVersion: "1.3", UnknownSNI: "refuse", ClientCA: "ca"}
+	o := c.TLS.StoreOptions()
+	if o.MinVersion != tls.VersionTLS13 || !o.RefuseUnknownSNI || o.ClientCA != "ca" || len(o.Pairs) != 1 ||
+		o.Pairs[0].Cert != "a" || o.Pairs[0].Key != "b" {
+		t.Errorf("StoreOptions: got %+v", o)
+	}
+}
+
+func equalTLS(a, b TLS) bool {
+	return a.Listen == b.Listen && len(a.Certs) == len(b.Certs) && len(a.Keys) == len(b.Keys) &&
+		a.ClientCA == b.ClientCA && a.MinVersion == b.MinVersion && a.UnknownSNI == b.UnknownSNI &&
+		a.MaxHandshakes == b.MaxHandshakes && a.ReloadInterval == b.ReloadInterval
+}
