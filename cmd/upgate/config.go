@@ -50,6 +50,9 @@ type option struct {
 	usage string                // one sentence or two for --help
 	zero  string                // what the zero value means, when it means something else
 	field func(*fileConfig) any // pointer to the field
+	// repeat makes a list flag repeatable: each occurrence adds to the
+	// list instead of replacing it.
+	repeat bool
 }
 
 // env is the option's environment variable: UPGATE_ and the flag name in
@@ -64,14 +67,15 @@ const (
 	groupLimits   = "Limits (each rejection is counted in /metrics)"
 	groupTimeouts = "Timeouts"
 	groupFleet    = "Fleet over NATS (subjects and headers: README, Running a fleet)"
+	groupTLS      = "TLS (wss://): checked, not served yet; setting tls-listen is refused"
 	groupLog      = "Logging"
 )
 
 // options lists every setting but the configuration file itself and the
 // routes. A test checks that each leaf of gateway.Config is here.
 var options = []option{
-	{flag: "listen", key: "listen", group: groupListen, meta: "HOST:PORT",
-		usage: "Public listener for WebSocket and plain HTTP (/healthz, /readyz). An empty host listens on every interface.",
+	{flag: "listen", key: "listen", group: groupListen, meta: "HOST:PORT|off",
+		usage: "Public listener for WebSocket and plain HTTP (/healthz, /readyz). An empty host listens on every interface; off serves TLS only (needs tls-listen).",
 		field: func(c *fileConfig) any { return &c.Listen }},
 	{flag: "admin", key: "admin", group: groupListen, meta: "HOST:PORT|off",
 		usage: "Admin listener: /metrics, POST /publish/{topic}, POST /connections/{id}/send, DELETE /connections/{id}. Keep it on loopback or a private network; off disables it.",
@@ -169,6 +173,31 @@ var options = []option{
 	{flag: "nats-queue", key: "nats.queue", group: groupFleet, meta: "N",
 		usage: "Messages waiting to be published on NATS at most; beyond, they are dropped and counted (upgate_bus_undeliverable_total{reason=\"queue_full\"}).",
 		field: func(c *fileConfig) any { return &c.NATS.Queue }},
+
+	{flag: "tls-listen", key: "tls.listen", group: groupTLS, meta: "HOST:PORT",
+		usage: "TLS listener for wss:// (and https:// health checks).", zero: "off",
+		field: func(c *fileConfig) any { return &c.TLS.Listen }},
+	{flag: "tls-cert", key: "tls.certs", group: groupTLS, meta: "FILE", repeat: true, zero: "none",
+		usage: "PEM certificate chain, leaf first (repeatable, in pairs with tls-key, in the same order). The certificate is chosen by the name the client asks for (SNI), exact names before wildcards; the first is the default.",
+		field: func(c *fileConfig) any { return &c.TLS.Certs }},
+	{flag: "tls-key", key: "tls.keys", group: groupTLS, meta: "FILE", repeat: true, zero: "none",
+		usage: "PEM private key of the tls-cert of the same rank (repeatable).",
+		field: func(c *fileConfig) any { return &c.TLS.Keys }},
+	{flag: "tls-client-ca", key: "tls.client_ca", group: groupTLS, meta: "FILE",
+		usage: "PEM certificates of the authorities that sign client certificates: every client must then present one (mutual TLS).", zero: "none",
+		field: func(c *fileConfig) any { return &c.TLS.ClientCA }},
+	{flag: "tls-min-version", key: "tls.min_version", group: groupTLS, meta: "1.2|1.3",
+		usage: "Oldest TLS version accepted.",
+		field: func(c *fileConfig) any { return &c.TLS.MinVersion }},
+	{flag: "tls-unknown-sni", key: "tls.unknown_sni", group: groupTLS, meta: "default|refuse",
+		usage: "What a client asking for a name no certificate covers, or for none, gets: the default certificate, or a failed handshake.",
+		field: func(c *fileConfig) any { return &c.TLS.UnknownSNI }},
+	{flag: "tls-max-handshakes", key: "tls.max_handshakes", group: groupTLS, meta: "N",
+		usage: "TLS handshakes in progress at most, over all event loops; a connection beyond is closed before its handshake and counted.",
+		field: func(c *fileConfig) any { return &c.TLS.MaxHandshakes }},
+	{flag: "tls-reload-interval", key: "tls.reload_interval", group: groupTLS, meta: "DURATION",
+		usage: "How often the certificate, key and CA files are checked for changes; a change reloads them for new handshakes, a failed reload keeps the old ones. Negative turns the check off.",
+		field: func(c *fileConfig) any { return &c.TLS.ReloadInterval }},
 
 	{flag: "log-format", key: "log.format", group: groupLog, meta: "text|json",
 		usage: "Log line format, on standard error.",
@@ -443,10 +472,14 @@ type rawValue struct {
 	raw    map[string]string
 	name   string
 	isBool bool
+	repeat bool // a repeated flag adds to the list: its values are joined with commas
 }
 
 func (v *rawValue) String() string { return "" }
 func (v *rawValue) Set(s string) error {
+	if prev, ok := v.raw[v.name]; ok && v.repeat {
+		s = prev + "," + s
+	}
 	v.raw[v.name] = s
 	return nil
 }
@@ -471,7 +504,7 @@ func newFlagSet(s *settings) (*flag.FlagSet, map[string]string) {
 	for i := range options {
 		o := &options[i]
 		_, isBool := o.field(&fileConfig{}).(*bool)
-		fs.Var(&rawValue{raw: raw, name: o.flag, isBool: isBool}, o.flag, "")
+		fs.Var(&rawValue{raw: raw, name: o.flag, isBool: isBool, repeat: o.repeat}, o.flag, "")
 	}
 	fs.Var(routeFlag{s}, "route", "")
 	fs.BoolVar(&s.version, "version", false, "")
