@@ -258,6 +258,11 @@ func loadPair(i int, p Pair) (*tls.Certificate, error) {
 		}
 		return nil, &FileError{Kind: KindKey, Index: i, Path: p.Key, Err: err}
 	}
+	if c.Leaf == nil { // filled in by X509KeyPair unless GODEBUG x509keypairleaf=0
+		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return nil, &FileError{Kind: KindCert, Index: i, Path: p.Cert, Err: err}
+		}
+	}
 	return &c, nil
 }
 
