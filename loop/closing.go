@@ -166,6 +166,9 @@ func (l *evloop) flushed(c *Conn) bool {
 // shutdownWrite sends FIN after the last byte and waits for the peer's.
 func (l *evloop) shutdownWrite(c *Conn) {
 	c.setPhase(stLinger)
+	if st := c.tls; st != nil && st.ready {
+		_ = st.conn.CloseWrite() // close_notify, before the FIN
+	}
 	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {
 		l.hardClose(c)
 		return

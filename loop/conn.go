@@ -80,10 +80,11 @@ type Conn struct {
 	tnext    *Conn
 	tprev    *Conn
 	perr     *frame.ProtocolError // the peer's protocol violation, for OnClose
+	tls      *tlsState            // with Options.TLS (tls.go), else nil
 
 	// The client's address from the PROXY protocol header, with pport:
 	// written once, before the head reaches the Handler, then read-only.
-	// The layout keeps Conn at 160 bytes (a size class).
+	// The layout keeps Conn at 176 bytes (a size class).
 	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
 	paddr [16]byte
 }

@@ -49,10 +49,10 @@ func (l *evloop) endWait(c *Conn) *waitState {
 // waitTraffic is the read callback of a waiting connection: the bytes stay
 // in gnet's buffer for after the 101, up to MaxWaitInput.
 func (l *evloop) waitTraffic(c *Conn) {
-	if c.gc.InboundBuffered() > MaxWaitInput {
+	if c.inBuffered() > MaxWaitInput {
 		l.endWait(c)
 		l.respondError(c, errWaitInput)
-		_, _ = c.gc.Discard(c.gc.InboundBuffered())
+		c.discardIn(c.inBuffered())
 	}
 }
 
@@ -61,7 +61,7 @@ func (l *evloop) waitTraffic(c *Conn) {
 func (l *evloop) waitExpired(c *Conn, e *parser.Error) {
 	l.endWait(c)
 	l.respondError(c, e)
-	_, _ = c.gc.Discard(c.gc.InboundBuffered())
+	c.discardIn(c.inBuffered())
 }
 
 // Resolve gives the decision a Handler put off with Decision.Defer. Any
@@ -117,7 +117,7 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 		l.write(c, l.resp)
 		l.opened(c, d.MaxMessage)
 		if c.phase() == stOpen || c.phase() == stClosing {
-			buf, _ := c.gc.Peek(-1)
+			buf := c.peekIn()
 			if len(buf) > 0 {
 				l.websocket(c, buf, 0)
 			}
@@ -141,7 +141,7 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 		l.reject(c, d)
 	}
 	if st := c.phase(); st != stOpen && st != stClosing && st != stClosed {
-		_, _ = c.gc.Discard(c.gc.InboundBuffered())
+		c.discardIn(c.inBuffered())
 	}
 	l.flush()
 	l.cur = prev

@@ -232,7 +232,7 @@ func (l *evloop) flush() {
 	if c := l.cur; c != nil && c.phase() != stClosed {
 		// gnet writes what the socket takes and copies the rest into the
 		// connection's outbound buffer: the batch is free again after.
-		_, _ = c.gc.Write(b)
+		l.out(c, b)
 	}
 }
 
@@ -250,7 +250,7 @@ func (l *evloop) write(c *Conn, b []byte) {
 		l.flush()
 	}
 	if c.phase() != stClosed {
-		_, _ = c.gc.Write(b)
+		l.out(c, b)
 	}
 }
 
@@ -273,12 +273,12 @@ func (l *evloop) writeFrame(c *Conn, op ws.OpCode, payload []byte) {
 	}
 	if size <= copyMax {
 		l.wbuf = frame.AppendFrame(l.wbuf[:0], op, true, payload)
-		_, _ = c.gc.Write(l.wbuf)
+		l.out(c, l.wbuf)
 		return
 	}
 	n := frame.PutHeader(&l.hdr, op, true, len(payload))
 	l.iov[0], l.iov[1] = l.hdr[:n], payload
-	_, _ = c.gc.Writev(l.iov[:])
+	l.outv(c, l.iov[:])
 	l.iov[0], l.iov[1] = nil, nil
 }
 

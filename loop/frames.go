@@ -37,7 +37,7 @@ func (l *evloop) websocket(c *Conn, buf []byte, start int) gnet.Action {
 	case stClosed:
 		return gnet.Close
 	default: // stFlushing, stLinger: the rest of the input is discarded
-		_, _ = c.gc.Discard(len(buf))
+		c.discardIn(len(buf))
 		return gnet.None
 	}
 
@@ -59,7 +59,7 @@ func (l *evloop) websocket(c *Conn, buf []byte, start int) gnet.Action {
 		p.in = bytebufferpool.Get()
 		p.in.B = append(presize(p.in.B[:0], rest, int64(c.maxMsg)), rest...)
 	}
-	_, _ = c.gc.Discard(len(buf))
+	c.discardIn(len(buf))
 	return gnet.None
 }
 

@@ -33,8 +33,7 @@ const (
 // after a 101, decodes the bytes that followed the head as frames in the
 // same call.
 func (l *evloop) head(c *Conn) gnet.Action {
-	gc := c.gc
-	buf, _ := gc.Peek(-1)
+	buf := c.peekIn()
 	off := 0
 	if c.flags&fProxy != 0 {
 		n, ok := l.proxyHeader(c, buf)
@@ -57,21 +56,21 @@ func (l *evloop) head(c *Conn) gnet.Action {
 				pe = errBadHead
 			}
 			l.respondError(c, pe)
-			_, _ = gc.Discard(len(buf))
+			c.discardIn(len(buf))
 			return gnet.None
 		}
 		switch l.request(c) {
 		case headUpgraded:
 			return l.websocket(c, buf, off+n)
 		case headDone:
-			_, _ = gc.Discard(len(buf))
+			c.discardIn(len(buf))
 			return gnet.None
 		case headWait:
 			// The head is consumed; what follows it stays in gnet's
 			// buffer until the decision comes.
 			l.putReq(c.req)
 			c.req = nil
-			_, _ = gc.Discard(off + n)
+			c.discardIn(off + n)
 			l.waitTraffic(c)
 			return gnet.None
 		}
@@ -80,7 +79,7 @@ func (l *evloop) head(c *Conn) gnet.Action {
 		c.req = nil
 	}
 	if off > 0 {
-		_, _ = gc.Discard(off)
+		c.discardIn(off)
 	}
 	return gnet.None
 }
@@ -100,7 +99,7 @@ func (l *evloop) proxyHeader(c *Conn, buf []byte) (int, bool) {
 	}
 	if err != nil {
 		l.stats.ProxyErrors.Add(1)
-		_, _ = c.gc.Discard(len(buf))
+		c.discardIn(len(buf))
 		l.beginLinger(c)
 		return 0, false
 	}

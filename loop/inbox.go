@@ -43,6 +43,7 @@ const (
 	opExec  uint8 = iota + 1 // run fn
 	opSend                   // write a frame to c
 	opClose                  // write c's close frame, then wait for the peer's
+	opRaw                    // write bytes to c's socket as they are (TLS handshake records)
 )
 
 // inboxOp is one piece of work handed to a loop.
@@ -230,6 +231,13 @@ func (l *evloop) do(op *inboxOp) {
 			if c.phase() == stOpen && c.gc.OutboundBuffered() > l.srv.opts.MaxOutbound {
 				l.slowConsumer(c)
 			}
+		}
+	case opRaw:
+		if c.phase() != stClosed {
+			if l.cur == c {
+				l.flush()
+			}
+			_, _ = c.gc.Write(op.bytes())
 		}
 	case opClose:
 		c.pending.Add(-op.n)

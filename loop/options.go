@@ -3,6 +3,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net"
@@ -28,6 +29,7 @@ const (
 	DefaultCloseTimeout     = 3 * time.Second
 	DefaultDrainTimeout     = 10 * time.Second
 	DefaultTimerResolution  = 100 * time.Millisecond
+	DefaultMaxTLSHandshakes = 1024
 )
 
 // Options configure a Server. The zero value is usable: every limit has a
@@ -84,6 +86,19 @@ type Options struct {
 	// response too. Only set it when every peer of the listener is such a
 	// balancer: anyone else could claim any address.
 	ProxyProtocol bool
+
+	// TLS, when set, makes the listener speak TLS (wss://): every
+	// connection first completes a TLS handshake with this configuration,
+	// then carries HTTP and WebSocket inside it. The handshake runs on a
+	// goroutine of its own (crypto/tls needs a blocking read there); the
+	// rest runs on the event loop. HandshakeTimeout covers the TLS
+	// handshake and the request head together. It cannot be combined with
+	// ProxyProtocol yet. Nil: plain TCP.
+	TLS *tls.Config
+	// MaxTLSHandshakes bounds the TLS handshakes in progress at once (each
+	// holds a goroutine): a connection accepted beyond it is closed at once
+	// and counted in Stats.TLSRefused. Default DefaultMaxTLSHandshakes.
+	MaxTLSHandshakes int
 
 	// Head bounds the request head (size and number of header fields).
 	// Zero fields take the parser's defaults (8 KiB, 100 fields).
@@ -216,6 +231,12 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = quietLogger{}
+	}
+	if o.MaxTLSHandshakes <= 0 {
+		o.MaxTLSHandshakes = DefaultMaxTLSHandshakes
+	}
+	if o.TLS != nil && o.ProxyProtocol {
+		return o, fmt.Errorf("loop: TLS cannot be combined with ProxyProtocol yet")
 	}
 	if o.ReusePort && (o.Multicore || o.NumLoops > 1) {
 		if o.DeferAccept > 0 {

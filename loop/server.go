@@ -47,6 +47,7 @@ type Server struct {
 	open     atomic.Int64
 	fd       fdGuard
 	nextID   atomic.Uint64
+	tlsSlots chan struct{} // handshake slots, with Options.TLS (tls.go)
 }
 
 // New returns a server that will call h, configured by o (see Options for
@@ -82,6 +83,9 @@ func New(h Handler, o Options) (*Server, error) {
 	s.loops.Store(&loops)
 	s.fd.off()
 	s.ctl, _ = h.(ControlHandler)
+	if o.TLS != nil {
+		s.tlsSlots = make(chan struct{}, o.MaxTLSHandshakes)
+	}
 	return s, nil
 }
 
@@ -282,7 +286,7 @@ func (l *evloop) drainTask() {
 		case stOpen:
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
-			if c.gc.InboundBuffered() > 0 && c.flags&fProxy == 0 {
+			if c.inBuffered() > 0 && c.flags&fProxy == 0 {
 				l.respondError(c, errDraining)
 			} else {
 				l.beginLinger(c)
@@ -401,6 +405,10 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.closedOne()
 		return l.refuseFD()
 	}
+	if s.opts.TLS != nil && !s.tlsAcquire() {
+		s.closedOne()
+		return l.tlsRefuse()
+	}
 	s.fd.watch(n)
 	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
 	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,
@@ -414,6 +422,9 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.lastRead = l.stamp()
 	c.mark = l.tickNow() + s.hsTicks
 	l.arm(c)
+	if s.opts.TLS != nil {
+		l.startTLS(c)
+	}
 	return nil, gnet.None
 }
 
@@ -435,26 +446,53 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := c.l
 	l.cur = c
 	c.lastRead = l.stamp()
-	var act gnet.Action
-	switch c.phase() {
-	case stHead:
-		act = l.head(c)
-	case stOpen, stClosing:
-		buf, _ := gc.Peek(-1)
-		act = l.websocket(c, buf, 0)
-	case stWait:
-		l.waitTraffic(c)
-	default:
-		_, _ = gc.Discard(gc.InboundBuffered())
+	if c.tls != nil {
+		switch c.phase() {
+		case stHead, stOpen, stClosing, stWait:
+			if !l.tlsTraffic(c) {
+				l.cur = nil
+				return gnet.Close
+			}
+			if !c.tls.ready {
+				l.cur = nil
+				return gnet.None // the handshake goroutine has the bytes
+			}
+		default:
+			_, _ = gc.Discard(gc.InboundBuffered())
+		}
 	}
+	act := l.serve(c)
 	l.flush()
 	l.cur = nil
 	switch c.phase() {
 	case stClosed:
 		l.releaseAux(c)
+		l.endTLS(c)
 		return gnet.Close
 	case stFlushing, stLinger:
 		l.releaseAux(c)
+	}
+	return act
+}
+
+// serve hands c's input to the read callback of its phase. Loop goroutine,
+// with l.cur set to c.
+func (l *evloop) serve(c *Conn) gnet.Action {
+	var act gnet.Action
+	switch c.phase() {
+	case stHead:
+		act = l.head(c)
+	case stOpen, stClosing:
+		act = l.websocket(c, c.peekIn(), 0)
+	case stWait:
+		l.waitTraffic(c)
+	default:
+		c.discardIn(c.inBuffered())
+	}
+	if st := c.tls; st != nil && st.err != nil && c.phase() != stClosed {
+		// The peer's close_notify, or a TLS error: the input ends here,
+		// as at EOF.
+		l.hardClose(c)
 	}
 	return act
 }
@@ -476,6 +514,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	l.unlink(c)
 	if c != l.cur {
 		l.releaseAux(c)
+		l.endTLS(c)
+	} else if c.tls != nil {
+		c.tls.tr.Close() // the read callback still uses the plaintext
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)

@@ -55,6 +55,9 @@ type Stats struct {
 	Deferred          atomic.Uint64 // handshakes whose decision OnRequest put off (Decision.Defer)
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
+	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
+	TLSFailures       atomic.Uint64 // TLS handshakes that failed (the connection was closed)
+	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -83,6 +86,10 @@ type Snapshot struct {
 	Deferred       uint64
 	Waiting        int64
 	FDRefused      uint64
+	// TLSHandshakes, TLSFailures and TLSRefused count TLS handshakes
+	// completed, failed, and refused for want of a slot
+	// (Options.MaxTLSHandshakes).
+	TLSHandshakes, TLSFailures, TLSRefused uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -113,6 +120,9 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.Deferred += s.Deferred.Load()
 	p.Waiting += s.Waiting.Load()
 	p.FDRefused += s.FDRefused.Load()
+	p.TLSHandshakes += s.TLSHandshakes.Load()
+	p.TLSFailures += s.TLSFailures.Load()
+	p.TLSRefused += s.TLSRefused.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

@@ -191,7 +191,11 @@ func (l *evloop) fire(c *Conn) {
 			// More of the head arrived and waits for a loop that is behind:
 			// judge it once read, within a second handshake timeout at most.
 			l.postpone(c)
-		case c.flags&fServed != 0 && c.gc.InboundBuffered() == 0:
+		case c.tls != nil && !c.tls.ready:
+			// Still in its TLS handshake: no HTTP answer can be sent.
+			l.stats.HandshakeTimeouts.Add(1)
+			l.hardClose(c)
+		case c.flags&fServed != 0 && c.inBuffered() == 0:
 			// An idle keep-alive connection ends without a word.
 			l.beginLinger(c)
 		case c.flags&fProxy != 0:

@@ -1,0 +1,387 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
+package loop
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+)
+
+// TLS. With Options.TLS every accepted connection gets a tlsState: a
+// *tls.Conn over an in-memory transport. The handshake runs on a goroutine
+// of its own, one of at most Options.MaxTLSHandshakes, since crypto/tls
+// makes an error of its transport sticky during a handshake and so needs a
+// Read that blocks: the loop copies the ciphertext it reads into the
+// transport and wakes the goroutine, whose writes come back to the loop
+// through the inbox (opRaw) to be written with gnet. Once the handshake is
+// done the loop owns the tls.Conn: the transport turns non-blocking (an
+// empty Read returns errWouldBlock, a net.Error both Timeout and Temporary,
+// which crypto/tls does not keep), the loop decrypts what each read
+// callback brings into the connection's plaintext buffer, which the head and
+// frame decoding read instead of gnet's buffer (Conn.peekIn, discardIn,
+// inBuffered), and everything it writes is encrypted on the way out
+// (evloop.out). The transport never returns bytes past the end of the
+// current TLS record, which bounds crypto/tls's input buffer to one record.
+//
+// The handshake timeout runs from accept and covers the TLS handshake and
+// the request head: a connection still in its TLS handshake when it fires
+// is closed, and closing the transport ends the handshake goroutine.
+
+// tlsMaxPending bounds the ciphertext a connection may have waiting for its
+// handshake goroutine.
+const tlsMaxPending = 64 << 10
+
+// tlsRecordHeader is the length of a TLS record header.
+const tlsRecordHeader = 5
+
+// errWouldBlock is what an empty non-blocking transport returns.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "loop: no TLS input yet" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// errTransportClosed ends a handshake whose connection was closed.
+var errTransportClosed = errors.New("loop: connection closed")
+
+// tlsState is a TLS connection's state.
+type tlsState struct {
+	conn  *tls.Conn
+	tr    *transport
+	ready bool                       // the handshake is done: the loop owns conn; loop goroutine
+	plain *bytebufferpool.ByteBuffer // decrypted input not consumed yet; nil when none
+	err   error                      // the tls.Conn's read error (close_notify is io.EOF); loop goroutine
+}
+
+// transport is the net.Conn under a tls.Conn.
+type transport struct {
+	c *Conn
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	in       []byte // ciphertext not yet read by crypto/tls
+	blocking bool   // Read waits for input (during the handshake)
+	async    bool   // Write hands the bytes to the loop's inbox (during the handshake)
+	closed   bool
+
+	// Record boundaries of the bytes returned by Read (see bound).
+	hdr  [tlsRecordHeader]byte
+	hn   int // header bytes seen of the current record
+	left int // body bytes of the current record not yet returned
+}
+
+// bound returns how many of avail bytes Read may return into a buffer of
+// n bytes: never past the end of the current record. t.mu held.
+func (t *transport) bound(avail []byte, n int) int {
+	k := 0
+	for k < len(avail) && k < n {
+		if t.left == 0 {
+			if t.hn == tlsRecordHeader {
+				t.hn = 0 // the previous record ended: a new header begins
+				if k > 0 {
+					return k
+				}
+			}
+			t.hdr[t.hn] = avail[k]
+			t.hn++
+			k++
+			if t.hn == tlsRecordHeader {
+				t.left = int(t.hdr[3])<<8 | int(t.hdr[4])
+				if t.left == 0 {
+					return k
+				}
+			}
+			continue
+		}
+		m := min(t.left, len(avail)-k, n-k)
+		t.left -= m
+		k += m
+		if t.left == 0 {
+			return k
+		}
+	}
+	return k
+}
+
+// Read implements net.Conn for crypto/tls.
+func (t *transport) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.in) == 0 {
+		if t.closed {
+			return 0, errTransportClosed
+		}
+		if !t.blocking {
+			return 0, errWouldBlock
+		}
+		t.cond.Wait()
+	}
+	k := t.bound(t.in, len(p))
+	copy(p, t.in[:k])
+	t.in = t.in[:copy(t.in, t.in[k:])]
+	if len(t.in) == 0 && cap(t.in) > tlsMaxPending {
+		t.in = nil
+	}
+	return k, nil
+}
+
+// Write implements net.Conn for crypto/tls: during the handshake it hands
+// the bytes to the loop, after it writes them with gnet (loop goroutine).
+func (t *transport) Write(p []byte) (int, error) {
+	if t.async {
+		t.mu.Lock()
+		closed := t.closed
+		t.mu.Unlock()
+		if closed {
+			return 0, errTransportClosed
+		}
+		buf := bytebufferpool.Get()
+		buf.B = append(buf.B[:0], p...)
+		if !t.c.l.post(inboxOp{kind: opRaw, c: t.c, buf: buf}) {
+			bytebufferpool.Put(buf)
+			return 0, errTransportClosed
+		}
+		return len(p), nil
+	}
+	if t.c.phase() == stClosed {
+		return 0, errTransportClosed
+	}
+	return t.c.gc.Write(p)
+}
+
+// feed appends ciphertext read by the loop. Loop goroutine.
+func (t *transport) feed(b []byte) int {
+	t.mu.Lock()
+	t.in = append(t.in, b...)
+	n := len(t.in)
+	t.mu.Unlock()
+	t.cond.Signal()
+	return n
+}
+
+// Close implements net.Conn: a blocked Read returns.
+func (t *transport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	t.in = nil
+	t.mu.Unlock()
+	t.cond.Broadcast()
+	return nil
+}
+
+func (t *transport) LocalAddr() net.Addr              { return t.c.gc.LocalAddr() }
+func (t *transport) RemoteAddr() net.Addr             { return t.c.RemoteAddr() }
+func (t *transport) SetDeadline(time.Time) error      { return nil }
+func (t *transport) SetReadDeadline(time.Time) error  { return nil }
+func (t *transport) SetWriteDeadline(time.Time) error { return nil }
+
+// tlsAcquire takes a handshake slot; false when all are taken.
+func (s *Server) tlsAcquire() bool {
+	select {
+	case s.tlsSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// startTLS attaches a tlsState to c, just accepted, and starts its
+// handshake on a goroutine holding a slot. Loop goroutine.
+func (l *evloop) startTLS(c *Conn) {
+	t := &transport{c: c, blocking: true, async: true}
+	t.cond.L = &t.mu
+	st := &tlsState{tr: t, conn: tls.Server(t, l.srv.opts.TLS)}
+	c.tls = st
+	go l.handshake(c, st)
+}
+
+// handshake runs c's TLS handshake and hands the result to the loop.
+func (l *evloop) handshake(c *Conn, st *tlsState) {
+	defer func() { <-l.srv.tlsSlots }()
+	err := st.conn.HandshakeContext(context.Background())
+	l.post(inboxOp{kind: opExec, fn: func() { l.handshakeDone(c, err) }})
+}
+
+// handshakeDone runs on the loop once c's handshake goroutine is done.
+func (l *evloop) handshakeDone(c *Conn, err error) {
+	st := c.tls
+	if c.phase() == stClosed {
+		return
+	}
+	if err != nil {
+		l.stats.TLSFailures.Add(1)
+		st.tr.Close()
+		l.beginLinger(c) // after the alert crypto/tls wrote, if any
+		return
+	}
+	l.stats.TLSHandshakes.Add(1)
+	t := st.tr
+	t.mu.Lock()
+	t.blocking = false
+	t.mu.Unlock()
+	t.async = false
+	st.ready = true
+	if c.phase() != stHead {
+		return // the drain ended it meanwhile
+	}
+	// Application data may have come behind the client's Finished.
+	prev := l.cur
+	if prev != nil {
+		l.flush()
+	}
+	l.cur = c
+	l.serve(c)
+	l.flush()
+	l.cur = prev
+	switch c.phase() {
+	case stClosed:
+		l.releaseAux(c)
+		l.endTLS(c)
+	case stFlushing, stLinger:
+		l.releaseAux(c)
+	}
+}
+
+// tlsTraffic takes the ciphertext of c's read callback: to the handshake
+// goroutine, or decrypted into c's plaintext buffer. false when c was
+// closed. Loop goroutine.
+func (l *evloop) tlsTraffic(c *Conn) bool {
+	st := c.tls
+	gc := c.gc
+	buf, _ := gc.Peek(-1)
+	n := st.tr.feed(buf)
+	_, _ = gc.Discard(len(buf))
+	if !st.ready {
+		if n > tlsMaxPending {
+			l.hardClose(c)
+			return false
+		}
+		return true
+	}
+	st.decrypt()
+	return true
+}
+
+// tlsReadChunk is the room made in the plaintext buffer for each Read.
+const tlsReadChunk = 16 << 10
+
+// decrypt reads every complete record of the transport into the plaintext
+// buffer. Loop goroutine.
+func (st *tlsState) decrypt() {
+	for st.err == nil {
+		if st.plain == nil {
+			st.plain = bytebufferpool.Get()
+			st.plain.B = st.plain.B[:0]
+		}
+		b := slices.Grow(st.plain.B, tlsReadChunk)
+		n, err := st.conn.Read(b[len(b):cap(b)])
+		st.plain.B = b[:len(b)+n]
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				st.err = err
+			}
+			break
+		}
+	}
+	if len(st.plain.B) == 0 {
+		st.release()
+	}
+}
+
+// release gives the plaintext buffer back.
+func (st *tlsState) release() {
+	if st.plain != nil {
+		bytebufferpool.Put(st.plain)
+		st.plain = nil
+	}
+}
+
+// peekIn returns the input not consumed yet: gnet's buffer, or the
+// plaintext of a TLS connection. Loop goroutine.
+func (c *Conn) peekIn() []byte {
+	if st := c.tls; st != nil {
+		if st.plain == nil {
+			return nil
+		}
+		return st.plain.B
+	}
+	b, _ := c.gc.Peek(-1)
+	return b
+}
+
+// discardIn consumes n bytes of the input. Loop goroutine.
+func (c *Conn) discardIn(n int) {
+	if st := c.tls; st != nil {
+		if st.plain == nil {
+			return
+		}
+		b := st.plain.B
+		st.plain.B = b[:copy(b, b[min(n, len(b)):])]
+		if len(st.plain.B) == 0 {
+			st.release()
+		}
+		return
+	}
+	_, _ = c.gc.Discard(n)
+}
+
+// inBuffered returns the bytes of input not consumed yet. Loop goroutine.
+func (c *Conn) inBuffered() int {
+	if st := c.tls; st != nil {
+		if st.plain == nil {
+			return 0
+		}
+		return len(st.plain.B)
+	}
+	return c.gc.InboundBuffered()
+}
+
+// out writes b to c's socket, encrypted for a TLS connection (dropped
+// before its handshake is done: nothing is due then). Loop goroutine.
+func (l *evloop) out(c *Conn, b []byte) {
+	if st := c.tls; st != nil {
+		if st.ready {
+			_, _ = st.conn.Write(b)
+		}
+		return
+	}
+	_, _ = c.gc.Write(b)
+}
+
+// outv writes the buffers of iov as out does.
+func (l *evloop) outv(c *Conn, iov [][]byte) {
+	if c.tls != nil {
+		for _, b := range iov {
+			l.out(c, b)
+		}
+		return
+	}
+	_, _ = c.gc.Writev(iov)
+}
+
+// endTLS runs when c closes: a handshake goroutine blocked in Read
+// returns, and the plaintext buffer goes back. Loop goroutine.
+func (l *evloop) endTLS(c *Conn) {
+	if st := c.tls; st != nil {
+		st.tr.Close()
+		st.release()
+	}
+}
+
+// tlsRefuse closes a connection accepted while every handshake slot is
+// taken.
+func (l *evloop) tlsRefuse() ([]byte, gnet.Action) {
+	l.stats.TLSRefused.Add(1)
+	return nil, gnet.Close
+}
