@@ -84,7 +84,7 @@ type Conn struct {
 
 	// The client's address from the PROXY protocol header, with pport:
 	// written once, before the head reaches the Handler, then read-only.
-	// The layout keeps Conn at 176 bytes (a size class).
+	// Conn is 168 bytes (the 176-byte size class).
 	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
 	paddr [16]byte
 }

@@ -75,7 +75,7 @@
 // never pooled because a handle may outlive its connection
 // (TestAllocsPerHandshake); on a real engine gnet adds its connection and
 // addresses: about 10 objects, some 800 bytes, per accept, handshake and
-// close in all. An idle upgraded connection holds its 160-byte Conn and
+// close in all. An idle upgraded connection holds its 168-byte Conn and
 // gnet's connection, about 510 bytes of heap (TestConnectionCost measures
 // both). The parser's field table, the frame decoder and any partial input
 // live in per-loop free lists and are attached only while a head or a frame

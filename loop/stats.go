@@ -56,7 +56,7 @@ type Stats struct {
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
-	TLSFailures       atomic.Uint64 // TLS handshakes that failed (the connection was closed)
+	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed)
 	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64

@@ -205,21 +205,24 @@ func (l *evloop) startTLS(c *Conn) {
 	go l.handshake(c, st)
 }
 
-// handshake runs c's TLS handshake and hands the result to the loop.
+// handshake runs c's TLS handshake and hands the result to the loop. The
+// slot is free again before the loop hears of it.
 func (l *evloop) handshake(c *Conn, st *tlsState) {
-	defer func() { <-l.srv.tlsSlots }()
 	err := st.conn.HandshakeContext(context.Background())
+	<-l.srv.tlsSlots
 	l.post(inboxOp{kind: opExec, fn: func() { l.handshakeDone(c, err) }})
 }
 
 // handshakeDone runs on the loop once c's handshake goroutine is done.
 func (l *evloop) handshakeDone(c *Conn, err error) {
 	st := c.tls
+	if err != nil {
+		l.stats.TLSFailures.Add(1)
+	}
 	if c.phase() == stClosed {
 		return
 	}
 	if err != nil {
-		l.stats.TLSFailures.Add(1)
 		st.tr.Close()
 		l.beginLinger(c) // after the alert crypto/tls wrote, if any
 		return
@@ -240,6 +243,7 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 		l.flush()
 	}
 	l.cur = c
+	st.decrypt()
 	l.serve(c)
 	l.flush()
 	l.cur = prev

@@ -1,0 +1,275 @@
+//go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
+
+package loop
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+
+	"github.com/upgate/upgate/internal/wstest"
+)
+
+// testTLS returns a server configuration with a certificate for 127.0.0.1
+// signed by a CA made here, and a client configuration trusting that CA.
+func testTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "upgate test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	client = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	return server, client
+}
+
+// startTLSEcho starts the echo server over TLS.
+func startTLSEcho(t *testing.T, o Options) (*Server, *testHandler, *tls.Config) {
+	t.Helper()
+	srv, cli := testTLS(t)
+	o.TLS = srv
+	h := newTestHandler()
+	return startServer(t, h, o), h, cli
+}
+
+// dialTLS completes a TLS handshake with s.
+func dialTLS(t *testing.T, s *Server, cfg *tls.Config) *tls.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: testTimeout}
+	c, err := tls.DialWithDialer(d, "tcp", s.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestTLSEchoGorilla(t *testing.T) {
+	o := testOptions()
+	o.MaxMessage = 1 << 20
+	s, h, cli := startTLSEcho(t, o)
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, TLSClientConfig: cli, Subprotocols: []string{"chat"}}
+	c, resp, err := d.Dial("wss://"+s.Addr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if resp.StatusCode != 101 || c.Subprotocol() != "chat" {
+		t.Fatalf("status %d, subprotocol %q; want 101, chat", resp.StatusCode, c.Subprotocol())
+	}
+	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+	c.SetReadLimit(1 << 20)
+	// Sizes under one record, over one record (16 KiB), and over gnet's
+	// read buffer.
+	for i, n := range []int{0, 5, 125, 16 << 10, 100 << 10, 1 << 20} {
+		p := pattern(n, true)
+		if err := c.WriteMessage(websocket.TextMessage, p); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.ReadMessage()
+		if err != nil || typ != websocket.TextMessage || !bytes.Equal(got, p) {
+			t.Fatalf("#%d: got type %d, %d bytes, %v; want %d bytes echoed", i, typ, len(got), err, n)
+		}
+	}
+	if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Fatalf("close: got %v; want close 1000", err)
+	}
+	if ci := h.waitClose(t); ci.code != 1000 || ci.err != nil {
+		t.Fatalf("OnClose: got %+v; want 1000, nil", ci)
+	}
+	if st := s.Stats(); st.TLSHandshakes != 1 || st.TLSFailures != 0 {
+		t.Fatalf("stats: got %d handshakes, %d failures; want 1, 0", st.TLSHandshakes, st.TLSFailures)
+	}
+}
+
+// TestTLSPipelined sends the upgrade request and the first frames in one
+// TLS write: the bytes behind the head must not be lost, nor those behind
+// the client's Finished.
+func TestTLSPipelined(t *testing.T) {
+	s, h, cli := startTLSEcho(t, testOptions())
+	for i, handshakeFirst := range []bool{true, false} {
+		tc, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = tc.SetDeadline(time.Now().Add(testTimeout))
+		c := tls.Client(tc, cli)
+		if handshakeFirst {
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("#%d: handshake: %v", i, err)
+			}
+		} // else the first Write runs the handshake: data right behind Finished
+		w := wstest.NewClient(t, c)
+		w.Write(upgradeRequest("/ws"), msg(ws.OpText, []byte("one")), msg(ws.OpBinary, []byte("two")))
+		w.ExpectSwitching()
+		w.ExpectMessage(ws.OpText, []byte("one"))
+		w.ExpectMessage(ws.OpBinary, []byte("two"))
+		w.CloseNormally()
+		if ci := h.waitClose(t); ci.code != 1000 || ci.err != nil {
+			t.Fatalf("#%d: OnClose: got %+v; want 1000, nil", i, ci)
+		}
+	}
+}
+
+// TestTLSPlainHTTP sends plain HTTP to the TLS listener: the connection is
+// closed and the loop keeps serving.
+func TestTLSPlainHTTP(t *testing.T) {
+	o := testOptions()
+	o.NumLoops = 1
+	s, _, cli := startTLSEcho(t, o)
+	c, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := c.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// crypto/tls may answer with an alert record; then the server ends.
+	b, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err) {
+		t.Fatalf("read: got %v; want EOF or reset", err)
+	}
+	if bytes.Contains(b, []byte("HTTP/1.1")) {
+		t.Fatalf("got an HTTP answer %q; want none", b)
+	}
+	eventually(t, "the failure to be counted", func() bool { return s.Stats().TLSFailures == 1 })
+	// The same loop still serves TLS.
+	w := wstest.NewClient(t, dialTLS(t, s, cli))
+	w.Write(upgradeRequest("/ws"), msg(ws.OpText, []byte("still here")))
+	w.ExpectSwitching()
+	w.ExpectMessage(ws.OpText, []byte("still here"))
+	w.CloseNormally()
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read"
+}
+
+// TestTLSHandshakeTimeout leaves handshakes unfinished: the handshake
+// timeout closes the connections and their goroutines end.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	o := testOptions()
+	o.HandshakeTimeout = 200 * time.Millisecond
+	s, _, _ := startTLSEcho(t, o)
+	base := runtime.NumGoroutine()
+	// Half a ClientHello: a record header announcing 512 bytes, and 10.
+	partial := append([]byte{22, 3, 1, 2, 0}, make([]byte, 10)...)
+	for i, first := range [][]byte{nil, partial} {
+		c, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		if len(first) > 0 {
+			if _, err := c.Write(first); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		b, err := io.ReadAll(c)
+		if len(b) != 0 || (err != nil && !isReset(err)) {
+			t.Fatalf("#%d: got %q, %v; want the connection closed", i, b, err)
+		}
+		if d := time.Since(start); d > testTimeout/2 {
+			t.Fatalf("#%d: closed after %v; want about %v", i, d, o.HandshakeTimeout)
+		}
+		_ = c.Close()
+		eventually(t, "the handshake goroutine to end", func() bool { return runtime.NumGoroutine() <= base })
+	}
+	if st := s.Stats(); st.HandshakeTimeouts != 2 {
+		t.Fatalf("handshake timeouts: got %d; want 2", st.HandshakeTimeouts)
+	}
+}
+
+// TestTLSHandshakeSlots refuses a connection while every handshake slot is
+// taken.
+func TestTLSHandshakeSlots(t *testing.T) {
+	o := testOptions()
+	o.MaxTLSHandshakes = 1
+	s, _, cli := startTLSEcho(t, o)
+	stall, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	eventually(t, "the first connection to open", func() bool { return s.Stats().ConnsOpen == 1 })
+	c, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !isReset(err)) {
+		t.Fatalf("got %q, %v; want the connection closed", b, err)
+	}
+	if st := s.Stats(); st.TLSRefused != 1 {
+		t.Fatalf("refused: got %d; want 1", st.TLSRefused)
+	}
+	// The slot comes back once the stalled handshake ends.
+	_ = stall.Close()
+	eventually(t, "the slot to come back", func() bool { return s.Stats().TLSFailures == 1 })
+	w := wstest.NewClient(t, dialTLS(t, s, cli))
+	w.Write(upgradeRequest("/ws"))
+	w.ExpectSwitching()
+	w.CloseNormally()
+}
