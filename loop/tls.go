@@ -35,9 +35,15 @@ import (
 // the request head: a connection still in its TLS handshake when it fires
 // is closed, and closing the transport ends the handshake goroutine.
 
-// tlsMaxPending bounds the ciphertext a connection may have waiting for its
-// handshake goroutine.
-const tlsMaxPending = 64 << 10
+// tlsEarly is the ciphertext, beyond one message of MaxMessage, that a
+// connection may have waiting while its handshake goroutine runs: room for
+// the largest certificate message crypto/tls accepts (256 KiB), and for a
+// request head with some frames that a TLS 1.3 client sends right behind
+// its Finished (as much as a deferred decision lets wait, MaxWaitInput).
+const tlsEarly = 256<<10 + MaxWaitInput
+
+// tlsKeep is the largest ciphertext buffer a transport keeps once empty.
+const tlsKeep = 64 << 10
 
 // tlsRecordHeader is the length of a TLS record header.
 const tlsRecordHeader = 5
@@ -69,9 +75,10 @@ type transport struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	in       []byte // ciphertext not yet read by crypto/tls
-	blocking bool   // Read waits for input (during the handshake)
-	async    bool   // Write hands the bytes to the loop's inbox (during the handshake)
+	in       []byte // ciphertext; in[off:] is not yet read by crypto/tls
+	off      int
+	blocking bool // Read waits for input (during the handshake)
+	async    bool // Write hands the bytes to the loop's inbox (during the handshake)
 	closed   bool
 
 	// Record boundaries of the bytes returned by Read (see bound).
@@ -117,7 +124,7 @@ func (t *transport) bound(avail []byte, n int) int {
 func (t *transport) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for len(t.in) == 0 {
+	for len(t.in) == t.off {
 		if t.closed {
 			return 0, errTransportClosed
 		}
@@ -126,11 +133,14 @@ func (t *transport) Read(p []byte) (int, error) {
 		}
 		t.cond.Wait()
 	}
-	k := t.bound(t.in, len(p))
-	copy(p, t.in[:k])
-	t.in = t.in[:copy(t.in, t.in[k:])]
-	if len(t.in) == 0 && cap(t.in) > tlsMaxPending {
-		t.in = nil
+	k := t.bound(t.in[t.off:], len(p))
+	copy(p, t.in[t.off:t.off+k])
+	t.off += k
+	if t.off == len(t.in) {
+		t.in, t.off = t.in[:0], 0
+		if cap(t.in) > tlsKeep {
+			t.in = nil
+		}
 	}
 	return k, nil
 }
@@ -159,11 +169,16 @@ func (t *transport) Write(p []byte) (int, error) {
 	return t.c.gc.Write(p)
 }
 
-// feed appends ciphertext read by the loop. Loop goroutine.
+// feed appends ciphertext read by the loop and returns the bytes waiting.
+// Loop goroutine.
 func (t *transport) feed(b []byte) int {
 	t.mu.Lock()
+	if t.off > 0 && t.off >= len(t.in)/2 {
+		t.in = t.in[:copy(t.in, t.in[t.off:])]
+		t.off = 0
+	}
 	t.in = append(t.in, b...)
-	n := len(t.in)
+	n := len(t.in) - t.off
 	t.mu.Unlock()
 	t.cond.Signal()
 	return n
@@ -173,7 +188,7 @@ func (t *transport) feed(b []byte) int {
 func (t *transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
-	t.in = nil
+	t.in, t.off = nil, 0
 	t.mu.Unlock()
 	t.cond.Broadcast()
 	return nil
@@ -266,7 +281,7 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 	n := st.tr.feed(buf)
 	_, _ = gc.Discard(len(buf))
 	if !st.ready {
-		if n > tlsMaxPending {
+		if n > tlsEarly+int(l.srv.opts.MaxMessage) {
 			l.hardClose(c)
 			return false
 		}

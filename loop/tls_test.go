@@ -144,23 +144,28 @@ func TestTLSEchoGorilla(t *testing.T) {
 // the client's Finished.
 func TestTLSPipelined(t *testing.T) {
 	s, h, cli := startTLSEcho(t, testOptions())
-	for i, handshakeFirst := range []bool{true, false} {
-		tc, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	big := pattern(600<<10, false)
+	for i, tc := range []struct {
+		handshakeFirst bool
+		second         []byte
+	}{{true, []byte("two")}, {false, []byte("two")}, {false, big}} {
+		handshakeFirst := tc.handshakeFirst
+		raw, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = tc.SetDeadline(time.Now().Add(testTimeout))
-		c := tls.Client(tc, cli)
+		_ = raw.SetDeadline(time.Now().Add(testTimeout))
+		c := tls.Client(raw, cli)
 		if handshakeFirst {
 			if err := c.Handshake(); err != nil {
 				t.Fatalf("#%d: handshake: %v", i, err)
 			}
 		} // else the first Write runs the handshake: data right behind Finished
 		w := wstest.NewClient(t, c)
-		w.Write(upgradeRequest("/ws"), msg(ws.OpText, []byte("one")), msg(ws.OpBinary, []byte("two")))
+		w.Write(upgradeRequest("/ws"), msg(ws.OpText, []byte("one")), msg(ws.OpBinary, tc.second))
 		w.ExpectSwitching()
 		w.ExpectMessage(ws.OpText, []byte("one"))
-		w.ExpectMessage(ws.OpBinary, []byte("two"))
+		w.ExpectMessage(ws.OpBinary, tc.second)
 		w.CloseNormally()
 		if ci := h.waitClose(t); ci.code != 1000 || ci.err != nil {
 			t.Fatalf("#%d: OnClose: got %+v; want 1000, nil", i, ci)
