@@ -286,7 +286,9 @@ func (l *evloop) drainTask() {
 		case stOpen:
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
-			if c.inBuffered() > 0 && c.flags&fProxy == 0 {
+			if c.tls != nil && !c.tls.ready {
+				l.hardClose(c) // mid TLS handshake: nothing to say
+			} else if c.inBuffered() > 0 && c.flags&fProxy == 0 {
 				l.respondError(c, errDraining)
 			} else {
 				l.beginLinger(c)

@@ -4,6 +4,7 @@ package loop
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -277,4 +278,61 @@ func TestTLSHandshakeSlots(t *testing.T) {
 	w.Write(upgradeRequest("/ws"))
 	w.ExpectSwitching()
 	w.CloseNormally()
+}
+
+// TestTLSDeferSendShutdown runs a deferred decision, sends from another
+// goroutine and drains the server, over TLS.
+func TestTLSDeferSendShutdown(t *testing.T) {
+	srv, cli := testTLS(t)
+	o := testOptions()
+	o.TLS = srv
+	h := newTestHandler()
+	h.onRequest = func(r *Request, d *Decision) bool {
+		if string(r.Head.Path()) != "/later" {
+			return false
+		}
+		c := r.Conn
+		d.Defer()
+		go c.Resolve(func(d *Decision, ok bool) {
+			if ok {
+				d.Upgrade(nil, nil, 0)
+			}
+		})
+		return true
+	}
+	s := startServer(t, h, o)
+	w := wstest.NewClient(t, dialTLS(t, s, cli))
+	// The frame waits with the head for the decision.
+	w.Write(upgradeRequest("/later"), msg(ws.OpText, []byte("kept")))
+	w.ExpectSwitching()
+	w.ExpectMessage(ws.OpText, []byte("kept"))
+	eventually(t, "OnOpen", func() bool { return h.opened.Load() == 1 })
+	h.mu.Lock()
+	c := h.conns[0]
+	h.mu.Unlock()
+	go func() { _ = c.Send(ws.OpBinary, []byte("from afar")) }()
+	w.ExpectMessage(ws.OpBinary, []byte("from afar"))
+	// A stalled handshake must not hold the drain up.
+	stall, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	eventually(t, "both connections to open", func() bool { return s.Stats().ConnsOpen == 2 })
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	f := w.Next()
+	if f.Op != ws.OpClose || f.CloseCode() != ws.StatusGoingAway {
+		t.Fatalf("got %v; want close 1001", f)
+	}
+	w.Write(msg(ws.OpClose, closePayload(ws.StatusGoingAway, "")))
+	w.ExpectEOF()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Shutdown did not return")
+	}
 }
