@@ -32,6 +32,22 @@
 // sends close 1001 to every WebSocket connection and waits for the close
 // handshakes up to [Options.DrainTimeout].
 //
+// # TLS
+//
+// With [Options.TLS] the listener speaks TLS (wss://). crypto/tls runs each
+// handshake on a goroutine of its own, at most [Options.MaxTLSHandshakes]
+// at once (a connection beyond is closed at accept, Stats.TLSRefused), over
+// an in-memory transport that the loop feeds with the ciphertext it reads
+// and that hands the goroutine's records back to the loop to write. After
+// the handshake the loop owns the *tls.Conn: each read callback decrypts
+// into the connection's plaintext buffer, which the head and frame decoding
+// read in place of gnet's buffer, and everything written is encrypted on
+// the way out. The handshake timeout covers the TLS handshake and the
+// request head; a connection still in its TLS handshake when it fires, or
+// when the server drains, is closed without a word, which ends its
+// goroutine. A *tls.Conn keeps some 4 to 7 KB per idle connection, and up
+// to one 18 KB record buffer once a large record arrived (see tls.go).
+//
 // # Systems
 //
 // The package builds on the systems gnet has a poller for: Linux (epoll),

@@ -120,7 +120,8 @@ type Options struct {
 
 	// HandshakeTimeout bounds the time from accept (or from the previous
 	// response on a keep-alive connection) to a complete request head (and
-	// PROXY protocol header, with ProxyProtocol); a
+	// PROXY protocol header, with ProxyProtocol; and TLS handshake, with
+	// TLS, closed without a response when it is not done in time); a
 	// connection that misses it is answered 408 and closed (an idle
 	// keep-alive connection, with no new request begun, is closed without
 	// a response). Negative disables it (not recommended: slowloris).

@@ -25,10 +25,11 @@ import (
 // done the loop owns the tls.Conn: the transport turns non-blocking (an
 // empty Read returns errWouldBlock, a net.Error both Timeout and Temporary,
 // which crypto/tls does not keep), the loop decrypts what each read
-// callback brings into the connection's plaintext buffer, which the head and
-// frame decoding read instead of gnet's buffer (Conn.peekIn, discardIn,
-// inBuffered), and everything it writes is encrypted on the way out
-// (evloop.out). The transport never returns bytes past the end of the
+// callback brings, read in place from gnet's buffer (only what came during
+// the handshake is copied), into the connection's plaintext buffer, which
+// the head and frame decoding read instead of gnet's buffer (Conn.peekIn,
+// discardIn, inBuffered), and everything it writes is encrypted on the way
+// out (evloop.out). The transport never returns bytes past the end of the
 // current TLS record, which bounds crypto/tls's input buffer to one record.
 //
 // The handshake timeout runs from accept and covers the TLS handshake and
@@ -42,7 +43,8 @@ import (
 // its Finished (as much as a deferred decision lets wait, MaxWaitInput).
 const tlsEarly = 256<<10 + MaxWaitInput
 
-// tlsKeep is the largest ciphertext buffer a transport keeps once empty.
+// tlsKeep is the largest ciphertext buffer a transport keeps once empty
+// during the handshake.
 const tlsKeep = 64 << 10
 
 // tlsRecordHeader is the length of a TLS record header.
@@ -77,8 +79,9 @@ type transport struct {
 	cond     sync.Cond
 	in       []byte // ciphertext; in[off:] is not yet read by crypto/tls
 	off      int
-	blocking bool // Read waits for input (during the handshake)
-	async    bool // Write hands the bytes to the loop's inbox (during the handshake)
+	src      []byte // after the handshake: the read callback's bytes, read after in
+	blocking bool   // Read waits for input (during the handshake)
+	async    bool   // Write hands the bytes to the loop's inbox (during the handshake)
 	closed   bool
 
 	// Record boundaries of the bytes returned by Read (see bound).
@@ -124,7 +127,7 @@ func (t *transport) bound(avail []byte, n int) int {
 func (t *transport) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for len(t.in) == t.off {
+	for len(t.in) == t.off && len(t.src) == 0 {
 		if t.closed {
 			return 0, errTransportClosed
 		}
@@ -133,13 +136,18 @@ func (t *transport) Read(p []byte) (int, error) {
 		}
 		t.cond.Wait()
 	}
+	if t.off == len(t.in) {
+		k := t.bound(t.src, len(p))
+		t.src = t.src[copy(p, t.src[:k]):]
+		return k, nil
+	}
 	k := t.bound(t.in[t.off:], len(p))
 	copy(p, t.in[t.off:t.off+k])
 	t.off += k
 	if t.off == len(t.in) {
 		t.in, t.off = t.in[:0], 0
-		if cap(t.in) > tlsKeep {
-			t.in = nil
+		if cap(t.in) > tlsKeep || !t.blocking {
+			t.in = nil // after the handshake, ciphertext is read in place
 		}
 	}
 	return k, nil
@@ -278,16 +286,26 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 	st := c.tls
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
-	n := st.tr.feed(buf)
-	_, _ = gc.Discard(len(buf))
 	if !st.ready {
+		n := st.tr.feed(buf)
+		_, _ = gc.Discard(len(buf))
 		if n > tlsEarly+int(l.srv.opts.MaxMessage) {
 			l.hardClose(c)
 			return false
 		}
 		return true
 	}
+	// Read in place: crypto/tls takes every byte into its record buffer
+	// before it reports that it needs more.
+	t := st.tr
+	t.mu.Lock()
+	t.src = buf
+	t.mu.Unlock()
 	st.decrypt()
+	t.mu.Lock()
+	t.src = nil
+	t.mu.Unlock()
+	_, _ = gc.Discard(len(buf))
 	return true
 }
 
