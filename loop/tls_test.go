@@ -336,3 +336,21 @@ func TestTLSDeferSendShutdown(t *testing.T) {
 		t.Fatal("Shutdown did not return")
 	}
 }
+
+// TestTLSHTTP answers plain HTTP requests inside TLS, two pipelined on a
+// keep-alive connection.
+func TestTLSHTTP(t *testing.T) {
+	s, _, cli := startTLSEcho(t, testOptions())
+	w := wstest.NewClient(t, dialTLS(t, s, cli))
+	req := []byte("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+	w.Write(req, req)
+	for i := range 2 {
+		if status, head := w.ReadHead(); status != 200 {
+			t.Fatalf("#%d: got status %d (%q); want 200", i, status, head)
+		}
+		var body [3]byte
+		if _, err := io.ReadFull(w.R, body[:]); err != nil || string(body[:]) != "ok\n" {
+			t.Fatalf("#%d: got body %q, %v; want %q", i, body, err, "ok\n")
+		}
+	}
+}
