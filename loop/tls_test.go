@@ -149,8 +149,17 @@ func TestTLSPipelined(t *testing.T) {
 	for i, tc := range []struct {
 		handshakeFirst bool
 		second         []byte
-	}{{true, []byte("two")}, {false, []byte("two")}, {false, big}} {
+		version        uint16
+	}{
+		{true, []byte("two"), tls.VersionTLS13},
+		{false, []byte("two"), tls.VersionTLS13},
+		{false, big, tls.VersionTLS13},
+		{true, []byte("two"), tls.VersionTLS12},
+		{false, big, tls.VersionTLS12},
+	} {
 		handshakeFirst := tc.handshakeFirst
+		cli := cli.Clone()
+		cli.MaxVersion = tc.version
 		raw, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
 		if err != nil {
 			t.Fatal(err)
@@ -167,6 +176,9 @@ func TestTLSPipelined(t *testing.T) {
 		w.ExpectSwitching()
 		w.ExpectMessage(ws.OpText, []byte("one"))
 		w.ExpectMessage(ws.OpBinary, tc.second)
+		if v := c.ConnectionState().Version; v != tc.version {
+			t.Fatalf("#%d: got version %x; want %x", i, v, tc.version)
+		}
 		w.CloseNormally()
 		if ci := h.waitClose(t); ci.code != 1000 || ci.err != nil {
 			t.Fatalf("#%d: OnClose: got %+v; want 1000, nil", i, ci)
