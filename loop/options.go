@@ -92,8 +92,8 @@ type Options struct {
 	// then carries HTTP and WebSocket inside it. The handshake runs on a
 	// goroutine of its own (crypto/tls needs a blocking read there); the
 	// rest runs on the event loop. HandshakeTimeout covers the TLS
-	// handshake and the request head together. It cannot be combined with
-	// ProxyProtocol yet. Nil: plain TCP.
+	// handshake and the request head together, and may not be disabled.
+	// It cannot be combined with ProxyProtocol yet. Nil: plain TCP.
 	TLS *tls.Config
 	// MaxTLSHandshakes bounds the TLS handshakes in progress at once (each
 	// holds a goroutine): a connection accepted beyond it is closed at once
@@ -238,6 +238,10 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.TLS != nil && o.ProxyProtocol {
 		return o, fmt.Errorf("loop: TLS cannot be combined with ProxyProtocol yet")
+	}
+	if o.TLS != nil && o.HandshakeTimeout < 0 {
+		// A stalled handshake would hold its goroutine and its slot for ever.
+		return o, fmt.Errorf("loop: TLS needs a HandshakeTimeout")
 	}
 	if o.ReusePort && (o.Multicore || o.NumLoops > 1) {
 		if o.DeferAccept > 0 {

@@ -3,6 +3,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"net"
 	"strconv"
 	"testing"
@@ -19,6 +20,8 @@ func TestOptionsValidation(t *testing.T) {
 		{Addr: "127.0.0.1:0", ReusePort: true, NumLoops: 2},
 		{Addr: "tcp://127.0.0.1:0", ReusePort: true, Multicore: true},
 		{Addr: "127.0.0.1:9000", ReusePort: true, NumLoops: 2, DeferAccept: time.Second},
+		{TLS: &tls.Config{}, ProxyProtocol: true},
+		{TLS: &tls.Config{}, HandshakeTimeout: -1},
 	}
 	for _, o := range bad {
 		if _, err := New(newTestHandler(), o); err == nil {
@@ -34,7 +37,8 @@ func TestOptionsValidation(t *testing.T) {
 		o.HandshakeTimeout != DefaultHandshakeTimeout || o.IdleTimeout != DefaultIdleTimeout ||
 		o.PingInterval != DefaultPingInterval || o.PongTimeout != DefaultPongTimeout ||
 		o.CloseTimeout != DefaultCloseTimeout || o.DrainTimeout != DefaultDrainTimeout ||
-		o.TimerResolution != DefaultTimerResolution || o.Head.MaxHeadBytes != 0 {
+		o.TimerResolution != DefaultTimerResolution || o.Head.MaxHeadBytes != 0 ||
+		o.MaxTLSHandshakes != DefaultMaxTLSHandshakes {
 		t.Fatalf("defaults not applied: %+v", o)
 	}
 	if s.Addr() != nil || s.Shutdown(t.Context()) != ErrServerNotStarted {
