@@ -30,7 +30,7 @@ type PongHandler interface {
 // Ping sends a ping with payload (at most 125 bytes) to the client, which
 // answers with a pong that carries the same payload, handed to the route
 // Handler's OnPong (PongHandler). Any goroutine, queued as Send is; errors
-// are those of Send. The gateway pings idle connections by itself
+// are those of Send, and ErrControlTooLong over 125 bytes. The gateway pings idle connections by itself
 // (Timeouts.Ping): Ping is for an application that wants to measure a
 // client's round trip, or to probe it at times of its own.
 func (c *Conn) Ping(payload []byte) error { return c.Send(OpPing, payload) }

@@ -90,8 +90,8 @@ func TestPingPongHandler(t *testing.T) {
 	if rtt := time.Since(time.Unix(0, ns)); rtt < 0 || rtt > testTimeout {
 		t.Fatalf("round trip %v", rtt)
 	}
-	if err := c.Ping(make([]byte, 126)); err == nil {
-		t.Fatal("Ping with 126 bytes: no error")
+	if err := c.Ping(make([]byte, 126)); err != ErrControlTooLong {
+		t.Fatalf("Ping with 126 bytes: got %v; want ErrControlTooLong", err)
 	}
 
 	// A route whose Handler implements neither sees nothing, and its

@@ -24,6 +24,9 @@ var (
 	// outbound queue over Limits.MaxOutbound: the connection is being
 	// closed with 1008.
 	ErrSlowConsumer = loop.ErrSlowConsumer
+	// ErrControlTooLong is returned by Ping, or a Send of OpPing or
+	// OpPong, with a payload over 125 bytes (RFC 6455 §5.5).
+	ErrControlTooLong = loop.ErrControlTooLong
 	// ErrUnknownConn is returned for a connection id that is not open.
 	ErrUnknownConn = errors.New("gateway: unknown connection id")
 	// ErrStarted is returned by a second call to Start.

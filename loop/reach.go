@@ -28,13 +28,20 @@ import (
 // client by its source address, which the probe binds before it connects
 // and records first.
 //
-// A loop that is still not reached after reachTimeout (a listener that is
-// not reachable from this host, a balancer that hashes sources unluckily)
+// A loop that is still not reached after reachTimeout or probesPerLoop
+// probes per loop (a listener that is not reachable from this host, a
+// balancer that hashes sources unluckily)
 // is bound by its first client instead; until then Execute queues for it.
 // A warning says so.
 
-// reachTimeout bounds the time Start spends reaching its loops.
-const reachTimeout = 2 * time.Second
+// reachTimeout bounds the time Start spends reaching its loops, and
+// probesPerLoop the probes it opens (each holds two descriptors until the
+// end): round robin needs one per loop, a balancer that hashes sources a
+// few more.
+const (
+	reachTimeout  = 2 * time.Second
+	probesPerLoop = 4
+)
 
 // probeMark is the gnet context of a probe connection.
 type probeMark struct{}
@@ -115,13 +122,17 @@ func (s *Server) reachLoops() {
 	var conns []net.Conn
 	defer func() {
 		s.probes.active.Store(false)
+		s.probes.mu.Lock()
+		s.probes.addrs = nil // probes never seen stay out of the next check
+		s.probes.mu.Unlock()
 		for _, c := range conns {
 			_ = c.Close()
 		}
 	}()
 
 	deadline := time.Now().Add(reachTimeout)
-	for s.unbound() > 0 && !s.draining.Load() {
+	most := probesPerLoop * len(*s.loops.Load())
+	for s.unbound() > 0 && !s.draining.Load() && len(conns) < most {
 		left := time.Until(deadline)
 		if left <= 0 {
 			break

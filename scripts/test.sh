@@ -162,18 +162,18 @@ for target in "${CROSS_TARGETS[@]}"; do
 		step_fail "go vet ./... for $target failed (see above)"
 	echo "$target: built and vetted in $(fmt_secs $(($(now_us) - t0)))"
 done
-for target in "${LOOP_TARGETS[@]}"; do
+# vet_for TARGET PKG... type-checks the packages, tests included, for a
+# GOOS/GOARCH pair.
+vet_for() {
+	local target=$1 t0
+	shift
 	t0=$(now_us)
-	GOOS=${target%/*} GOARCH=${target#*/} go vet "${LOOP_PKGS[@]}" ||
-		step_fail "go vet ${LOOP_PKGS[*]} for $target failed (see above)"
-	echo "$target: ${LOOP_PKGS[*]} vetted in $(fmt_secs $(($(now_us) - t0)))"
-done
-for target in "${PURE_TARGETS[@]}"; do
-	t0=$(now_us)
-	GOOS=${target%/*} GOARCH=${target#*/} go vet "${PURE_PKGS[@]}" ||
-		step_fail "go vet ${PURE_PKGS[*]} for $target failed (see above)"
-	echo "$target: ${PURE_PKGS[*]} vetted in $(fmt_secs $(($(now_us) - t0)))"
-done
+	GOOS=${target%/*} GOARCH=${target#*/} go vet "$@" ||
+		step_fail "go vet $* for $target failed (see above)"
+	echo "$target: $* vetted in $(fmt_secs $(($(now_us) - t0)))"
+}
+for target in "${LOOP_TARGETS[@]}"; do vet_for "$target" "${LOOP_PKGS[@]}"; done
+for target in "${PURE_TARGETS[@]}"; do vet_for "$target" "${PURE_PKGS[@]}"; done
 # Where gnet has no poller the loop must fail to build with one error that
 # names the systems it runs on, not a cascade of undefined names.
 out=$(GOOS=windows GOARCH=amd64 go build ./loop 2>&1) || true

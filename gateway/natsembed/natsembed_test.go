@@ -1,14 +1,11 @@
 package natsembed
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/internal/testutil"
 )
 
 // testLogger discards log lines unless UPGATE_TEST_LOG is set.
@@ -46,18 +44,6 @@ func startServer(t testing.TB, o bus.ServerOptions) *Server {
 		}
 	})
 	return s
-}
-
-// waitFor waits up to 10 s for cond.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestPortTaken checks that Start fails at once, naming the address, when
@@ -132,64 +118,6 @@ func TestStarter(t *testing.T) {
 	}
 }
 
-// captured is a log record as a test sees it.
-type captured struct {
-	level    slog.Level
-	msg      string
-	repeated int64 // the "repeated" attribute, 0 if absent
-	attrs    map[string]string
-}
-
-// capture is a slog.Handler that keeps every record, at every level.
-type capture struct {
-	mu   sync.Mutex
-	recs []captured
-}
-
-func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
-func (c *capture) WithAttrs([]slog.Attr) slog.Handler       { return c }
-func (c *capture) WithGroup(string) slog.Handler            { return c }
-func (c *capture) Handle(_ context.Context, r slog.Record) error {
-	rec := captured{level: r.Level, msg: r.Message, attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "repeated" {
-			rec.repeated = a.Value.Int64()
-		}
-		rec.attrs[a.Key] = a.Value.String()
-		return true
-	})
-	c.mu.Lock()
-	c.recs = append(c.recs, rec)
-	c.mu.Unlock()
-	return nil
-}
-
-// matching returns the records whose message contains s.
-func (c *capture) matching(s string) []captured {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []captured
-	for _, r := range c.recs {
-		if strings.Contains(r.msg, s) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// summaries and firsts split records into summaries and lines logged as
-// they came.
-func split(recs []captured) (firsts, summaries []captured) {
-	for _, r := range recs {
-		if r.repeated > 0 {
-			summaries = append(summaries, r)
-		} else {
-			firsts = append(firsts, r)
-		}
-	}
-	return firsts, summaries
-}
-
 // TestClusterWarnings: a node whose cluster peer goes down logs the first
 // route error, then summaries; the route's return is logged at info level
 // and the next outage's first error is logged again at once. The interval
@@ -198,28 +126,28 @@ func split(recs []captured) (firsts, summaries []captured) {
 func TestClusterWarnings(t *testing.T) {
 	peer := startServer(t, bus.ServerOptions{Name: "peer", ClusterListen: "127.0.0.1:0"})
 	clusterListen := peer.ClusterAddr().String()
-	c := &capture{}
+	c := &testutil.LogCapture{}
 	node := startServer(t, bus.ServerOptions{Name: "node", ClusterListen: "127.0.0.1:0",
 		Routes: []string{peer.ClusterURL()}, Logger: slog.New(c), LogInterval: 1500 * time.Millisecond})
 	const formed, routeErr = "cluster route connected", "Error trying to connect to route"
-	waitFor(t, "the cluster formed", func() bool { return len(c.matching(formed)) == 1 })
-	if r := c.matching(formed)[0]; r.level != slog.LevelInfo || r.attrs["peers"] != "1" {
+	testutil.Eventually(t, "the cluster formed", func() bool { return len(c.Matching(formed)) == 1 })
+	if r := c.Matching(formed)[0]; r.Level != slog.LevelInfo || r.Attrs["peers"] != "1" {
 		t.Fatalf("got %+v; want an info line with peers=1", r)
 	}
 
 	peer.Shutdown()
-	waitFor(t, "a summary of route errors", func() bool { _, s := split(c.matching(routeErr)); return len(s) > 0 })
-	firsts, _ := split(c.matching(routeErr))
-	if len(firsts) != 1 || firsts[0].level != slog.LevelWarn {
+	testutil.Eventually(t, "a summary of route errors", func() bool { _, s := testutil.SplitRepeated(c.Matching(routeErr)); return len(s) > 0 })
+	firsts, _ := testutil.SplitRepeated(c.Matching(routeErr))
+	if len(firsts) != 1 || firsts[0].Level != slog.LevelWarn {
 		t.Fatalf("got %+v; want a single route error logged as it came", firsts)
 	}
 
 	// The peer comes back on the same route listener.
 	peer = startServer(t, bus.ServerOptions{Name: "peer", ClusterListen: clusterListen})
-	waitFor(t, "the cluster formed again", func() bool { return len(c.matching(formed)) == 2 })
+	testutil.Eventually(t, "the cluster formed again", func() bool { return len(c.Matching(formed)) == 2 })
 	if kinds := node.warn.Kinds(); kinds != 0 {
 		t.Errorf("got %d kinds of warnings remembered once the cluster formed; want none", kinds)
 	}
 	peer.Shutdown()
-	waitFor(t, "the next outage's first error", func() bool { f, _ := split(c.matching(routeErr)); return len(f) == 2 })
+	testutil.Eventually(t, "the next outage's first error", func() bool { f, _ := testutil.SplitRepeated(c.Matching(routeErr)); return len(f) == 2 })
 }
