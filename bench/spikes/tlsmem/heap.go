@@ -298,7 +298,7 @@ func printSizes() {
 type nopCache struct{}
 
 func (nopCache) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
-func (nopCache) Put(string, *tls.ClientSessionState)       {}
+func (nopCache) Put(string, *tls.ClientSessionState)        {}
 
 func aeadSizes() {
 	key16 := make([]byte, 16)

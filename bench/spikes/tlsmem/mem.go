@@ -20,21 +20,21 @@ func (wouldBlock) Temporary() bool { return true }
 // blocking mode it waits for bytes, otherwise it returns wouldBlock.
 // Write appends to the peer's input (if any) and optionally to c.out.
 type memConn struct {
-	mu       sync.Mutex
-	cond     sync.Cond
-	in       []byte
-	peer     *memConn
-	out      []byte
-	tee      bool // also keep written bytes in out
-	blocking bool
-	closed   bool
-	recLimit bool // never hand more than the rest of the current record to Read
-	recLeft  int
-	head     []byte // first 43 input bytes (record hdr + hs hdr + version + random)
-	capture  bool
-	gate     chan struct{} // if set, Read blocks on it once gateAfter records were served
+	mu        sync.Mutex
+	cond      sync.Cond
+	in        []byte
+	peer      *memConn
+	out       []byte
+	tee       bool // also keep written bytes in out
+	blocking  bool
+	closed    bool
+	recLimit  bool // never hand more than the rest of the current record to Read
+	recLeft   int
+	head      []byte // first 43 input bytes (record hdr + hs hdr + version + random)
+	capture   bool
+	gate      chan struct{} // if set, Read blocks on it once gateAfter records were served
 	gateAfter int
-	served   int
+	served    int
 }
 
 func newMemConn() *memConn {

@@ -258,7 +258,10 @@ func quicProbe() {
 
 type rawLog struct{ lines []string }
 
-func (r *rawLog) Write(p []byte) (int, error) { r.lines = append(r.lines, string(p)); return len(p), nil }
+func (r *rawLog) Write(p []byte) (int, error) {
+	r.lines = append(r.lines, string(p))
+	return len(p), nil
+}
 func (r *rawLog) get(label string) string {
 	for _, l := range r.lines {
 		var a, b, c string

@@ -37,8 +37,8 @@ func vmRSS() uint64 {
 }
 
 type snap struct {
-	conns                     int
-	rss, heap, stacks, total  uint64
+	conns                    int
+	rss, heap, stacks, total uint64
 }
 
 func takeSnap(n int) snap {
