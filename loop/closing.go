@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/loop/frame"
+	"github.com/upgate/upgate/loop/tlsrec"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -166,7 +167,9 @@ func (l *evloop) flushed(c *Conn) bool {
 // shutdownWrite sends FIN after the last byte and waits for the peer's.
 func (l *evloop) shutdownWrite(c *Conn) {
 	c.setPhase(stLinger)
-	if st := c.tls; st != nil && st.ready {
+	if st := c.tls; st != nil && st.rec != nil {
+		l.recAlert(c, st, tlsrec.AlertCloseNotify) // before the FIN
+	} else if st != nil && st.ready {
 		_ = st.conn.CloseWrite() // close_notify, before the FIN
 	}
 	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {

@@ -72,12 +72,13 @@ type evloop struct {
 	reqs  []*parser.Request
 	parts []*partial
 
-	cur   *Conn  // connection whose read callback is running
-	batch []byte // frames for cur not yet written
-	wbuf  []byte // scratch for a frame written at once
-	hdr   [frame.MaxHeaderLen]byte
-	iov   [2][]byte
-	ctl   [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
+	cur    *Conn  // connection whose read callback is running
+	batch  []byte // frames for cur not yet written
+	wbuf   []byte // scratch for a frame written at once
+	tlsBuf []byte // scratch for records sealed (tls13.go)
+	hdr    [frame.MaxHeaderLen]byte
+	iov    [2][]byte
+	ctl    [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
 
 	// Handler calls in progress, and the OnClose calls waiting for them to
 	// return: gnet closes a connection inside a write that fails, which

@@ -4,6 +4,7 @@ package loop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -48,6 +49,8 @@ type Server struct {
 	fd       fdGuard
 	nextID   atomic.Uint64
 	tlsSlots chan struct{} // handshake slots, with Options.TLS (tls.go)
+	tlsConf  *tls.Config   // Options.TLS with the hand-over's key log (tls13.go)
+	tlsIdle  uint32        // Options.TLSCipherIdle in ticks; 0: never
 }
 
 // New returns a server that will call h, configured by o (see Options for
@@ -85,6 +88,10 @@ func New(h Handler, o Options) (*Server, error) {
 	s.ctl, _ = h.(ControlHandler)
 	if o.TLS != nil {
 		s.tlsSlots = make(chan struct{}, o.MaxTLSHandshakes)
+		s.tlsConf = s.handoverConfig()
+		if o.TLSCipherIdle > 0 {
+			s.tlsIdle = max(ticks(o.TLSCipherIdle, o.TimerResolution), 1)
+		}
 	}
 	return s, nil
 }
@@ -518,7 +525,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.releaseAux(c)
 		l.endTLS(c)
 	} else if c.tls != nil {
-		c.tls.tr.Close() // the read callback still uses the plaintext
+		c.tls.closeTransport() // the read callback still uses the plaintext
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)

@@ -58,6 +58,8 @@ type Stats struct {
 	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
 	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed)
 	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
+	TLSHandovers      atomic.Uint64 // TLS 1.3 connections handed over to the loop's record layer
+	TLSCipherReleases atomic.Uint64 // idle connections that dropped their ciphers (Options.TLSCipherIdle)
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
@@ -90,6 +92,10 @@ type Snapshot struct {
 	// completed, failed, and refused for want of a slot
 	// (Options.MaxTLSHandshakes).
 	TLSHandshakes, TLSFailures, TLSRefused uint64
+	// TLSHandovers counts the TLS 1.3 connections handed over to the
+	// loop's record layer after their handshake, TLSCipherReleases the
+	// times an idle one dropped its ciphers (Options.TLSCipherIdle).
+	TLSHandovers, TLSCipherReleases uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -123,6 +129,8 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.TLSHandshakes += s.TLSHandshakes.Load()
 	p.TLSFailures += s.TLSFailures.Load()
 	p.TLSRefused += s.TLSRefused.Load()
+	p.TLSHandovers += s.TLSHandovers.Load()
+	p.TLSCipherReleases += s.TLSCipherReleases.Load()
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

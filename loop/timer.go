@@ -163,6 +163,9 @@ func (l *evloop) arm(c *Conn) {
 		if s.idleTicks > 0 {
 			at, set = c.lastRead+s.idleTicks, true
 		}
+		if d, ok := l.tlsIdleDue(c); ok && (!set || before(d, at)) {
+			at, set = d, true
+		}
 		if s.pingTicks > 0 {
 			p := l.pingDue(c)
 			if c.flags&fPingOut != 0 {
@@ -212,6 +215,7 @@ func (l *evloop) fire(c *Conn) {
 			l.waitExpired(c, errTimeout)
 		}
 	case stOpen:
+		l.tlsIdleCheck(c)
 		l.checkOpen(c)
 	case stClosing:
 		if c.flags&(fCloseSent|fWait) == 0 {

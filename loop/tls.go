@@ -13,6 +13,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/upgate/upgate/loop/tlsrec"
 )
 
 // TLS. With Options.TLS every accepted connection gets a tlsState: a
@@ -64,11 +66,14 @@ var errTransportClosed = errors.New("loop: connection closed")
 
 // tlsState is a TLS connection's state.
 type tlsState struct {
-	conn  *tls.Conn
-	tr    *transport
+	conn  *tls.Conn                  // until the hand-over; nil with rec
+	tr    *transport                 // conn's; nil with rec
+	rec   *tlsrec.Conn               // after the hand-over to the loop's record layer (tls13.go)
 	ready bool                       // the handshake is done: the loop owns conn; loop goroutine
+	used  uint32                     // tick of rec's last record written (see tlsIdleDue)
+	err   error                      // the read error (close_notify is io.EOF); loop goroutine
 	plain *bytebufferpool.ByteBuffer // decrypted input not consumed yet; nil when none
-	err   error                      // the tls.Conn's read error (close_notify is io.EOF); loop goroutine
+	carry *bytebufferpool.ByteBuffer // with rec: a record begun before the hand-over; nil when none
 }
 
 // transport is the net.Conn under a tls.Conn.
@@ -83,6 +88,11 @@ type transport struct {
 	blocking bool   // Read waits for input (during the handshake)
 	async    bool   // Write hands the bytes to the loop's inbox (during the handshake)
 	closed   bool
+
+	// The hand-over (tls13.go): the key log, and the records written
+	// during the handshake.
+	keys keySink
+	sent []byte
 
 	// Record boundaries of the bytes returned by Read (see bound).
 	hdr  [tlsRecordHeader]byte
@@ -163,6 +173,9 @@ func (t *transport) Write(p []byte) (int, error) {
 		if closed {
 			return 0, errTransportClosed
 		}
+		if !t.c.l.srv.opts.TLSStdRecords {
+			t.sent = append(t.sent, p...)
+		}
 		buf := bytebufferpool.Get()
 		buf.B = append(buf.B[:0], p...)
 		if !t.c.l.post(inboxOp{kind: opRaw, c: t.c, buf: buf}) {
@@ -223,7 +236,7 @@ func (s *Server) tlsAcquire() bool {
 func (l *evloop) startTLS(c *Conn) {
 	t := &transport{c: c, blocking: true, async: true}
 	t.cond.L = &t.mu
-	st := &tlsState{tr: t, conn: tls.Server(t, l.srv.opts.TLS)}
+	st := &tlsState{tr: t, conn: tls.Server(t, l.srv.tlsConf)}
 	c.tls = st
 	go l.handshake(c, st)
 }
@@ -266,7 +279,7 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 		l.flush()
 	}
 	l.cur = c
-	st.decrypt()
+	l.handover(c, st)
 	l.serve(c)
 	l.flush()
 	l.cur = prev
@@ -293,6 +306,10 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 			l.hardClose(c)
 			return false
 		}
+		return true
+	}
+	if st.rec != nil {
+		_, _ = gc.Discard(l.recDecrypt(c, st, buf))
 		return true
 	}
 	// Read in place: crypto/tls takes every byte into its record buffer
@@ -333,6 +350,14 @@ func (st *tlsState) decrypt() {
 	}
 	if len(st.plain.B) == 0 {
 		st.release()
+	}
+}
+
+// closeTransport closes the transport, if any: a handshake goroutine
+// blocked in Read returns.
+func (st *tlsState) closeTransport() {
+	if st.tr != nil {
+		st.tr.Close()
 	}
 }
 
@@ -388,7 +413,10 @@ func (c *Conn) inBuffered() int {
 // before its handshake is done: nothing is due then). Loop goroutine.
 func (l *evloop) out(c *Conn, b []byte) {
 	if st := c.tls; st != nil {
-		if st.ready {
+		switch {
+		case st.rec != nil:
+			l.recOut(c, st, b, nil)
+		case st.ready:
 			_, _ = st.conn.Write(b)
 		}
 		return
@@ -398,6 +426,10 @@ func (l *evloop) out(c *Conn, b []byte) {
 
 // outv writes the buffers of iov as out does.
 func (l *evloop) outv(c *Conn, iov [][]byte) {
+	if st := c.tls; st != nil && st.rec != nil && len(iov) == 2 {
+		l.recOut(c, st, iov[0], iov[1])
+		return
+	}
 	if c.tls != nil {
 		for _, b := range iov {
 			l.out(c, b)
@@ -411,8 +443,12 @@ func (l *evloop) outv(c *Conn, iov [][]byte) {
 // returns, and the plaintext buffer goes back. Loop goroutine.
 func (l *evloop) endTLS(c *Conn) {
 	if st := c.tls; st != nil {
-		st.tr.Close()
+		st.closeTransport()
 		st.release()
+		if st.carry != nil {
+			bytebufferpool.Put(st.carry)
+			st.carry = nil
+		}
 	}
 }
 
