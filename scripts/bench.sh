@@ -12,10 +12,22 @@
 #
 # Options:
 #   --reps N             repetitions (full: 3)
-#   --servers "A B ..."  servers to run (default: upgate ceiling gnetws nbio
-#                        gws gobwas gorilla)
+#   --servers "A B ..."  servers to run (default: upgate ceiling tlsfloor
+#                        gnetws nbio gws gobwas gorilla)
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
+#                        tls-handshake tls-hold tls-echo
+#   --port N             first port to try for the servers (default: random
+#                        in 10001-30000); each server takes the next free one
 #   --out DIR            results directory
+#
+# The TLS scenarios (wss://, TLS 1.3, full handshakes) run against the
+# servers that speak TLS: upgate, tlsfloor (crypto/tls with a canned 101:
+# the floor), nbio, gws and gorilla; tlsfloor runs only there. The script
+# makes an ECDSA P-256 certificate in OUT/tls/ first (the key is deleted at
+# the end). tls-handshake and tls-hold run once with the client offering
+# an X25519 key share only and once with Go's default key shares
+# (X25519MLKEM768 and X25519); tls-echo with the defaults (--quick: the
+# defaults only, but for tls-handshake).
 #
 # Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
 # process for every run; the client runs on CPU 1 (taskset -c 1). Servers
@@ -37,14 +49,17 @@ set -euo pipefail
 QUICK=0
 REPS=""
 OUT=""
-SERVERS="upgate ceiling gnetws nbio gws gobwas gorilla"
+SERVERS="upgate ceiling tlsfloor gnetws nbio gws gobwas gorilla"
+TLS_SERVERS=" upgate tlsfloor nbio gws gorilla "
 SCENARIOS=""
+FIRST_PORT=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--reps) REPS=$2; shift ;;
 	--servers) SERVERS=$2; shift ;;
 	--scenarios) SCENARIOS=$2; shift ;;
+	--port) FIRST_PORT=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -58,13 +73,17 @@ MAX_OTHER=${BENCH_MAX_OTHER_CPU:-0.25}
 RETRIES=2
 if [ "$QUICK" = 1 ]; then
 	RETRIES=0
-	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast}"
+	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo}"
 	HS=(-d 1.5s -warmup 0.3s -c 64)
 	LAT=(-rate 5000 -c 1024 -d 1s -warmup 0.2s)
 	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
 	ECHO=(-n 50 -size 64 -d 1s -warmup 0.2s)
 	BCAST=(-n 500 -rate 10 -d 1s -warmup 0.2s)
 	LEVER=(-d 1s -warmup 0.3s)
+	TLS_HS=(-d 1s -warmup 0.3s -c 16)
+	TLS_HOLD=(-n 500 -hold-from 100 -settle 0.3s -d 0.3s -c 32)
+	TLS_ECHO=(-n 20 -size 128 -d 1s -warmup 0.2s)
+	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="default" TLS_ECHO_SHARES="default"
 	if [ -z "$OUT" ]; then
 		# one directory per run: several test runs may share the machine
 		mkdir -p "$ROOT/bench/results/tmp"
@@ -72,13 +91,20 @@ if [ "$QUICK" = 1 ]; then
 		OUT=$(mktemp -d "$ROOT/bench/results/tmp/quick.XXXXXX")
 	fi
 else
-	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers}"
+	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo}"
 	HS=(-d 10s -warmup 3s -c 64)
 	LAT=(-rate 10000 -c 1024 -d 10s -warmup 2s)
 	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
 	ECHO=(-n 100 -size 64 -d 10s -warmup 2s)
 	BCAST=(-n 10000 -rate 5 -d 10s -warmup 1s)
 	LEVER=(-d 6s -warmup 2s)
+	# A TLS handshake costs the client ~20x a plain one: 64 in flight keep
+	# its core busy. 10 000 connections: a goroutine-per-connection server
+	# holds ~30 KB each with TLS.
+	TLS_HS=(-d 10s -warmup 3s -c 64)
+	TLS_HOLD=(-n 10000 -hold-from 1000 -settle 2s -d 5s -c 64)
+	TLS_ECHO=(-n 100 -size 128 -d 10s -warmup 2s)
+	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="x25519 default" TLS_ECHO_SHARES="default"
 	if [ -z "$OUT" ]; then
 		OUT=$ROOT/bench/results/$(date +%F)
 		[ -e "$OUT" ] && OUT=$OUT-$(date +%H%M%S)
@@ -97,11 +123,16 @@ cleanup() {
 	stop_pids 10 "$CLI_PID" "$SRV_PID"
 	SRV_PID="" CLI_PID=""
 	rm -rf "$BIN"
+	rm -f "$OUT/tls/key.pem"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 pin_cpus
+if [ -n "$FIRST_PORT" ]; then
+	case $FIRST_PORT in '' | *[!0-9]*) die "--port wants a number" ;; esac
+	PORT=$((FIRST_PORT - 1))
+fi
 
 # ---------------------------------------------------------------- build --
 
@@ -122,6 +153,16 @@ else
 	IMPL=loop
 fi
 echo "upgate: $([ $IMPL = binary ] && echo "cmd/upgate binary" || echo "bench/peers/upgate (package loop, echo handler)")"
+
+case " $SCENARIOS " in
+*" tls-"*)
+	# The bench's certificate: ECDSA P-256, self-signed, for 127.0.0.1;
+	# every TLS server gets it by flags, the client trusts it.
+	"$BIN/upgate-bench" cert -o "$OUT/tls" || die "making the certificate failed"
+	TLS_SARGS=(-tls-cert "$OUT/tls/cert.pem" -tls-key "$OUT/tls/key.pem")
+	TLS_CARGS=(-tls -tls-ca "$OUT/tls/cert.pem")
+	;;
+esac
 
 # -------------------------------------------------------------- servers --
 
@@ -222,6 +263,7 @@ run() {
 	latency) measure "$tag" "$server" -- "${args[@]}" "${LAT[@]}" latency ;;
 	hold) measure "$tag" "$server" -- "${args[@]}" "${HOLD[@]}" hold ;;
 	echo) measure "$tag" "$server" -- "${args[@]}" "${ECHO[@]}" echo ;;
+	tls-handshake | tls-hold | tls-echo) die "run_tls runs $scenario" ;;
 	broadcast)
 		# The binary's /ws/{topic} route lets subscribers publish; the bench
 		# server takes publishers on /pub/{topic}.
@@ -230,6 +272,26 @@ run() {
 		measure "$tag" "$server" -- "${args[@]}" "${BCAST[@]}" -path /ws/bench -pub-path "$pub" broadcast
 		;;
 	esac
+}
+
+# run_tls SCENARIO SERVER REP KEYSHARES: one measured run of a TLS scenario
+# (tls-handshake, tls-hold, tls-echo) with the client offering KEYSHARES
+# (x25519 or default).
+run_tls() {
+	local scenario=$1 server=$2 rep=$3 shares=$4 tag="$1-$4-$2-r$3"
+	local args=(-server "$server" -rep "$rep" "${TLS_CARGS[@]}" -tls-curves "$shares")
+	[ "$server" = tlsfloor ] && args+=(-verify-accept=false)
+	# cmd/upgate parses --tls-listen but does not serve it yet: upgate runs
+	# as bench/peers/upgate, package loop with Options.TLS.
+	[ "$server" = upgate ] && args+=(-notes "upgate via bench/peers/upgate (loop.Options.TLS)")
+	local saved=$IMPL
+	IMPL=loop
+	case $scenario in
+	tls-handshake) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_HS[@]}" handshake ;;
+	tls-hold) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_HOLD[@]}" hold ;;
+	tls-echo) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_ECHO[@]}" echo ;;
+	esac
+	IMPL=$saved
 }
 
 # lever SERVER VARIANT REP SERVER-ARGS -- CLIENT-ARGS: one kernel-lever run.
@@ -274,6 +336,9 @@ levers() {
 	echo "cpu:      $(cpu_desc)"
 	echo "load:     $(load_desc)"
 	echo "mode:     $([ $QUICK = 1 ] && echo quick || echo full), $REPS repetition(s)"
+	case " $SCENARIOS " in
+	*" tls-"*) echo "tls:      upgate as bench/peers/upgate (loop.Options.TLS); certificate ECDSA P-256, self-signed (tls/cert.pem)" ;;
+	esac
 	echo "somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 } >"$OUT/env.txt"
 cat "$OUT/env.txt"
@@ -297,7 +362,22 @@ for rep in $(seq "$REPS"); do
 			for s in "${order[@]}"; do
 				# the ceiling answers the handshake only: it cannot echo
 				[ "$scenario" = echo ] && [ "$s" = ceiling ] && continue
+				# the TLS floor speaks TLS only
+				[ "$s" = tlsfloor ] && continue
 				run "$scenario" "$s" "$rep"
+			done
+			;;
+		tls-handshake | tls-hold | tls-echo)
+			case $scenario in
+			tls-handshake) shares=$TLS_HS_SHARES ;;
+			tls-hold) shares=$TLS_HOLD_SHARES ;;
+			*) shares=$TLS_ECHO_SHARES ;;
+			esac
+			for ks in $shares; do
+				echo "==> [rep $rep/$REPS] $scenario, key shares: $ks"
+				for s in "${order[@]}"; do
+					case $TLS_SERVERS in *" $s "*) run_tls "$scenario" "$s" "$rep" "$ks" ;; esac
+				done
 			done
 			;;
 		*) die "unknown scenario $scenario" ;;

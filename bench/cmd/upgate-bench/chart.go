@@ -117,29 +117,49 @@ func cdfChart(gs []*group, key func(*Result) float64, cdf func(*Result) *Latency
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, file)
 }
 
-func chartHandshakes(gs []*group, dir string) error {
-	if err := barChart(gs, hsRate, "WebSocket handshakes per second (median)", "handshakes/s",
-		filepath.Join(dir, "handshake.png")); err != nil {
-		return fmt.Errorf("handshake chart: %w", err)
+// chartLabel prefixes the titles of TLS charts with what the client
+// offered: "wss://, X25519: ".
+func chartLabel(gs []*group) string {
+	if i := gs[0].runs[0].TLS; i != nil {
+		if i.KeyShares == "x25519" {
+			return "wss://, X25519: "
+		}
+		return "wss://, default key shares: "
 	}
-	if err := cpuChart(gs, "Server CPU time per handshake (median, lower is better)",
-		filepath.Join(dir, "handshake-cpu.png")); err != nil {
-		return fmt.Errorf("handshake CPU chart: %w", err)
-	}
-	return cdfChart(gs, hsRate, func(r *Result) *Latency { return r.HandshakeLatency },
-		"Handshake latency by percentile (connect → verified 101)", filepath.Join(dir, "handshake-latency.png"))
+	return ""
 }
 
-func chartEcho(gs []*group, dir string) error {
-	if err := barChart(gs, msgRate, "Echo messages per second (median)", "messages/s",
-		filepath.Join(dir, "echo.png")); err != nil {
+// chartHandshakes draws NAME.png, NAME-cpu.png and NAME-latency.png.
+func chartHandshakes(gs []*group, dir, name string) error {
+	l := chartLabel(gs)
+	if err := barChart(gs, hsRate, l+"WebSocket handshakes per second (median)", "handshakes/s",
+		filepath.Join(dir, name+".png")); err != nil {
+		return fmt.Errorf("handshake chart: %w", err)
+	}
+	if err := cpuChart(gs, l+"Server CPU time per handshake (median, lower is better)",
+		filepath.Join(dir, name+"-cpu.png")); err != nil {
+		return fmt.Errorf("handshake CPU chart: %w", err)
+	}
+	title := "Handshake latency by percentile (connect → verified 101)"
+	if l != "" {
+		title = l + "handshake latency by percentile (connect → TLS → verified 101)"
+	}
+	return cdfChart(gs, hsRate, func(r *Result) *Latency { return r.HandshakeLatency },
+		title, filepath.Join(dir, name+"-latency.png"))
+}
+
+// chartEcho draws NAME.png and NAME-latency.png.
+func chartEcho(gs []*group, dir, name string) error {
+	l := chartLabel(gs)
+	if err := barChart(gs, msgRate, l+"Echo messages per second (median)", "messages/s",
+		filepath.Join(dir, name+".png")); err != nil {
 		return fmt.Errorf("echo chart: %w", err)
 	}
 	return cdfChart(gs, msgRate, func(r *Result) *Latency { return r.RTT },
-		"Echo round-trip time by percentile", filepath.Join(dir, "echo-latency.png"))
+		l+"Echo round-trip time by percentile", filepath.Join(dir, name+"-latency.png"))
 }
 
-func chartLatency(gs []*group, dir string) error {
+func chartLatency(gs []*group, dir, _ string) error {
 	// every run reaches the target rate: the median run is the one with the
 	// median p99
 	return cdfChart(gs, p99, func(r *Result) *Latency { return r.HandshakeLatency },

@@ -3,7 +3,9 @@
 // same way, and the reporter that turns its results into tables and charts.
 //
 //	upgate-bench [flags] handshake|latency|hold|echo|broadcast
+//	upgate-bench -tls -tls-ca FILE [flags] handshake|hold|echo
 //	upgate-bench report DIR
+//	upgate-bench cert [-o DIR]
 //
 // A run prints one summary line and, with -out, writes its result as JSON.
 // Pin the client and the server to different cores (scripts/bench.sh does).
@@ -45,6 +47,10 @@ type config struct {
 	notes        string
 	progress     bool
 	cpuProfile   string
+	tls          bool
+	tlsCA        string
+	tlsInsecure  bool
+	tlsCurves    string
 }
 
 func newResult(cfg *config) *Result {
@@ -85,7 +91,10 @@ func newResult(cfg *config) *Result {
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
   upgate-bench [flags] handshake|latency|hold|echo|broadcast
+  upgate-bench -tls (-tls-ca FILE | -tls-insecure) [flags] handshake|hold|echo
   upgate-bench report [-o DIR] RAWDIR...
+  upgate-bench cert [-o DIR]   write cert.pem and key.pem: a self-signed
+                               ECDSA P-256 certificate for 127.0.0.1
 
 scenarios:
   handshake  connect, upgrade, verify Sec-WebSocket-Accept, close (RST); as
@@ -98,6 +107,10 @@ scenarios:
   broadcast  -n subscribers on -path; messages published at -rate over a
              WebSocket (-pub-path) or the admin API (-publish-url)
 
+With -tls, handshake, hold and echo speak wss://: TLS 1.3 only, full
+handshakes (no session cache), one goroutine per connection; results are
+recorded as tls-handshake, tls-hold and tls-echo.
+
 flags:
 `)
 	flag.PrintDefaults()
@@ -107,6 +120,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "report" {
 		if err := report(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "upgate-bench report:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "cert" {
+		if err := certCmd(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "upgate-bench cert:", err)
 			os.Exit(1)
 		}
 		return
@@ -137,6 +157,10 @@ func main() {
 	flag.StringVar(&cfg.notes, "notes", "", "notes recorded in the result, separated by ';'")
 	flag.BoolVar(&cfg.progress, "progress", true, "progress bars (only on a terminal)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the client's CPU profile to this file")
+	flag.BoolVar(&cfg.tls, "tls", false, "speak wss:// (handshake, hold, echo): TLS 1.3, full handshakes")
+	flag.StringVar(&cfg.tlsCA, "tls-ca", "", "TLS: trust the certificates in this PEM file")
+	flag.BoolVar(&cfg.tlsInsecure, "tls-insecure", false, "TLS: do not verify the server's certificate")
+	flag.StringVar(&cfg.tlsCurves, "tls-curves", "default", "TLS key shares: x25519 (X25519 only) or default\n(Go's: X25519MLKEM768 and X25519, as current browsers send)")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -198,6 +222,21 @@ func run(cfg *config) error {
 		runner = runBroadcast
 	default:
 		return fmt.Errorf("unknown scenario %q", cfg.scenario)
+	}
+	if cfg.tls {
+		switch cfg.scenario {
+		case "handshake":
+			runner = runTLSHandshake
+		case "hold":
+			runner = runTLSHold
+		case "echo":
+			runner = runTLSEcho
+		default:
+			return fmt.Errorf("-tls runs handshake, hold and echo, not %s", cfg.scenario)
+		}
+		if _, _, err := tlsConfig(cfg); err != nil {
+			return err
+		}
 	}
 	if cfg.sources < 1 || cfg.sources > 60000 {
 		return fmt.Errorf("-sources must be in 1..60000")

@@ -58,8 +58,9 @@ func (g *group) notes() string {
 	return strings.Join(out, "; ")
 }
 
-// serverOrder puts upgate first, the ceiling second, the peers after.
-var serverOrder = []string{"upgate", "ceiling", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
+// serverOrder puts upgate first, the ceiling (or the TLS floor) second, the
+// peers after.
+var serverOrder = []string{"upgate", "ceiling", "tlsfloor", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
 
 func rank(s string) int {
 	if i := slices.Index(serverOrder, s); i >= 0 {
@@ -88,10 +89,11 @@ func loadResults(dirs []string) ([]*group, error) {
 			if r.Scenario == "" {
 				continue
 			}
-			k := [3]string{r.Scenario, r.Server, r.Variant}
+			sc := section(r)
+			k := [3]string{sc, r.Server, r.Variant}
 			g := idx[k]
 			if g == nil {
-				g = &group{scenario: r.Scenario, server: r.Server, variant: r.Variant}
+				g = &group{scenario: sc, server: r.Server, variant: r.Variant}
 				idx[k] = g
 				groups = append(groups, g)
 			}
@@ -167,7 +169,7 @@ func lat(f func(*Latency) float64) func(*Result) float64 {
 	return func(r *Result) float64 {
 		var l *Latency
 		switch {
-		case r.HandshakeLatency != nil && (r.Scenario == "handshake" || r.Scenario == "latency"):
+		case r.HandshakeLatency != nil && (baseScenario(r) == "handshake" || baseScenario(r) == "latency"):
 			l = r.HandshakeLatency
 		case r.RTT != nil:
 			l = r.RTT
@@ -215,10 +217,14 @@ func (t *table) markdown(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-func handshakeTable(gs []*group) *table {
-	t := &table{head: []string{"server", "handshakes/s", "vs upgate", "vs ceiling", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs",
+func handshakeTable(gs []*group) *table { return handshakeTableVs(gs, "ceiling") }
+
+// handshakeTableVs is the handshake table with a column comparing every
+// server with floor.
+func handshakeTableVs(gs []*group, floor string) *table {
+	t := &table{head: []string{"server", "handshakes/s", "vs upgate", "vs " + floor, "p50 µs", "p90 µs", "p99 µs", "p99.9 µs",
 		"server CPU µs/handshake", "of which user µs", "server CPU %", "client CPU %", "other CPU %", "failed", "refused", "runs", "notes"}}
-	up, ceil := find(gs, "upgate"), find(gs, "ceiling")
+	up, ceil := find(gs, "upgate"), find(gs, floor)
 	ref := func(g *group) float64 {
 		if g == nil {
 			return math.NaN()
@@ -339,7 +345,7 @@ func settingsLine(gs []*group) string {
 			parts = append(parts, fmt.Sprintf(f, a...))
 		}
 	}
-	switch r.Scenario {
+	switch baseScenario(r) {
 	case "handshake":
 		add(true, "%d handshakes in flight, warm-up %gs, measured %gs", s.Concurrency, s.Warmup, s.Duration)
 		add(s.CloseMode != "", "client closes with %s", map[string]string{"rst": "RST (SO_LINGER 0)", "fin": "FIN"}[s.CloseMode])
@@ -356,6 +362,9 @@ func settingsLine(gs []*group) string {
 	case "broadcast":
 		add(true, "%d subscribers on %s, %.0f messages of %d bytes published per second by %s, measured %gs",
 			s.Conns, s.Path, s.Rate, s.Size, s.Publish, s.Duration)
+	}
+	if r.TLS != nil {
+		add(true, "%s", tlsSettings(r.TLS))
 	}
 	add(true, "source addresses spread over %d loopback IPs", s.Sources)
 	if r.Scenario != "broadcast" {
@@ -407,13 +416,19 @@ func report(args []string) error {
 	sections := []struct {
 		scenario, title string
 		mk              func([]*group) *table
-		chart           func([]*group, string) error
+		chart           func([]*group, string, string) error
 	}{
 		{"handshake", "Handshakes", handshakeTable, chartHandshakes},
 		{"latency", "Handshake latency at a fixed rate", latencyTable, chartLatency},
 		{"hold", "Memory per idle connection", holdTable, nil},
 		{"echo", "Echo", echoTable, chartEcho},
 		{"broadcast", "Broadcast", broadcastTable, nil},
+		{"tls-handshake-x25519", "TLS handshakes, X25519 key share", tlsHandshakeTable, chartHandshakes},
+		{"tls-handshake-default", "TLS handshakes, Go's default key shares (X25519MLKEM768 and X25519)", tlsHandshakeTable, chartHandshakes},
+		{"tls-hold-x25519", "Memory per idle TLS connection, X25519 key share", tlsHoldTable, nil},
+		{"tls-hold-default", "Memory per idle TLS connection, Go's default key shares", tlsHoldTable, nil},
+		{"tls-echo-default", "TLS echo", tlsEchoTable, chartEcho},
+		{"tls-echo-x25519", "TLS echo, X25519 key share", tlsEchoTable, chartEcho},
 	}
 	var csvRows [][]string
 	for _, s := range sections {
@@ -426,16 +441,16 @@ func report(args []string) error {
 		t.markdown(&b)
 		csvRows = appendCSV(csvRows, s.scenario, "", t)
 		if s.chart != nil {
-			if err := s.chart(gs, *out); err != nil {
+			if err := s.chart(gs, *out, s.scenario); err != nil {
 				return err
 			}
 			fmt.Fprintf(&b, "![%s](%s.png)\n\n", s.title, s.scenario)
-			switch s.scenario {
+			switch baseScenario(gs[0].runs[0]) {
 			case "handshake":
-				b.WriteString("![server CPU per handshake](handshake-cpu.png)\n\n")
-				b.WriteString("![handshake latency](handshake-latency.png)\n\n")
+				fmt.Fprintf(&b, "![server CPU per handshake](%s-cpu.png)\n\n", s.scenario)
+				fmt.Fprintf(&b, "![handshake latency](%s-latency.png)\n\n", s.scenario)
 			case "echo":
-				b.WriteString("![echo latency](echo-latency.png)\n\n")
+				fmt.Fprintf(&b, "![echo latency](%s-latency.png)\n\n", s.scenario)
 			}
 		}
 	}

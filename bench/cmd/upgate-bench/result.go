@@ -65,6 +65,9 @@ type Result struct {
 	Seconds  float64   `json:"seconds"`
 	Settings Settings  `json:"settings"`
 	Notes    []string  `json:"notes,omitempty"`
+	// TLS describes a wss:// run (-tls): key shares offered, what the
+	// server negotiated.
+	TLS *TLSInfo `json:"tls,omitempty"`
 	// LoadAvg is the 1-minute load average when the run started: other
 	// work on the machine shows up here.
 	LoadAvg float64 `json:"loadavg_1m"`
@@ -241,7 +244,10 @@ func (r *Result) summary() string {
 	if r.Variant != "" {
 		fmt.Fprintf(&b, " [%s]", r.Variant)
 	}
-	switch r.Scenario {
+	if r.TLS != nil {
+		fmt.Fprintf(&b, " [%s: %s]", r.TLS.KeyShares, r.TLS.negotiated())
+	}
+	switch strings.TrimPrefix(r.Scenario, "tls-") {
 	case "handshake", "latency":
 		fmt.Fprintf(&b, " %9.0f hs/s", r.HandshakesPerSec)
 		if l := r.HandshakeLatency; l != nil {

@@ -1,9 +1,11 @@
 // Command gorilla is the gorilla/websocket peer of the benchmark: an echo
 // server on net/http, one goroutine per connection, written the way the
-// library's README and echo example recommend.
+// library's README and echo example recommend. With -tls-cert and -tls-key
+// it serves wss:// instead (net/http's ListenAndServeTLS, TLS 1.3 only).
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"log"
 	"net/http"
@@ -32,7 +34,13 @@ func echo(w http.ResponseWriter, r *http.Request) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
+	cert := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
+	key := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 	http.HandleFunc("/", echo)
+	if *cert != "" || *key != "" {
+		srv := &http.Server{Addr: *addr, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13}}
+		log.Fatal(srv.ListenAndServeTLS(*cert, *key))
+	}
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }

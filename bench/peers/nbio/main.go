@@ -1,6 +1,12 @@
 // Command nbio is the lesismal/nbio peer of the benchmark: nbhttp's engine
 // in non-blocking mode (connections served by nbio's pollers, no goroutine
 // per connection) with its websocket upgrader echoing every message.
+//
+// With -tls-cert and -tls-key it serves wss:// instead, the way nbio's TLS
+// examples do: AddrsTLS with a TLSConfig of nbio's own crypto/tls fork
+// (github.com/lesismal/llib/std/crypto/tls, which works on non-blocking
+// connections), TLS 1.3 only. The fork predates the hybrid post-quantum
+// key exchange: it offers X25519, P-256, P-384 and P-521 only.
 package main
 
 import (
@@ -8,6 +14,7 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
@@ -15,6 +22,8 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9003", "listen address")
+	certFile := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
+	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 	logging.SetLevel(logging.LevelError)
 
@@ -26,13 +35,23 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = upgrader.Upgrade(w, r, nil)
 	})
-	engine := nbhttp.NewEngine(nbhttp.Config{
+	conf := nbhttp.Config{
 		Network:                 "tcp",
 		Addrs:                   []string{*addr},
 		IOMod:                   nbhttp.IOModNonBlocking,
 		ReleaseWebsocketPayload: true,
 		Handler:                 mux,
-	})
+	}
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		conf.Addrs = nil
+		conf.AddrsTLS = []string{*addr}
+		conf.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	}
+	engine := nbhttp.NewEngine(conf)
 	if err := engine.Start(); err != nil {
 		log.Fatal(err)
 	}

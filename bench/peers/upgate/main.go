@@ -4,10 +4,14 @@
 // sent on it goes to the topic's subscribers, encoded once and shared).
 // It stands in for cmd/upgate where the binary is not available, and it
 // exposes the loop's kernel options as flags for the kernel-lever runs.
+// With -tls-cert and -tls-key the loop's listener speaks TLS (wss://,
+// loop.Options.TLS, TLS 1.3 only): the benchmark's TLS scenarios run upgate
+// this way until cmd/upgate serves --tls-listen.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"log"
 	"os"
@@ -98,7 +102,18 @@ func main() {
 	deferAccept := flag.Duration("defer-accept", 0, "TCP_DEFER_ACCEPT (0: off)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM")
 	memProfile := flag.String("memprofile", "", "write a heap profile here at SIGTERM")
+	certFile := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
+	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
+
+	var tlsConf *tls.Config
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	}
 
 	if *memProfile != "" {
 		runtime.MemProfileRate = 1 // every allocation: the profile explains the RSS slope
@@ -109,6 +124,7 @@ func main() {
 		NumLoops:    *loops,
 		ReusePort:   *reuse,
 		DeferAccept: *deferAccept,
+		TLS:         tlsConf,
 	})
 	if err != nil {
 		log.Fatal(err)
