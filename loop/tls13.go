@@ -159,6 +159,8 @@ func (l *evloop) recDecrypt(c *Conn, st *tlsState, src []byte) int {
 		st.plain = bytebufferpool.Get()
 		st.plain.B = st.plain.B[:0]
 	}
+	held := st.rec.Holding()
+	defer l.tlsArmIdle(c, held)
 	consumed := len(src)
 	var n int
 	var err error
@@ -204,6 +206,7 @@ const tlsChunk = 4 * tlsrec.MaxPlaintext
 // recOut seals a then b as records and writes them to c. Loop goroutine.
 func (l *evloop) recOut(c *Conn, st *tlsState, a, b []byte) {
 	st.used = l.now
+	defer l.tlsArmIdle(c, st.rec.Holding())
 	for len(a)+len(b) > 0 {
 		ka := min(len(a), tlsChunk)
 		kb := min(len(b), tlsChunk-ka)
@@ -230,6 +233,18 @@ func (l *evloop) tlsIdleDue(c *Conn) (uint32, bool) {
 		last = c.lastRead
 	}
 	return last + l.srv.tlsIdle, true
+}
+
+// tlsArmIdle brings c's timer forward to when its ciphers, just rebuilt
+// (held was false), are to be dropped, unless c's timer is firing now
+// (fire re-arms it) or due earlier. Loop goroutine.
+func (l *evloop) tlsArmIdle(c *Conn, held bool) {
+	if held || c.tslot < 0 || c.phase() != stOpen {
+		return
+	}
+	if at, ok := l.tlsIdleDue(c); ok && before(at, c.tat) {
+		l.schedule(c, at)
+	}
 }
 
 // tlsIdleCheck drops c's ciphers once it went TLSCipherIdle without a
