@@ -10,9 +10,11 @@
 package testcert
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -54,12 +56,14 @@ type Leaf struct {
 	// Client makes a certificate for client authentication (mutual TLS)
 	// rather than for a server.
 	Client bool
+	// RSA gives the certificate an RSA 2048 key rather than ECDSA P-256.
+	RSA bool
 }
 
 // Cert is a leaf certificate with its key.
 type Cert struct {
 	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
+	Key  crypto.Signer // *ecdsa.PrivateKey, or *rsa.PrivateKey with Leaf.RSA
 	// CertPEM and KeyPEM are Cert and Key (PKCS #8), PEM-encoded.
 	CertPEM, KeyPEM []byte
 	// TLS is the certificate for tls.Config.Certificates.
@@ -108,7 +112,13 @@ func NewCA(t testing.TB, cn string) *CA {
 // Issue makes a leaf certificate signed by ca.
 func (ca *CA) Issue(t testing.TB, l Leaf) *Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var key crypto.Signer
+	var err error
+	if l.RSA {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +135,9 @@ func (ca *CA) Issue(t testing.TB, l Leaf) *Cert {
 	}
 	if tmpl.NotAfter.IsZero() {
 		tmpl.NotAfter = now.Add(DefaultAfter)
+	}
+	if l.RSA {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment // RSA key exchange (TLS 1.2)
 	}
 	if l.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}

@@ -29,6 +29,7 @@ func TestVerify(t *testing.T) {
 		{Leaf{Names: []string{"example.test"}, NotBefore: now.Add(time.Hour)}, "example.test", x509.ExtKeyUsageServerAuth, false},
 		{Leaf{Names: []string{"client"}, Client: true}, "", x509.ExtKeyUsageClientAuth, true},
 		{Leaf{Names: []string{"client"}, Client: true}, "", x509.ExtKeyUsageServerAuth, false},
+		{Leaf{Names: []string{"example.test"}, RSA: true}, "example.test", x509.ExtKeyUsageServerAuth, true},
 	} {
 		leaf := ca.Issue(t, c.leaf)
 		_, err := leaf.Cert.Verify(x509.VerifyOptions{DNSName: c.name, Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{c.usage}})
