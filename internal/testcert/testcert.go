@@ -1,7 +1,8 @@
 // Package testcert makes certificates for the tests of the module: a test
-// certificate authority and the leaf certificates it signs (ECDSA P-256),
-// for servers and for clients (mutual TLS), with the names and validity a
-// test asks for, so that an expired or not yet valid one can be made too.
+// certificate authority and the leaf certificates it signs (ECDSA P-256 or
+// RSA 2048), for servers and for clients (mutual TLS), with the names and
+// validity a test asks for, so that an expired or not yet valid one can be
+// made too.
 // It writes them as PEM files for the programs and configurations that
 // read files, and gives what clients need to trust them: a
 // *x509.CertPool, or the SHA-256 of the leaf's public key that Chromium's
