@@ -106,6 +106,7 @@ func TestTLSBehaviourIdleAndFlood(t *testing.T) {
 	late.Write(msg(ws.OpText, []byte("after the flood")))
 	late.ExpectMessage(ws.OpText, []byte("after the flood"))
 	late.CloseNormally()
+	_ = echo.Conn.SetDeadline(time.Now().Add(testTimeout))
 	echo.CloseNormally()
 
 	// Every idle connection is alive.
@@ -164,6 +165,7 @@ func echoRTT(w *wsClient, n int, done func() bool) []time.Duration {
 	w.T.Helper()
 	p := []byte("round trip, round trip, round tr")
 	frame := msg(ws.OpBinary, p)
+	_ = w.Conn.SetDeadline(time.Now().Add(testTimeout))
 	var rtt []time.Duration
 	for len(rtt) < n || (done != nil && !done()) {
 		start := time.Now()
