@@ -43,7 +43,7 @@ type idleTLS struct {
 // connections still answer pings, and a drain closes them all with 1001.
 func TestTLSBehaviourIdleAndFlood(t *testing.T) {
 	o := testOptions()
-	o.HandshakeTimeout = time.Second // also bounds each idle connection's own handshake
+	o.HandshakeTimeout = 2 * time.Second // also bounds each idle connection's own handshake, on a loaded machine
 	o.MaxTLSHandshakes = tlsFloodSlots
 	o.DrainTimeout = testTimeout
 	s := overTLS.start(t, newTestHandler(), o)
