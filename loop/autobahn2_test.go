@@ -15,8 +15,10 @@ import (
 // 125-byte payloads are answered with identical pongs; a 126-byte ping
 // fails the connection with 1002; unsolicited pongs are accepted silently;
 // ten pings in a row get ten pongs.
-func TestAutobahn2PingPong(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn2PingPong(t *testing.T) { autobahn2PingPong(t, overTCP) }
+
+func autobahn2PingPong(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	bin := []byte("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")
 	pingPong := func(p []byte) func(w *wsClient) {
 		return func(w *wsClient) {

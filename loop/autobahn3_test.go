@@ -12,8 +12,10 @@ import (
 // extension negotiated fails the connection with 1002, also after a valid
 // message (which is echoed first) and whatever the frame's type; nothing
 // sent after the bad frame (a ping) is answered.
-func TestAutobahn3ReservedBits(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn3ReservedBits(t *testing.T) { autobahn3ReservedBits(t, overTCP) }
+
+func autobahn3ReservedBits(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	hello := []byte("Hello, world!")
 	afterValid := func(rsv byte, d delivery) func(w *wsClient) {
 		return func(w *wsClient) {

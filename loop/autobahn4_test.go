@@ -13,8 +13,10 @@ import (
 // (4.1) and control opcodes 11-15 (4.2) fail the connection with 1002,
 // with or without payload, also after a valid message (echoed first); the
 // ping that follows the bad frame is not answered.
-func TestAutobahn4Opcodes(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn4Opcodes(t *testing.T) { autobahn4Opcodes(t, overTCP) }
+
+func autobahn4Opcodes(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	var cases []abCase
 	for g, base := range []ws.OpCode{3, 11} {
 		for i := range 5 {

@@ -15,8 +15,10 @@ import (
 // before the message completes (5.6-5.8); continuations with nothing to
 // continue (5.9-5.17) and a new data frame inside a fragmented message
 // (5.18) fail with 1002; many fragments with pings in between (5.19-5.20).
-func TestAutobahn5Fragmentation(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn5Fragmentation(t *testing.T) { autobahn5Fragmentation(t, overTCP) }
+
+func autobahn5Fragmentation(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	two := []byte("fragment1fragment2")
 	fail := func(d delivery, frames ...[]byte) func(w *wsClient) {
 		return func(w *wsClient) {

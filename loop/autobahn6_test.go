@@ -155,8 +155,10 @@ var utf8Vectors = []utf8Vector{
 // 1-byte fragments (continuation frames, so the validator runs across frame
 // boundaries and inside code points), and as one frame written one byte
 // at a time. Valid text is echoed; invalid text fails with 1007.
-func TestAutobahn6UTF8(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn6UTF8(t *testing.T) { autobahn6UTF8(t, overTCP) }
+
+func autobahn6UTF8(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	var cases []abCase
 	cases = append(cases,
 		abCase{"6.1.1", func(w *wsClient) {
@@ -215,8 +217,10 @@ func TestAutobahn6UTF8(t *testing.T) {
 // soon as the invalid byte arrives, before the rest of the message (6.4.1,
 // 6.4.2: a later fragment is never sent) and even before the rest of the
 // frame (6.4.3, 6.4.4: the frame is incomplete when the server must fail).
-func TestAutobahn6FailFast(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn6FailFast(t *testing.T) { autobahn6FailFast(t, overTCP) }
+
+func autobahn6FailFast(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	k, _ := hex.DecodeString(kosme)
 	bad, _ := hex.DecodeString("f4908080")
 	edited := []byte("edited")

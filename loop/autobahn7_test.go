@@ -15,8 +15,10 @@ import (
 // second close, data and pings after close (ignored: nothing is sent after
 // the server's close frame), close payloads of every size and validity, and
 // every valid and invalid close code.
-func TestAutobahn7Close(t *testing.T) {
-	s, _ := startEcho(t)
+func TestAutobahn7Close(t *testing.T) { autobahn7Close(t, overTCP) }
+
+func autobahn7Close(t *testing.T, wr wire) {
+	s := wr.startEcho(t)
 	closeWith := func(payload []byte, want ws.StatusCode) func(w *wsClient) {
 		return func(w *wsClient) {
 			w.Write(msg(ws.OpClose, payload))
@@ -75,21 +77,24 @@ func TestAutobahn7Close(t *testing.T) {
 
 // TestCloseReportedToHandler checks the code and error OnClose reports for
 // a peer-initiated close, a protocol error and a dropped connection.
-func TestCloseReportedToHandler(t *testing.T) {
-	s, h := startEcho(t)
-	w := dialWS(t, s)
+func TestCloseReportedToHandler(t *testing.T) { closeReportedToHandler(t, overTCP) }
+
+func closeReportedToHandler(t *testing.T, wr wire) {
+	h := newTestHandler()
+	s := wr.start(t, h, testOptions())
+	w := s.dialWS(t)
 	w.Write(msg(ws.OpClose, closePayload(4001, "app")))
 	w.ExpectClose(4001)
 	if ci := h.waitClose(t); ci.code != 4001 || ci.err != nil {
 		t.Fatalf("peer close: %+v", ci)
 	}
-	w = dialWS(t, s)
+	w = s.dialWS(t)
 	w.Write(clientFrame(ws.OpText, true, 4, nil))
 	w.ExpectClose(ws.StatusProtocolError)
 	if ci := h.waitClose(t); ci.code != ws.StatusProtocolError || ci.err == nil {
 		t.Fatalf("protocol error: %+v", ci)
 	}
-	w = dialWS(t, s)
+	w = s.dialWS(t)
 	_ = w.Conn.Close()
 	if ci := h.waitClose(t); ci.code != ws.StatusAbnormalClosure || ci.err != ErrAbnormalClosure {
 		t.Fatalf("dropped: %+v", ci)

@@ -61,10 +61,12 @@ func fragments(op ws.OpCode, payload []byte, size int) []byte {
 // 1 MiB message written in chops of 64 to 2048 bytes (9.5, 9.6) and 1000
 // messages in a row of sizes 0 to 4096 (9.7, 9.8). Under the race detector
 // the sizes are scaled down (race_test.go).
-func TestAutobahn9Limits(t *testing.T) {
+func TestAutobahn9Limits(t *testing.T) { autobahn9Limits(t, overTCP) }
+
+func autobahn9Limits(t *testing.T, wr wire) {
 	o := testOptions()
 	o.MaxMessage = 16 << 20
-	s := startServer(t, newTestHandler(), o)
+	s := wr.start(t, newTestHandler(), o)
 	var cases []abCase
 	for g, op := range []ws.OpCode{ws.OpText, ws.OpBinary} {
 		for i, n := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 20, 16 << 20} {
@@ -129,7 +131,9 @@ func TestAutobahn9Limits(t *testing.T) {
 // TestMessageTooBig: a message over the limit fails with 1009 as soon as
 // its length is known, whether declared by one frame or reached by
 // fragments, with the server-wide and a per-connection limit.
-func TestMessageTooBig(t *testing.T) {
+func TestMessageTooBig(t *testing.T) { messageTooBig(t, overTCP) }
+
+func messageTooBig(t *testing.T, wr wire) {
 	h := newTestHandler()
 	h.onRequest = func(r *Request, d *Decision) bool {
 		if string(r.Head.Path()) == "/small" {
@@ -140,10 +144,10 @@ func TestMessageTooBig(t *testing.T) {
 	}
 	o := testOptions()
 	o.MaxMessage = 64 << 10
-	s := startServer(t, h, o)
+	s := wr.start(t, h, o)
 	big := func(path string, limit int, frames func(int) []byte) func(t *testing.T) {
 		return func(t *testing.T) {
-			w := dialRaw(t, s)
+			w := s.dialRaw(t)
 			w.Write(upgradeRequest(path))
 			w.ExpectSwitching()
 			w.Write(msg(ws.OpBinary, pattern(limit, false)))

@@ -187,6 +187,35 @@ func onCI(getenv func(string) string) bool {
 // Chromium offers permessage-deflate, the gateway does not negotiate it, so
 // ws.extensions is "" and messages still flow.
 func TestBrowserChromium(t *testing.T) {
+	chromium := findChromium(t)
+	p := startUpgate(t, nil)
+	proxy := newHeadProxy(t, p.addr)
+	run := runChromium(t, chromium, "ws://"+proxy.ln.Addr().String()+"/echo")
+	res := run.result(t)
+	if !res.OK {
+		t.Errorf("the page failed: %s", run.raw)
+	}
+	if res.Extensions != "" {
+		t.Errorf("ws.extensions = %q, want \"\" (the gateway negotiates no extension)", res.Extensions)
+	}
+	if res.CloseCode != 1000 {
+		t.Errorf("close code %d, want 1000", res.CloseCode)
+	}
+	request, response := proxy.heads()
+	if !strings.Contains(strings.ToLower(request), "sec-websocket-extensions: permessage-deflate") {
+		t.Logf("note: chromium did not offer permessage-deflate; its request head:\n%s", request)
+	}
+	if !strings.HasPrefix(response, "HTTP/1.1 101") || strings.Contains(strings.ToLower(response), "sec-websocket-extensions") {
+		t.Errorf("gateway response head:\n%s\nwant 101 without Sec-WebSocket-Extensions", response)
+	}
+	run.checkDOM(t)
+	t.Logf("chromium: %s; offered: %q", run.raw, headerValue(request, "Sec-WebSocket-Extensions"))
+}
+
+// findChromium returns the path of Chromium, or skips the test when it is
+// not installed or the browser test is skipped (browserSkip).
+func findChromium(t *testing.T) string {
+	t.Helper()
 	skip, note := browserSkip(os.Getenv)
 	if skip {
 		t.Skip("skipping: " + note)
@@ -194,23 +223,33 @@ func TestBrowserChromium(t *testing.T) {
 	if note != "" {
 		t.Log(note)
 	}
-	chromium := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if path, err := exec.LookPath(name); err == nil {
-			chromium = path
-			break
+			return path
 		}
 	}
-	if chromium == "" {
-		t.Skip("skipping: chromium is not installed (./scripts/test.sh installs Debian's chromium package)")
-	}
-	p := startUpgate(t, nil)
-	proxy := newHeadProxy(t, p.addr)
+	t.Skip("skipping: chromium is not installed (./scripts/test.sh installs Debian's chromium package)")
+	return ""
+}
 
+// chromiumRun is headless Chromium showing browserPage, run by
+// runChromium.
+type chromiumRun struct {
+	raw    string // the result the page posted
+	waited chan error
+	dom    *bytes.Buffer // what --dump-dom printed; read once waited said so
+}
+
+// runChromium serves browserPage for wsURL and loads it in headless
+// Chromium with flags added to the usual ones; it returns once the page
+// posted its result (the test fails if it does not within 45s). Chromium
+// is killed when the test ends.
+func runChromium(t *testing.T, chromium, wsURL string, flags ...string) *chromiumRun {
+	t.Helper()
 	results := make(chan string, 1)
 	got := make(chan struct{})
 	var once sync.Once
-	page := fmt.Sprintf(browserPage, "ws://"+proxy.ln.Addr().String()+"/echo")
+	page := fmt.Sprintf(browserPage, wsURL)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/page":
@@ -234,16 +273,17 @@ func TestBrowserChromium(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
 	profile := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium,
+	t.Cleanup(cancel)
+	args := append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio",
-		"--user-data-dir="+profile, "--dump-dom", srv.URL+"/page")
+		"--user-data-dir=" + profile}, flags...)
+	cmd := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", srv.URL+"/page")...)
 	cmd.Env = append(os.Environ(), "HOME="+profile, "XDG_CONFIG_HOME="+profile, "XDG_CACHE_HOME="+profile)
 	// Chromium starts helper processes: a group of its own lets the test end
 	// them all.
@@ -254,51 +294,44 @@ func TestBrowserChromium(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	defer func() {
+	run := &chromiumRun{waited: make(chan error, 1), dom: &dom}
+	go func() { run.waited <- cmd.Wait() }()
+	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}()
+	})
 
-	var raw string
 	select {
-	case raw = <-results:
-	case err := <-waited:
+	case run.raw = <-results:
+	case err := <-run.waited:
 		t.Fatalf("chromium exited (%v) before the page reported; stderr:\n%s\nDOM:\n%s", err, chromeErr.String(), dom.String())
 	case <-ctx.Done():
 		t.Fatalf("no result from the page within 45s; chromium stderr:\n%s", chromeErr.String())
 	}
-	var res browserResult
-	if err := json.Unmarshal([]byte(raw), &res); err != nil {
-		t.Fatalf("result %q: %v", raw, err)
-	}
-	if !res.OK {
-		t.Errorf("the page failed: %s", raw)
-	}
-	if res.Extensions != "" {
-		t.Errorf("ws.extensions = %q, want \"\" (the gateway negotiates no extension)", res.Extensions)
-	}
-	if res.CloseCode != 1000 {
-		t.Errorf("close code %d, want 1000", res.CloseCode)
-	}
-	request, response := proxy.heads()
-	if !strings.Contains(strings.ToLower(request), "sec-websocket-extensions: permessage-deflate") {
-		t.Logf("note: chromium did not offer permessage-deflate; its request head:\n%s", request)
-	}
-	if !strings.HasPrefix(response, "HTTP/1.1 101") || strings.Contains(strings.ToLower(response), "sec-websocket-extensions") {
-		t.Errorf("gateway response head:\n%s\nwant 101 without Sec-WebSocket-Extensions", response)
-	}
+	return run
+}
 
-	// --dump-dom prints the page once it loaded, with the result in it.
+// result parses the page's result.
+func (r *chromiumRun) result(t *testing.T) browserResult {
+	t.Helper()
+	var res browserResult
+	if err := json.Unmarshal([]byte(r.raw), &res); err != nil {
+		t.Fatalf("result %q: %v", r.raw, err)
+	}
+	return res
+}
+
+// checkDOM waits for Chromium to exit: --dump-dom prints the page once it
+// loaded, with the result in it.
+func (r *chromiumRun) checkDOM(t *testing.T) {
+	t.Helper()
 	select {
-	case <-waited:
-		if !strings.Contains(dom.String(), `"ok":true`) {
-			t.Errorf("the DOM chromium dumped does not hold the result:\n%s", dom.String())
+	case <-r.waited:
+		if !strings.Contains(r.dom.String(), `"ok":true`) {
+			t.Errorf("the DOM chromium dumped does not hold the result:\n%s", r.dom.String())
 		}
 	case <-time.After(15 * time.Second):
 		t.Errorf("chromium did not exit within 15s of the result")
 	}
-	t.Logf("chromium: %s; offered: %q", raw, headerValue(request, "Sec-WebSocket-Extensions"))
 }
 
 // headerValue returns the value of the named field in an HTTP head.
