@@ -341,8 +341,9 @@ func (st *tlsState) decrypt() {
 		n, err := st.conn.Read(b[len(b):cap(b)])
 		st.plain.B = b[:len(b)+n]
 		if err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
+			// crypto/tls returns its transport's would-block error as it
+			// is (a comparison, where errors.As would allocate).
+			if err != errWouldBlock {
 				st.err = err
 			}
 			break
