@@ -36,6 +36,8 @@ func closeIndex(code ws.StatusCode) int {
 type Stats struct {
 	ConnsOpen         atomic.Int64  // TCP connections open now
 	ConnsTotal        atomic.Uint64 // TCP connections accepted
+	TLSConnsOpen      atomic.Int64  // of ConnsOpen, those of the TLS listener
+	TLSConnsTotal     atomic.Uint64 // of ConnsTotal, those of the TLS listener
 	WebSocketsOpen    atomic.Int64  // connections past the 101, not yet closed
 	HandshakesOK      atomic.Uint64 // 101 responses written
 	HTTPResponses     atomic.Uint64 // plain responses written by ActRespond
@@ -72,8 +74,13 @@ func (s *Stats) closed(code ws.StatusCode) { s.closes[closeIndex(code)].Add(1) }
 
 // Snapshot is a point-in-time sum of the Stats of every loop.
 type Snapshot struct {
-	ConnsOpen, WebSocketsOpen                  int64
-	ConnsTotal, HandshakesOK, HTTPResponses    uint64
+	ConnsOpen, WebSocketsOpen               int64
+	ConnsTotal, HandshakesOK, HTTPResponses uint64
+	// TLSConnsOpen and TLSConnsTotal are the part of ConnsOpen and
+	// ConnsTotal that came through the TLS listener (Options.TLS); the
+	// rest came through the plain one (see PlainConnsOpen).
+	TLSConnsOpen                               int64
+	TLSConnsTotal                              uint64
 	MessagesIn, BytesIn, MessagesOut, BytesOut uint64
 	PingsSent, ProtocolErrors, SlowConsumers   uint64
 	HandshakeTimeouts, IdleTimeouts            uint64
@@ -98,8 +105,23 @@ type Snapshot struct {
 	Closes map[ws.StatusCode]uint64
 }
 
+// PlainConnsOpen returns the connections open on the plain listener.
+// The counters are read one by one while connections come and go: the
+// difference is never negative.
+func (p *Snapshot) PlainConnsOpen() int64 { return max(p.ConnsOpen-p.TLSConnsOpen, 0) }
+
+// PlainConnsTotal returns the connections the plain listener accepted.
+func (p *Snapshot) PlainConnsTotal() uint64 {
+	if p.ConnsTotal < p.TLSConnsTotal {
+		return 0
+	}
+	return p.ConnsTotal - p.TLSConnsTotal
+}
+
 func (s *Stats) addTo(p *Snapshot) {
 	p.ConnsOpen += s.ConnsOpen.Load()
+	p.TLSConnsOpen += s.TLSConnsOpen.Load()
+	p.TLSConnsTotal += s.TLSConnsTotal.Load()
 	p.WebSocketsOpen += s.WebSocketsOpen.Load()
 	p.ConnsTotal += s.ConnsTotal.Load()
 	p.HandshakesOK += s.HandshakesOK.Load()
