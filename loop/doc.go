@@ -72,7 +72,10 @@
 // listener that accepted it says, which the loop learns at accept from the
 // local address of the accepted socket (listeners.go). [Server.Addr] and
 // [Server.TLSAddr] tell the addresses bound; [Snapshot].TLSConnsOpen and
-// TLSConnsTotal tell the TLS listener's part of the connections.
+// TLSConnsTotal tell the TLS listener's part of the connections. With
+// [Options.ProxyProtocol] every listener expects the balancer's header: on
+// the TLS listener it comes before the ClientHello, and the handshake
+// starts behind it.
 //
 // # Goroutines
 //

@@ -223,3 +223,22 @@ func (s *Server) reachAddr() net.Addr {
 	}
 	return s.tlsAddr
 }
+
+// proxyBeforeTLS reads the PROXY protocol header that comes before the
+// ClientHello on the TLS listener, as proxyHeader does before a plain head:
+// it returns the header's length once it is complete, and the bytes behind
+// it go to the handshake. Until then they stay in gnet's buffer. A
+// connection that does not begin with a valid header is closed without a
+// word (Stats.ProxyErrors), and its handshake ends. Loop goroutine.
+func (l *evloop) proxyBeforeTLS(c *Conn, buf []byte) (int, bool) {
+	n, ok := l.proxyHeader(c, buf)
+	if ok {
+		return n, true
+	}
+	if c.flags&fProxy != 0 && c.phase() == stHead {
+		return 0, false // incomplete
+	}
+	_, _ = c.gc.Discard(len(buf))
+	c.tls.tr.Close() // the handshake goroutine returns
+	return 0, false
+}

@@ -97,7 +97,10 @@ type Options struct {
 	// closed without a response and counted in Stats.ProxyErrors; one whose
 	// header is not complete within HandshakeTimeout is closed without a
 	// response too. Only set it when every peer of the listener is such a
-	// balancer: anyone else could claim any address.
+	// balancer: anyone else could claim any address. It applies to every
+	// listener: on the TLS listener the header comes before the TLS
+	// ClientHello (as AWS NLB and HAProxy send it), and the handshake
+	// starts behind it.
 	ProxyProtocol bool
 
 	// TLS, when set, makes the TLS listener speak TLS (wss://): TLSAddr's,
@@ -107,7 +110,7 @@ type Options struct {
 	// goroutine of its own (crypto/tls needs a blocking read there); the
 	// rest runs on the event loop. HandshakeTimeout covers the TLS
 	// handshake and the request head together, and may not be disabled.
-	// It cannot be combined with ProxyProtocol yet. Nil: plain TCP only.
+	// Nil: plain TCP only.
 	TLS *tls.Config
 	// MaxTLSHandshakes bounds the TLS handshakes in progress at once (each
 	// holds a goroutine): a connection accepted beyond it is closed at once
@@ -252,9 +255,6 @@ func (o Options) normalize() (Options, error) {
 	}
 	if err := o.checkListeners(); err != nil {
 		return o, err
-	}
-	if o.TLS != nil && o.ProxyProtocol {
-		return o, fmt.Errorf("loop: TLS cannot be combined with ProxyProtocol yet")
 	}
 	if o.TLS != nil && o.HandshakeTimeout < 0 {
 		// A stalled handshake would hold its goroutine and its slot for ever.

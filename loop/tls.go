@@ -287,6 +287,14 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
 	if !st.ready {
+		if c.flags&fProxy != 0 {
+			n, ok := l.proxyBeforeTLS(c, buf)
+			if !ok {
+				return true // incomplete (kept in gnet's buffer), or refused
+			}
+			_, _ = gc.Discard(n)
+			buf = buf[n:]
+		}
 		n := st.tr.feed(buf)
 		_, _ = gc.Discard(len(buf))
 		if n > tlsEarly+int(l.srv.opts.MaxMessage) {
