@@ -86,8 +86,10 @@ type Conn struct {
 	// written once, before the head reaches the Handler, then read-only.
 	// Conn is 168 bytes (the 176-byte size class).
 	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
-	onTLS bool  // accepted by the TLS listener (Options.TLS); never changes
 	paddr [16]byte
+
+	onTLS    bool // accepted by the TLS listener; never changes
+	tlsEnded bool // the end of the TLS handshake is counted (tlsfail.go); loop goroutine
 }
 
 // err returns the error OnClose reports, nil when none was recorded.

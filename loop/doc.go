@@ -75,7 +75,10 @@
 // TLSConnsTotal tell the TLS listener's part of the connections. With
 // [Options.ProxyProtocol] every listener expects the balancer's header: on
 // the TLS listener it comes before the ClientHello, and the handshake
-// starts behind it.
+// starts behind it. A failed handshake is counted by reason
+// ([TLSFailure], [Snapshot].TLSFailuresBy) and ends with the alert
+// crypto/tls writes, then a close; plaintext HTTP on the TLS listener is
+// answered 400, as net/http answers it.
 //
 // # Goroutines
 //

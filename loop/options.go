@@ -116,6 +116,12 @@ type Options struct {
 	// holds a goroutine): a connection accepted beyond it is closed at once
 	// and counted in Stats.TLSRefused. Default DefaultMaxTLSHandshakes.
 	MaxTLSHandshakes int
+	// TLSFailureOf, when set, names the reason of a failed handshake's
+	// error before the loop's own reading of it: an error of a callback of
+	// the tls.Config (a certificate store refusing an unknown server name
+	// is TLSFailUnknownSNI, which the loop cannot tell by itself). ok false
+	// leaves the error to the loop. Called on the loop goroutine.
+	TLSFailureOf func(err error) (reason TLSFailure, ok bool)
 
 	// Head bounds the request head (size and number of header fields).
 	// Zero fields take the parser's defaults (8 KiB, 100 fields).

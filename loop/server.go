@@ -289,7 +289,8 @@ func (l *evloop) drainTask() {
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
 			if c.tls != nil && !c.tls.ready {
-				l.hardClose(c) // mid TLS handshake: nothing to say
+				c.tlsEnded = true // not a failure
+				l.hardClose(c)    // mid TLS handshake: nothing to say
 			} else if c.inBuffered() > 0 && c.flags&fProxy == 0 {
 				l.respondError(c, errDraining)
 			} else {
@@ -520,6 +521,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.phase() == stWait {
 		l.endWait(c)
 	}
+	l.tlsClosed(c)
 	c.setPhase(stClosed)
 	l.unlink(c)
 	if c != l.cur {

@@ -58,11 +58,12 @@ type Stats struct {
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
-	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed)
+	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed), for every reason
 	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
+	tlsFail  [NumTLSFailures]atomic.Uint64
 	lag      [len(lagBounds) + 1]atomic.Uint64 // see recordLag
 	lagSum   atomic.Int64                      // nanoseconds
 
@@ -71,6 +72,11 @@ type Stats struct {
 
 func (s *Stats) reject(status int)         { s.rejected[rejectIndex(status)].Add(1) }
 func (s *Stats) closed(code ws.StatusCode) { s.closes[closeIndex(code)].Add(1) }
+
+func (s *Stats) tlsFailed(r TLSFailure) {
+	s.TLSFailures.Add(1)
+	s.tlsFail[r].Add(1)
+}
 
 // Snapshot is a point-in-time sum of the Stats of every loop.
 type Snapshot struct {
@@ -97,6 +103,9 @@ type Snapshot struct {
 	// completed, failed, and refused for want of a slot
 	// (Options.MaxTLSHandshakes).
 	TLSHandshakes, TLSFailures, TLSRefused uint64
+	// TLSFailuresBy counts the failed TLS handshakes by reason: their
+	// sum is TLSFailures.
+	TLSFailuresBy [NumTLSFailures]uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -145,6 +154,9 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.TLSHandshakes += s.TLSHandshakes.Load()
 	p.TLSFailures += s.TLSFailures.Load()
 	p.TLSRefused += s.TLSRefused.Load()
+	for i := range s.tlsFail {
+		p.TLSFailuresBy[i] += s.tlsFail[i].Load()
+	}
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

@@ -240,14 +240,10 @@ func (l *evloop) handshake(c *Conn, st *tlsState) {
 func (l *evloop) handshakeDone(c *Conn, err error) {
 	st := c.tls
 	if err != nil {
-		l.stats.TLSFailures.Add(1)
-	}
-	if c.phase() == stClosed {
+		l.handshakeFailed(c, err) // tlsfail.go
 		return
 	}
-	if err != nil {
-		st.tr.Close()
-		l.beginLinger(c) // after the alert crypto/tls wrote, if any
+	if c.phase() == stClosed {
 		return
 	}
 	l.stats.TLSHandshakes.Add(1)
@@ -298,6 +294,7 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 		n := st.tr.feed(buf)
 		_, _ = gc.Discard(len(buf))
 		if n > tlsEarly+int(l.srv.opts.MaxMessage) {
+			l.tlsFailed(c, TLSFailHandshake)
 			l.hardClose(c)
 			return false
 		}
