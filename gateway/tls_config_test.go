@@ -105,21 +105,6 @@ func TestTLSConfig(t *testing.T) {
 	}
 }
 
-func TestTLSConfigNotServedYet(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := selfSigned(t, dir, "a.test")
-	for i, listen := range []string{"127.0.0.1:0", ListenOff} {
-		cfg := testConfig()
-		cfg.Listen = listen
-		cfg.TLS = TLS{Listen: "127.0.0.1:0", Certs: []string{cert}, Keys: []string{key}}
-		g, err := New(cfg)
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != "tls.listen" || !strings.Contains(ce.Reason, "not available yet") {
-			t.Errorf("#%d: listen %q: got %v, %v; want a ConfigError on tls.listen saying TLS is not available yet", i, listen, g, err)
-		}
-	}
-}
-
 func TestTLSConfigDefaults(t *testing.T) {
 	var c Config
 	c.Normalize()
