@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/upgate/upgate/internal/testcert"
 	"github.com/upgate/upgate/internal/testutil"
@@ -356,6 +357,31 @@ func TestTLSMetrics(t *testing.T) {
 	for name := range fams {
 		if strings.HasPrefix(name, "upgate_tls_") {
 			t.Errorf("%s shown without a TLS listener", name)
+		}
+	}
+}
+
+// tlsFamilies starts a gateway with a TLS listener, makes one handshake and
+// returns the families its /metrics shows.
+func tlsFamilies(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	f := newTLSFixture(t)
+	g := startGateway(t, f.config())
+	echo(t, mustDialTLSWS(t, g, "/echo", f.clientConfig("a.test")), "counted")
+	return scrapeFamilies(t, g)
+}
+
+// TestTLSMetricsFamilies: a gateway with a TLS listener shows every TLS
+// family, with its type and help.
+func TestTLSMetricsFamilies(t *testing.T) {
+	fams := tlsFamilies(t)
+	for i, d := range metricDefs {
+		if !d.tls {
+			continue
+		}
+		f := fams[d.name]
+		if f == nil || f.GetHelp() != d.help {
+			t.Errorf("#%d: %s: got %v; want it shown with its help", i, d.name, f)
 		}
 	}
 }
