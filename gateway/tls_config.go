@@ -131,6 +131,9 @@ func (c *Config) validateTLS() error {
 	if t.Listen == c.Listen && port != "0" {
 		return bad("tls.listen", "must differ from listen (%q)", c.Listen)
 	}
+	if c.ReusePort && (port == "0" || port == "") {
+		return bad("reuse_port", "needs an explicit port in tls.listen, got %q", t.Listen)
+	}
 	if t.Listen == c.Admin && port != "0" {
 		return bad("tls.listen", "must differ from admin (%q)", c.Admin)
 	}

@@ -72,6 +72,8 @@ func TestTLSConfig(t *testing.T) {
 		{func(c *Config) { c.TLS.Keys = []string{keyA} }, "tls.keys", "tls.listen is empty"},
 		{func(c *Config) { c.TLS.ClientCA = certA }, "tls.client_ca", "tls.listen is empty"},
 		{func(c *Config) { on(c); c.TLS.Listen = "8443" }, "tls.listen", "want host:port"},
+		{func(c *Config) { on(c); c.Listen, c.ReusePort = "127.0.0.1:8080", true }, "reuse_port", "explicit port in tls.listen"},
+		{func(c *Config) { on(c); c.Listen, c.TLS.Listen, c.ReusePort = "127.0.0.1:8080", "127.0.0.1:8443", true }, "", ""},
 		{func(c *Config) { on(c); c.Listen, c.TLS.Listen = ":8443", ":8443" }, "tls.listen", "must differ from listen"},
 		{func(c *Config) { on(c); c.Admin = "127.0.0.1:9443"; c.TLS.Listen = c.Admin }, "tls.listen", "must differ from admin"},
 		{func(c *Config) { on(c); c.TLS.Certs, c.TLS.Keys = nil, nil }, "tls.certs", "at least one certificate"},
