@@ -42,6 +42,10 @@ import (
 //	POST   /connections/{id}/send   body = message; ?binary=1; 200 {"id","sent":1};
 //	                                413 over the route's max_message
 //	DELETE /connections/{id}        ?code=1000&reason=...; 200 {"id","closed":1}
+//	GET    /tls                     200 {"listen","addr","certificates":[{"index","name",
+//	                                "dns_names","cert","key","not_after",
+//	                                "expires_in_seconds"}],"reloads","reload_failures",
+//	                                "last_reload","last_error"}; 404 without a TLS listener
 //
 // Unknown ids are 404, malformed ids, codes and flags 400, and a connection
 // already closing 410. A method a path does not serve is 405 with Allow, a
@@ -81,6 +85,7 @@ func (g *Gateway) newAdminHandler() http.Handler {
 	mux.HandleFunc("GET /connections/{id}", g.serveConnInfo)
 	mux.HandleFunc("POST /connections/{id}/send", g.serveSend)
 	mux.HandleFunc("DELETE /connections/{id}", g.serveDisconnect)
+	mux.HandleFunc("GET /tls", g.serveTLSStatus)
 	return knownMethods(mux)
 }
 

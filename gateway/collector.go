@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/gateway/tlscert"
 	"github.com/upgate/upgate/loop"
 )
 
@@ -33,6 +34,7 @@ type metricDef struct {
 	labels []string // in the order collect passes their values
 	help   string
 	bus    bool // only with a bus (Config.NATS)
+	tls    bool // only with a TLS listener (Config.TLS)
 	// collect emits the family's samples: e.value or e.histogram, once per
 	// combination of label values.
 	collect func(s *scrape, e emit)
@@ -42,8 +44,11 @@ type metricDef struct {
 type scrape struct {
 	g      *Gateway
 	loop   loop.Snapshot
-	routes []*routeStats // pseudo routes (health, ready, unrouted), then the configured ones
-	bus    bus.Stats     // zero without a bus
+	routes []*routeStats  // pseudo routes (health, ready, unrouted), then the configured ones
+	bus    bus.Stats      // zero without a bus
+	certs  []tlscert.Info // nil without a TLS listener
+	certSt tlscert.Stats
+	now    time.Time
 }
 
 // configured returns the configured routes' counters.
@@ -106,8 +111,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if g.bus != nil {
 		s.bus = g.bus.Stats()
 	}
+	if g.certs != nil {
+		s.certs, s.certSt, s.now = g.certs.Certificates(), g.certs.Stats(), time.Now()
+	}
 	for i, d := range metricDefs {
-		if d.bus && g.bus == nil {
+		if d.bus && g.bus == nil || d.tls && g.certs == nil {
 			continue
 		}
 		vt := prometheus.CounterValue
@@ -115,6 +123,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			vt = prometheus.GaugeValue
 		}
 		d.collect(&s, emit{ch: ch, desc: c.descs[i], typ: vt})
+	}
+}
+
+// byListener sends a sample per listener the gateway has.
+func (s *scrape) byListener(e emit, plain, tls float64) {
+	if s.g.cfg.Listen != ListenOff {
+		e.value(plain, "plain")
+	}
+	if s.g.certs != nil {
+		e.value(tls, "tls")
 	}
 }
 
@@ -135,14 +153,54 @@ func boolValue(b bool) float64 {
 // described. Keep README.md's metrics table in step.
 var metricDefs = []metricDef{
 	{
-		name: "upgate_tcp_connections_open", typ: gauge,
-		help:    "TCP connections open on the public listener.",
-		collect: value(func(s *scrape) int64 { return s.loop.ConnsOpen }),
+		name: "upgate_tcp_connections_open", typ: gauge, labels: []string{"listener"},
+		help: "TCP connections open, by listener (plain, tls).",
+		collect: func(s *scrape, e emit) {
+			s.byListener(e, float64(s.loop.PlainConnsOpen()), float64(s.loop.TLSConnsOpen))
+		},
 	},
 	{
-		name: "upgate_tcp_connections_total", typ: counter,
-		help:    "TCP connections accepted on the public listener.",
-		collect: value(func(s *scrape) uint64 { return s.loop.ConnsTotal }),
+		name: "upgate_tcp_connections_total", typ: counter, labels: []string{"listener"},
+		help: "TCP connections accepted, by listener (plain, tls).",
+		collect: func(s *scrape, e emit) {
+			s.byListener(e, float64(s.loop.PlainConnsTotal()), float64(s.loop.TLSConnsTotal))
+		},
+	},
+	{
+		name: "upgate_tls_handshakes_total", typ: counter, tls: true,
+		help:    "TLS handshakes completed on the TLS listener.",
+		collect: value(func(s *scrape) uint64 { return s.loop.TLSHandshakes }),
+	},
+	{
+		name: "upgate_tls_handshake_failures_total", typ: counter, labels: []string{"reason"}, tls: true,
+		help: "TLS handshakes that failed, by reason: not_tls (plain HTTP, answered 400), bad_record, bad_hello, timeout, client_gone, unknown_sni, client_certificate, client_alert, version, handshake (any other).",
+		collect: func(s *scrape, e emit) {
+			for r := range loop.TLSFailure(loop.NumTLSFailures) {
+				e.value(float64(s.loop.TLSFailuresBy[r]), r.String())
+			}
+		},
+	},
+	{
+		name: "upgate_tls_handshakes_refused_total", typ: counter, tls: true,
+		help:    "Connections to the TLS listener closed at accept because tls.max_handshakes handshakes were in progress.",
+		collect: value(func(s *scrape) uint64 { return s.loop.TLSRefused }),
+	},
+	{
+		name: "upgate_tls_certificate_expiry_seconds", typ: gauge, labels: []string{"index", "file", "name"}, tls: true,
+		help: "Seconds until each served certificate expires (negative once it has), by its rank in tls.certs, file and first name.",
+		collect: func(s *scrape, e emit) {
+			for _, c := range s.certs {
+				e.value(c.NotAfter.Sub(s.now).Seconds(), strconv.Itoa(c.Index), c.Cert, c.Name)
+			}
+		},
+	},
+	{
+		name: "upgate_tls_certificate_reloads_total", typ: counter, labels: []string{"result"}, tls: true,
+		help: "Reloads of the TLS certificate files (file changes and ReloadTLS, SIGHUP), by result: ok, or failed (the previous certificates still served).",
+		collect: func(s *scrape, e emit) {
+			e.value(float64(s.certSt.Reloads-s.certSt.Failures), "ok")
+			e.value(float64(s.certSt.Failures), "failed")
+		},
 	},
 	{
 		name: "upgate_websocket_connections_open", typ: gauge, labels: []string{"route"},

@@ -148,8 +148,8 @@ type Config struct {
 	// ReusePort gives each loop its own listening socket (SO_REUSEPORT).
 	ReusePort bool `yaml:"reuse_port"`
 	// ProxyProtocol expects a PROXY protocol header (v1 or v2) at the start
-	// of every connection on the public listener, as an L4 load balancer
-	// sends it. The header's source address is then the client's (before
+	// of every connection on the public listener and the TLS listener
+	// (there before the TLS ClientHello), as an L4 load balancer sends it. The header's source address is then the client's (before
 	// TrustedProxies and X-Forwarded-For apply); a connection without a
 	// valid header is closed without a response. Only for a listener that
 	// nothing but the balancer can reach.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,7 +115,8 @@ func exposes(fams map[string]*dto.MetricFamily, name string) bool {
 }
 
 // TestDeployMetricsExposed checks that every metric the Grafana dashboard
-// and the alert rules use is exposed by a gateway with a bus.
+// and the alert rules use is exposed by a gateway with a bus or one with a
+// TLS listener.
 func TestDeployMetricsExposed(t *testing.T) {
 	used := map[string]map[string]bool{dashboardFile: {}, alertsFile: {}}
 	for _, e := range dashboardExprs(t) {
@@ -124,6 +126,7 @@ func TestDeployMetricsExposed(t *testing.T) {
 		exprMetrics(e, used[alertsFile])
 	}
 	fams := exposedFamilies(t)
+	maps.Copy(fams, tlsFamilies(t))
 	for file, names := range used {
 		if len(names) == 0 {
 			t.Errorf("%s uses no metric", file)

@@ -1,11 +1,15 @@
 // Package gateway is upgate's product layer: an embeddable WebSocket gateway
 // on the event-loop server of package loop.
 //
-// A [Gateway] is built from a [Config] by [New] and runs two listeners:
+// A [Gateway] is built from a [Config] by [New] and runs its listeners:
 //
 //   - the public listener (an event-loop server, no goroutine per
 //     connection): WebSocket routes, plain-HTTP answers (/healthz, /readyz,
 //     a short description or 426 Upgrade Required on a route, 404 elsewhere);
+//   - with Config.TLS, the TLS listener on the same event loops, serving
+//     the same over TLS (wss://, https://), TLS terminated on the loops,
+//     the certificates chosen by SNI and reloaded when their files change
+//     or on [Gateway.ReloadTLS]; Config.Listen "off" leaves it alone;
 //   - the admin listener (net/http): /metrics in the Prometheus exposition
 //     format (Gateway.WriteMetrics writes the same text anywhere), and a
 //     small JSON API to publish to topics and to send to or disconnect

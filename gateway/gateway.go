@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upgate/upgate/gateway/bus"
+	"github.com/upgate/upgate/gateway/tlscert"
 	"github.com/upgate/upgate/internal/slogf"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
@@ -78,6 +79,9 @@ type Gateway struct {
 	metricsHandler http.Handler // GET /metrics of the admin API
 	adminMux       http.Handler // the admin API (AdminHandler)
 
+	certs     *tlscert.Store // the TLS listener's certificates; nil without one (tls.go)
+	stopCerts func()         // stops the certificate files' watch; nil when none
+
 	admin   *http.Server
 	adminLn net.Listener
 
@@ -97,9 +101,6 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.TLS.Listen != "" {
-		return nil, &ConfigError{Key: "tls.listen", Reason: tlsNotServed}
 	}
 	g := &Gateway{
 		cfg:      cfg,
@@ -126,6 +127,9 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	if cfg.Limits.ConnectRate > 0 {
 		g.bucket = newTokenBucket(cfg.Limits.ConnectRate, cfg.Limits.ConnectBurst, time.Now())
 	}
+	if err := g.newCertStore(); err != nil {
+		return nil, err
+	}
 	srv, err := loop.New(g.loopHandler(), g.loopOptions())
 	if err != nil {
 		return nil, err
@@ -146,7 +150,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 // loopOptions maps the Config onto the event loop's options.
 func (g *Gateway) loopOptions() loop.Options {
 	c := g.cfg
-	return loop.Options{
+	o := loop.Options{
 		Addr:             c.Listen,
 		Multicore:        c.Loops == 0,
 		NumLoops:         c.Loops,
@@ -164,6 +168,8 @@ func (g *Gateway) loopOptions() loop.Options {
 		FDReserve:        c.Limits.FDReserve,
 		Logger:           slogf.Logger{L: g.log, Prefix: "gateway: engine: "},
 	}
+	g.tlsLoopOptions(&o)
+	return o
 }
 
 // Start opens the admin listener (unless Config.Admin is "off") and the
@@ -213,8 +219,16 @@ func (g *Gateway) Start() error {
 		return fmt.Errorf("gateway: public listener: %w", err)
 	}
 	g.started = true
+	g.watchCerts()
 	go g.watch()
-	attrs := []any{"listen", g.srv.Addr().String(), "routes", len(g.routes.all)}
+	attrs := []any{"listen", ListenOff}
+	if a := g.srv.Addr(); a != nil {
+		attrs[1] = a.String()
+	}
+	if a := g.srv.TLSAddr(); a != nil {
+		attrs = append(attrs, "tls_listen", a.String(), "certificates", len(g.certs.Certificates()))
+	}
+	attrs = append(attrs, "routes", len(g.routes.all))
 	if f := g.srv.FDLimit(); f.Limit > 0 {
 		attrs = append(attrs, "fd_limit", f.Limit, "max_tcp_connections", f.MaxConns)
 		if int64(f.MaxConns) < g.maxConns {
@@ -257,6 +271,9 @@ func (g *Gateway) watch() {
 		g.log.Error("gateway: event loop engine stopped unexpectedly", "err", g.srv.Err())
 	}
 	g.closeBus()
+	if g.stopCerts != nil {
+		g.stopCerts()
+	}
 	if g.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if g.admin.Shutdown(ctx) != nil {
@@ -268,8 +285,9 @@ func (g *Gateway) watch() {
 	g.closeDone.Do(func() { close(g.done) })
 }
 
-// Addr returns the public listener's address (with the port chosen for port
-// 0), or nil before Start. Any goroutine.
+// Addr returns the public plain listener's address (with the port chosen
+// for port 0), or nil before Start and when Config.Listen is off (see
+// TLSAddr). Any goroutine.
 func (g *Gateway) Addr() net.Addr { return g.srv.Addr() }
 
 // AdminAddr returns the admin listener's address, or nil when the admin

@@ -11,9 +11,9 @@ import (
 )
 
 // TLS is the gateway's TLS listener, wss:// and https:// for /healthz and
-// /readyz, TLS being terminated on the event loops. It is off while Listen
-// is empty. This version validates the settings but does not serve TLS
-// yet: New refuses a Config whose TLS.Listen is set.
+// /readyz, TLS being terminated on the event loops beside the plain
+// listener (Config.Listen, which may be off). It is off while Listen is
+// empty.
 type TLS struct {
 	// Listen is the TLS listener's address, "host:port"; empty turns it
 	// off. With it, Config.Listen may be "off" to serve TLS only.
@@ -73,9 +73,6 @@ const (
 // listener off; it needs TLS.Listen.
 const ListenOff = "off"
 
-// tlsNotServed is the reason New gives for a TLS listener.
-const tlsNotServed = "TLS is not available yet: this version validates the tls settings but does not serve wss://; leave tls.listen empty"
-
 func (t *TLS) normalize() {
 	if t.MinVersion == "" {
 		t.MinVersion = DefaultTLSMinVersion
@@ -133,6 +130,9 @@ func (c *Config) validateTLS() error {
 	}
 	if t.Listen == c.Listen && port != "0" {
 		return bad("tls.listen", "must differ from listen (%q)", c.Listen)
+	}
+	if c.ReusePort && (port == "0" || port == "") {
+		return bad("reuse_port", "needs an explicit port in tls.listen, got %q", t.Listen)
 	}
 	if t.Listen == c.Admin && port != "0" {
 		return bad("tls.listen", "must differ from admin (%q)", c.Admin)

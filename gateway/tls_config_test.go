@@ -72,6 +72,8 @@ func TestTLSConfig(t *testing.T) {
 		{func(c *Config) { c.TLS.Keys = []string{keyA} }, "tls.keys", "tls.listen is empty"},
 		{func(c *Config) { c.TLS.ClientCA = certA }, "tls.client_ca", "tls.listen is empty"},
 		{func(c *Config) { on(c); c.TLS.Listen = "8443" }, "tls.listen", "want host:port"},
+		{func(c *Config) { on(c); c.Listen, c.ReusePort = "127.0.0.1:8080", true }, "reuse_port", "explicit port in tls.listen"},
+		{func(c *Config) { on(c); c.Listen, c.TLS.Listen, c.ReusePort = "127.0.0.1:8080", "127.0.0.1:8443", true }, "", ""},
 		{func(c *Config) { on(c); c.Listen, c.TLS.Listen = ":8443", ":8443" }, "tls.listen", "must differ from listen"},
 		{func(c *Config) { on(c); c.Admin = "127.0.0.1:9443"; c.TLS.Listen = c.Admin }, "tls.listen", "must differ from admin"},
 		{func(c *Config) { on(c); c.TLS.Certs, c.TLS.Keys = nil, nil }, "tls.certs", "at least one certificate"},
@@ -101,21 +103,6 @@ func TestTLSConfig(t *testing.T) {
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(ce.Reason, c.reason) {
 			t.Errorf("#%d: got %v; want a ConfigError on %s containing %q", i, err, c.key, c.reason)
-		}
-	}
-}
-
-func TestTLSConfigNotServedYet(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := selfSigned(t, dir, "a.test")
-	for i, listen := range []string{"127.0.0.1:0", ListenOff} {
-		cfg := testConfig()
-		cfg.Listen = listen
-		cfg.TLS = TLS{Listen: "127.0.0.1:0", Certs: []string{cert}, Keys: []string{key}}
-		g, err := New(cfg)
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != "tls.listen" || !strings.Contains(ce.Reason, "not available yet") {
-			t.Errorf("#%d: listen %q: got %v, %v; want a ConfigError on tls.listen saying TLS is not available yet", i, listen, g, err)
 		}
 	}
 }

@@ -87,6 +87,9 @@ type Conn struct {
 	// Conn is 168 bytes (the 176-byte size class).
 	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
 	paddr [16]byte
+
+	onTLS    bool // accepted by the TLS listener; never changes
+	tlsEnded bool // the end of the TLS handshake is counted (tlsfail.go); loop goroutine
 }
 
 // err returns the error OnClose reports, nil when none was recorded.

@@ -62,6 +62,24 @@
 // set), and the look into the receive queue (SIOCINQ) that puts a due
 // deadline off while input waits unread in the socket.
 //
+// # Listeners
+//
+// A server listens on [Options.Addr]. With [Options.TLS] alone that
+// listener speaks TLS. With [Options.TLSAddr] too, the server has two
+// listeners on the same event loops (gnet's multi-address engine): Addr
+// plain (ws://, health checks) and TLSAddr TLS (wss://); [ListenOff] as
+// Addr leaves the TLS listener alone. Each connection is served as the
+// listener that accepted it says, which the loop learns at accept from the
+// local address of the accepted socket (listeners.go). [Server.Addr] and
+// [Server.TLSAddr] tell the addresses bound; [Snapshot].TLSConnsOpen and
+// TLSConnsTotal tell the TLS listener's part of the connections. With
+// [Options.ProxyProtocol] every listener expects the balancer's header: on
+// the TLS listener it comes before the ClientHello, and the handshake
+// starts behind it. A failed handshake is counted by reason
+// ([TLSFailure], [Snapshot].TLSFailuresBy) and ends with the alert
+// crypto/tls writes, then a close; plaintext HTTP on the TLS listener is
+// answered 400, as net/http answers it.
+//
 // # Goroutines
 //
 // Every [Handler] method runs on the event loop goroutine of its connection
@@ -141,7 +159,10 @@
 // the listener resumes, as when an accept queue overflows.
 // The filter is detached (SO_DETACH_FILTER) when open connections fall a
 // further quarter of the reserve lower, checked at every open and every
-// tick; [Snapshot].ListenerPauses counts the pauses.
+// tick; [Snapshot].ListenerPauses counts the pauses. A server with two
+// listeners tunes and pauses both together (each from Engine.DupListener),
+// and closes a TLS connection beyond the most without the 503, which a TLS
+// client could not read.
 //
 // With [Options.ReusePort] every loop has its own listener and Engine.Dup
 // reaches only the first, so the backlogs are left alone and the reserve is

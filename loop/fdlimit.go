@@ -59,7 +59,7 @@ type fdGuard struct {
 	max     int64 // MaxConns; MaxInt64 when the guard is off
 	near    int64 // open connections from which the backlog is lowered
 	restore int64 // open connections below which it is raised again
-	fd      int   // duplicate of the listener; -1 when the backlog is not tuned
+	fds     []int // duplicates of the listeners; nil when the backlogs are not tuned
 
 	// pauseAt and resumeAt bound the pause of the listener: from pauseAt
 	// open connections it takes no new ones, below resumeAt again.
@@ -93,12 +93,12 @@ func defaultFDReserve(limit int) int {
 
 // engineFDs estimates the descriptors gnet opens after OnBoot: on Linux,
 // an epoll instance and an eventfd per poller, one poller per loop plus
-// the acceptor's, or with ReusePort no acceptor but a listener per loop
-// after the first. This is read from gnet's source, not promised by its
+// the acceptor's, or with ReusePort no acceptor but each listener again per
+// loop after the first. This is read from gnet's source, not promised by its
 // API; an error of a few descriptors falls in the reserve.
-func engineFDs(o Options, nloops int) int {
+func engineFDs(o Options, nloops, nlisteners int) int {
 	if o.ReusePort {
-		return 2*nloops + nloops - 1
+		return 2*nloops + nlisteners*(nloops-1)
 	}
 	return 2 * (nloops + 1)
 }
@@ -106,15 +106,16 @@ func engineFDs(o Options, nloops int) int {
 // off turns the guard off.
 func (g *fdGuard) off() {
 	g.FDLimit = FDLimit{}
-	g.max, g.near, g.restore, g.fd = math.MaxInt64, math.MaxInt64, math.MinInt64, -1
+	g.max, g.near, g.restore, g.fds = math.MaxInt64, math.MaxInt64, math.MinInt64, nil
 	g.pauseAt, g.resumeAt = math.MaxInt64, math.MinInt64
 	g.rlimit, g.stopFDs = 0, -1
 }
 
-// boot sets the guard up in OnBoot, given a duplicate of the listener: it
-// keeps ln for tuning the backlog (and reports whether it did) or leaves it
-// to the caller.
-func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
+// boot sets the guard up in OnBoot, given a duplicate of each listener: it
+// keeps lns for tuning the backlogs (and reports whether it did) or leaves
+// them to the caller. Both listeners of a server with two are tuned and
+// paused together: the connections they bring count against one limit.
+func (g *fdGuard) boot(s *Server, lns []int) (kept bool, err error) {
 	g.off()
 	o := s.opts
 	var rl unix.Rlimit
@@ -128,7 +129,7 @@ func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
 	if err != nil || o.FDReserve < 0 {
 		return false, nil
 	}
-	inUse += engineFDs(o, s.nloops)
+	inUse += engineFDs(o, s.nloops, len(lns))
 	reserve := o.FDReserve
 	if reserve == 0 {
 		reserve = defaultFDReserve(limit)
@@ -150,7 +151,7 @@ func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
 		return false, nil
 	}
 	g.Backlog, g.LowBacklog = high, low
-	g.fd = ln
+	g.fds = lns
 	// A burst of accepts takes at most a full backlog (and what arrives
 	// meanwhile): lower it while open connections are within one backlog
 	// of the most, raise it again a quarter of a backlog lower.
@@ -169,9 +170,11 @@ func (g *fdGuard) boot(s *Server, ln int) (kept bool, err error) {
 	g.pauseAt = max(int64(maxConns)-step, 1)
 	g.resumeAt = g.pauseAt - step
 	if g.near <= 0 {
-		if err := setBacklog(ln, low); err != nil {
-			g.fd = -1
-			return false, fmt.Errorf("loop: lowering the listen backlog: %w", err)
+		for _, fd := range lns {
+			if err := setBacklog(fd, low); err != nil {
+				g.fds = nil
+				return false, fmt.Errorf("loop: lowering the listen backlog: %w", err)
+			}
 		}
 		g.lowered.Store(true)
 		g.reportLow = true
@@ -198,10 +201,10 @@ func (g *fdGuard) pause(n int64) {
 	var err error
 	switch p := g.paused.Load(); {
 	case !p && n >= g.pauseAt:
-		err = pauseListener(g.fd)
+		err = g.each(pauseListener)
 		g.pauses.Add(1)
 	case p && n < g.resumeAt:
-		err = resumeListener(g.fd)
+		err = g.each(resumeListener)
 	default:
 		return
 	}
@@ -225,24 +228,37 @@ func (g *fdGuard) adjust(n int64) {
 		return
 	}
 	// listen(2) on a listening socket only sets its backlog (Linux).
-	if err := setBacklog(g.fd, b); err != nil {
+	if err := g.each(func(fd int) error { return setBacklog(fd, b) }); err != nil {
 		g.tuneErr.Store(&err)
 	}
 	g.lowered.Store(!low)
 }
 
-// close releases the listener's duplicate once the engine stopped.
-func (g *fdGuard) close() {
-	if g.fd >= 0 {
-		_ = unix.Close(g.fd)
-		g.fd = -1
+// each applies f to every listener, and returns the first error.
+func (g *fdGuard) each(f func(fd int) error) error {
+	var first error
+	for _, fd := range g.fds {
+		if err := f(fd); err != nil && first == nil {
+			first = err
+		}
 	}
+	return first
 }
 
-// refuseFD answers a connection over FDLimit.MaxConns 503 and closes it.
-// Loop goroutine.
-func (l *evloop) refuseFD() ([]byte, gnet.Action) {
+// close releases the listeners' duplicates once the engine stopped.
+func (g *fdGuard) close() {
+	closeAll(g.fds)
+	g.fds = nil
+}
+
+// refuseFD answers a connection over FDLimit.MaxConns 503 and closes it;
+// one of the TLS listener (secure) is closed without a word, no plaintext
+// answer being readable to a TLS client. Loop goroutine.
+func (l *evloop) refuseFD(secure bool) ([]byte, gnet.Action) {
 	l.stats.FDRefused.Add(1)
+	if secure {
+		return nil, gnet.Close
+	}
 	l.stats.reject(503)
 	return fdRefusal, gnet.Close
 }

@@ -508,7 +508,7 @@ func TestFDGuardBacklog(t *testing.T) {
 	defer f.Close()
 	var g fdGuard
 	g.off()
-	g.fd = int(f.Fd())
+	g.fds = []int{int(f.Fd())}
 	g.Backlog, g.LowBacklog = 64, 8
 	g.near, g.restore = 10, 5
 	backlog := func() int {

@@ -33,6 +33,10 @@ const (
 	DefaultTLSCipherIdle    = 2 * time.Second
 )
 
+// ListenOff as Options.Addr turns the plain listener off: only
+// Options.TLSAddr listens.
+const ListenOff = "off"
+
 // Options configure a Server. The zero value is usable: every limit has a
 // safe default. Options are read once, by New.
 type Options struct {
@@ -41,8 +45,17 @@ type Options struct {
 	// The listening socket has SO_REUSEADDR, as net.Listen's has: a server
 	// restarted at once binds its port even while connections the previous
 	// one closed wait in TIME_WAIT (another listener on the port still
-	// fails Start).
+	// fails Start). With TLS and no TLSAddr this listener speaks TLS; with
+	// TLSAddr it stays plain, or is turned off by ListenOff.
 	Addr string
+
+	// TLSAddr is a second listener, in the form of Addr, that speaks TLS
+	// while Addr stays plain: both share the event loops, and each
+	// connection is served as its listener says (wss:// on this one, ws://
+	// on Addr, e.g. for health checks). It needs TLS, and an address other
+	// than Addr's (both may be port 0). Addr ListenOff leaves this the only
+	// listener. Server.TLSAddr tells the address bound.
+	TLSAddr string
 
 	// Multicore runs one event loop per CPU; NumLoops, when positive, sets
 	// the number of loops instead. Default: one loop.
@@ -85,16 +98,20 @@ type Options struct {
 	// closed without a response and counted in Stats.ProxyErrors; one whose
 	// header is not complete within HandshakeTimeout is closed without a
 	// response too. Only set it when every peer of the listener is such a
-	// balancer: anyone else could claim any address.
+	// balancer: anyone else could claim any address. It applies to every
+	// listener: on the TLS listener the header comes before the TLS
+	// ClientHello (as AWS NLB and HAProxy send it), and the handshake
+	// starts behind it.
 	ProxyProtocol bool
 
-	// TLS, when set, makes the listener speak TLS (wss://): every
-	// connection first completes a TLS handshake with this configuration,
+	// TLS, when set, makes the TLS listener speak TLS (wss://): TLSAddr's,
+	// or Addr's when TLSAddr is empty. Every connection of that listener
+	// first completes a TLS handshake with this configuration,
 	// then carries HTTP and WebSocket inside it. The handshake runs on a
 	// goroutine of its own (crypto/tls needs a blocking read there); the
 	// rest runs on the event loop. HandshakeTimeout covers the TLS
 	// handshake and the request head together, and may not be disabled.
-	// It cannot be combined with ProxyProtocol yet. Nil: plain TCP.
+	// Nil: plain TCP only.
 	TLS *tls.Config
 	// MaxTLSHandshakes bounds the TLS handshakes in progress at once (each
 	// holds a goroutine): a connection accepted beyond it is closed at once
@@ -111,6 +128,12 @@ type Options struct {
 	// (some 2.5 KB with AES-GCM), rebuilt at its next record in about a
 	// microsecond. Default DefaultTLSCipherIdle; negative keeps them.
 	TLSCipherIdle time.Duration
+	// TLSFailureOf, when set, names the reason of a failed handshake's
+	// error before the loop's own reading of it: an error of a callback of
+	// the tls.Config (a certificate store refusing an unknown server name
+	// is TLSFailUnknownSNI, which the loop cannot tell by itself). ok false
+	// leaves the error to the loop. Called on the loop goroutine.
+	TLSFailureOf func(err error) (reason TLSFailure, ok bool)
 
 	// Head bounds the request head (size and number of header fields).
 	// Zero fields take the parser's defaults (8 KiB, 100 fields).
@@ -251,8 +274,8 @@ func (o Options) normalize() (Options, error) {
 	if o.TLSCipherIdle == 0 {
 		o.TLSCipherIdle = DefaultTLSCipherIdle
 	}
-	if o.TLS != nil && o.ProxyProtocol {
-		return o, fmt.Errorf("loop: TLS cannot be combined with ProxyProtocol yet")
+	if err := o.checkListeners(); err != nil {
+		return o, err
 	}
 	if o.TLS != nil && o.HandshakeTimeout < 0 {
 		// A stalled handshake would hold its goroutine and its slot for ever.
@@ -262,15 +285,55 @@ func (o Options) normalize() (Options, error) {
 		if o.DeferAccept > 0 {
 			return o, fmt.Errorf("loop: DeferAccept cannot be combined with ReusePort and several event loops")
 		}
-		hostport := o.Addr
-		if i := strings.Index(hostport, "://"); i >= 0 {
-			hostport = hostport[i+3:]
-		}
-		if _, port, err := net.SplitHostPort(hostport); err == nil && (port == "0" || port == "") {
-			return o, fmt.Errorf("loop: ReusePort with several event loops needs an explicit port, not %q", o.Addr)
+		for _, a := range []string{o.Addr, o.TLSAddr} {
+			if a != "" && a != ListenOff && anyPort(a) {
+				return o, fmt.Errorf("loop: ReusePort with several event loops needs an explicit port, not %q", a)
+			}
 		}
 	}
 	return o, nil
+}
+
+// checkListeners checks Addr and TLSAddr together.
+func (o Options) checkListeners() error {
+	switch {
+	case o.TLSAddr != "" && o.TLS == nil:
+		return fmt.Errorf("loop: TLSAddr %q needs TLS", o.TLSAddr)
+	case o.TLSAddr == ListenOff:
+		return fmt.Errorf("loop: TLSAddr cannot be %q: leave it empty for no TLS listener", ListenOff)
+	case o.Addr == ListenOff && o.TLSAddr == "":
+		return fmt.Errorf("loop: Addr %q needs TLSAddr: the server would listen nowhere", ListenOff)
+	case o.Addr != ListenOff && o.TLSAddr != "":
+		an, ah := splitProtoAddr(o.Addr)
+		tn, th := splitProtoAddr(o.TLSAddr)
+		if an == tn && ah == th && !anyPort(o.Addr) {
+			return fmt.Errorf("loop: Addr and TLSAddr are the same address %q", o.TLSAddr)
+		}
+	}
+	return nil
+}
+
+// splitProtoAddr returns a listening address's network, as gnet names a
+// listener's once it is open ("tcp" for tcp4 and tcp6 too), and its
+// host:port, as gnet's Engine.DupListener takes them.
+func splitProtoAddr(a string) (network, hostport string) {
+	network, hostport, ok := strings.Cut(a, "://")
+	if !ok {
+		return "tcp", a
+	}
+	switch network {
+	case "tcp4", "tcp6":
+		network = "tcp"
+	}
+	return network, hostport
+}
+
+// anyPort reports whether a listening address asks for a port of the
+// kernel's choice (port 0 or none).
+func anyPort(a string) bool {
+	_, hostport := splitProtoAddr(a)
+	_, port, err := net.SplitHostPort(hostport)
+	return err == nil && (port == "0" || port == "")
 }
 
 // ticks converts a duration to timer ticks for deadlines: rounded up, plus

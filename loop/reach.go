@@ -95,7 +95,7 @@ func (s *Server) unbound() int {
 // reachLoops connects to the listener until every loop is bound or
 // reachTimeout passed (see above). Start's goroutine, after OnBoot.
 func (s *Server) reachLoops() {
-	tcp, ok := s.addr.(*net.TCPAddr)
+	tcp, ok := s.reachAddr().(*net.TCPAddr)
 	if !ok || s.unbound() == 0 {
 		return
 	}

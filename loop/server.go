@@ -34,7 +34,10 @@ type Server struct {
 	loops atomic.Pointer[[]*evloop]
 
 	eng      gnet.Engine
-	addr     net.Addr
+	lns      []listener      // listeners.go
+	addr     net.Addr        // Options.Addr's listener; nil when off
+	tlsAddr  net.Addr        // the TLS listener; nil without TLS
+	split    *splitListeners // with two listeners
 	bootErr  error
 	runErr   error
 	booted   chan struct{}
@@ -84,6 +87,7 @@ func New(h Handler, o Options) (*Server, error) {
 		loops[i] = newEvloop(s, i)
 	}
 	s.loops.Store(&loops)
+	s.lns = o.listeners()
 	s.fd.off()
 	s.ctl, _ = h.(ControlHandler)
 	if o.TLS != nil {
@@ -104,10 +108,6 @@ func (s *Server) Start() error {
 		return ErrServerStarted
 	}
 	o := s.opts
-	addr := o.Addr
-	if !strings.Contains(addr, "://") {
-		addr = "tcp://" + addr
-	}
 	nodelay := gnet.TCPNoDelay
 	if o.Nagle {
 		nodelay = gnet.TCPDelay
@@ -129,7 +129,7 @@ func (s *Server) Start() error {
 		gnet.WithLogger(o.Logger),
 	}
 	go func() {
-		err := gnet.Run((*events)(s), addr, opts...)
+		err := s.runEngine(opts)
 		s.fd.close()
 		if err == nil && s.bootErr == nil && !s.stopping.Load() {
 			err = s.stoppedErr()
@@ -146,7 +146,7 @@ func (s *Server) Start() error {
 			return s.bootErr
 		}
 		if s.runErr != nil {
-			return listenError(addr, s.runErr)
+			return listenError(s.listenTarget(), s.runErr)
 		}
 		return errors.New("loop: engine stopped while starting")
 	}
@@ -170,8 +170,10 @@ type listenAddr struct{ network, addr string }
 func (a listenAddr) Network() string { return a.network }
 func (a listenAddr) String() string  { return a.addr }
 
-// Addr returns the listening address (with the port the kernel chose for
-// port 0), or nil before Start. Any goroutine.
+// Addr returns the address of Options.Addr's listener (with the port the
+// kernel chose for port 0): the plain listener, or the TLS one when TLS has
+// no TLSAddr of its own. Nil when Addr is ListenOff, and before Start (see
+// TLSAddr). Any goroutine.
 func (s *Server) Addr() net.Addr {
 	select {
 	case <-s.booted:
@@ -294,7 +296,8 @@ func (l *evloop) drainTask() {
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
 			if c.tls != nil && !c.tls.ready {
-				l.hardClose(c) // mid TLS handshake: nothing to say
+				c.tlsEnded = true // not a failure
+				l.hardClose(c)    // mid TLS handshake: nothing to say
 			} else if c.inBuffered() > 0 && c.flags&fProxy == 0 {
 				l.respondError(c, errDraining)
 			} else {
@@ -350,20 +353,19 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s := (*Server)(e)
 	s.eng = eng
 	s.fd.off()
-	fd, err := eng.Dup()
+	fds, err := s.dupListeners(eng)
 	if err == nil {
-		if sa, e := unix.Getsockname(fd); e == nil {
-			s.addr = sockaddrTCP(sa)
-		}
-		if s.opts.DeferAccept > 0 {
-			err = setDeferAccept(fd, s.opts.DeferAccept)
+		for _, fd := range fds {
+			if s.opts.DeferAccept > 0 && err == nil {
+				err = setDeferAccept(fd, s.opts.DeferAccept)
+			}
 		}
 		kept := false
 		if err == nil {
-			kept, err = s.fd.boot(s, fd)
+			kept, err = s.fd.boot(s, fds)
 		}
 		if !kept {
-			_ = unix.Close(fd)
+			closeAll(fds)
 		}
 	}
 	if err != nil {
@@ -408,13 +410,17 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
+	secure, ok := s.acceptedTLS(gc)
+	if !ok {
+		return nil, gnet.Close
+	}
 	l := s.loopOf(gc)
 	n := s.open.Add(1)
 	if n > s.fd.max {
 		s.closedOne()
-		return l.refuseFD()
+		return l.refuseFD(secure)
 	}
-	if s.opts.TLS != nil && !s.tlsAcquire() {
+	if secure && !s.tlsAcquire() {
 		s.closedOne()
 		return l.tlsRefuse()
 	}
@@ -431,7 +437,10 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.lastRead = l.stamp()
 	c.mark = l.tickNow() + s.hsTicks
 	l.arm(c)
-	if s.opts.TLS != nil {
+	if secure {
+		c.onTLS = true
+		l.stats.TLSConnsOpen.Add(1)
+		l.stats.TLSConnsTotal.Add(1)
 		l.startTLS(c)
 	}
 	return nil, gnet.None
@@ -519,6 +528,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.phase() == stWait {
 		l.endWait(c)
 	}
+	l.tlsClosed(c)
 	c.setPhase(stClosed)
 	l.unlink(c)
 	if c != l.cur {
@@ -529,6 +539,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)
+	if c.onTLS {
+		l.stats.TLSConnsOpen.Add(-1)
+	}
 	if c.flags&fUpgraded == 0 {
 		return gnet.None
 	}

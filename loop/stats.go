@@ -36,6 +36,8 @@ func closeIndex(code ws.StatusCode) int {
 type Stats struct {
 	ConnsOpen         atomic.Int64  // TCP connections open now
 	ConnsTotal        atomic.Uint64 // TCP connections accepted
+	TLSConnsOpen      atomic.Int64  // of ConnsOpen, those of the TLS listener
+	TLSConnsTotal     atomic.Uint64 // of ConnsTotal, those of the TLS listener
 	WebSocketsOpen    atomic.Int64  // connections past the 101, not yet closed
 	HandshakesOK      atomic.Uint64 // 101 responses written
 	HTTPResponses     atomic.Uint64 // plain responses written by ActRespond
@@ -56,13 +58,14 @@ type Stats struct {
 	Waiting           atomic.Int64  // deferred handshakes waiting for Conn.Resolve now
 	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
-	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed)
+	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed), for every reason
 	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
 	TLSHandovers      atomic.Uint64 // TLS 1.3 connections handed over to the loop's record layer
 	TLSCipherReleases atomic.Uint64 // idle connections that dropped their ciphers (Options.TLSCipherIdle)
 
 	rejected [len(rejectStatuses) + 1]atomic.Uint64
 	closes   [17]atomic.Uint64
+	tlsFail  [NumTLSFailures]atomic.Uint64
 	lag      [len(lagBounds) + 1]atomic.Uint64 // see recordLag
 	lagSum   atomic.Int64                      // nanoseconds
 
@@ -72,10 +75,20 @@ type Stats struct {
 func (s *Stats) reject(status int)         { s.rejected[rejectIndex(status)].Add(1) }
 func (s *Stats) closed(code ws.StatusCode) { s.closes[closeIndex(code)].Add(1) }
 
+func (s *Stats) tlsFailed(r TLSFailure) {
+	s.TLSFailures.Add(1)
+	s.tlsFail[r].Add(1)
+}
+
 // Snapshot is a point-in-time sum of the Stats of every loop.
 type Snapshot struct {
-	ConnsOpen, WebSocketsOpen                  int64
-	ConnsTotal, HandshakesOK, HTTPResponses    uint64
+	ConnsOpen, WebSocketsOpen               int64
+	ConnsTotal, HandshakesOK, HTTPResponses uint64
+	// TLSConnsOpen and TLSConnsTotal are the part of ConnsOpen and
+	// ConnsTotal that came through the TLS listener (Options.TLS); the
+	// rest came through the plain one (see PlainConnsOpen).
+	TLSConnsOpen                               int64
+	TLSConnsTotal                              uint64
 	MessagesIn, BytesIn, MessagesOut, BytesOut uint64
 	PingsSent, ProtocolErrors, SlowConsumers   uint64
 	HandshakeTimeouts, IdleTimeouts            uint64
@@ -96,6 +109,9 @@ type Snapshot struct {
 	// loop's record layer after their handshake, TLSCipherReleases the
 	// times an idle one dropped its ciphers (Options.TLSCipherIdle).
 	TLSHandovers, TLSCipherReleases uint64
+	// TLSFailuresBy counts the failed TLS handshakes by reason: their
+	// sum is TLSFailures.
+	TLSFailuresBy [NumTLSFailures]uint64
 	// Rejected counts error responses (4xx and 5xx, including 426 and
 	// parser rejections) by status; status 0 gathers uncommon statuses.
 	Rejected map[int]uint64
@@ -104,8 +120,23 @@ type Snapshot struct {
 	Closes map[ws.StatusCode]uint64
 }
 
+// PlainConnsOpen returns the connections open on the plain listener.
+// The counters are read one by one while connections come and go: the
+// difference is never negative.
+func (p *Snapshot) PlainConnsOpen() int64 { return max(p.ConnsOpen-p.TLSConnsOpen, 0) }
+
+// PlainConnsTotal returns the connections the plain listener accepted.
+func (p *Snapshot) PlainConnsTotal() uint64 {
+	if p.ConnsTotal < p.TLSConnsTotal {
+		return 0
+	}
+	return p.ConnsTotal - p.TLSConnsTotal
+}
+
 func (s *Stats) addTo(p *Snapshot) {
 	p.ConnsOpen += s.ConnsOpen.Load()
+	p.TLSConnsOpen += s.TLSConnsOpen.Load()
+	p.TLSConnsTotal += s.TLSConnsTotal.Load()
 	p.WebSocketsOpen += s.WebSocketsOpen.Load()
 	p.ConnsTotal += s.ConnsTotal.Load()
 	p.HandshakesOK += s.HandshakesOK.Load()
@@ -131,6 +162,9 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.TLSRefused += s.TLSRefused.Load()
 	p.TLSHandovers += s.TLSHandovers.Load()
 	p.TLSCipherReleases += s.TLSCipherReleases.Load()
+	for i := range s.tlsFail {
+		p.TLSFailuresBy[i] += s.tlsFail[i].Load()
+	}
 	for i := range s.rejected {
 		if n := s.rejected[i].Load(); n != 0 {
 			status := 0

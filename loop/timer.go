@@ -197,6 +197,10 @@ func (l *evloop) fire(c *Conn) {
 		case c.tls != nil && !c.tls.ready:
 			// Still in its TLS handshake: no HTTP answer can be sent.
 			l.stats.HandshakeTimeouts.Add(1)
+			if c.flags&fProxy != 0 {
+				c.tlsEnded = true // an incomplete PROXY header
+			}
+			l.tlsFailed(c, TLSFailTimeout)
 			l.hardClose(c)
 		case c.flags&fServed != 0 && c.inBuffered() == 0:
 			// An idle keep-alive connection ends without a word.

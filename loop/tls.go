@@ -253,14 +253,10 @@ func (l *evloop) handshake(c *Conn, st *tlsState) {
 func (l *evloop) handshakeDone(c *Conn, err error) {
 	st := c.tls
 	if err != nil {
-		l.stats.TLSFailures.Add(1)
-	}
-	if c.phase() == stClosed {
+		l.handshakeFailed(c, err) // tlsfail.go
 		return
 	}
-	if err != nil {
-		st.tr.Close()
-		l.beginLinger(c) // after the alert crypto/tls wrote, if any
+	if c.phase() == stClosed {
 		return
 	}
 	l.stats.TLSHandshakes.Add(1)
@@ -300,9 +296,18 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
 	if !st.ready {
+		if c.flags&fProxy != 0 {
+			n, ok := l.proxyBeforeTLS(c, buf)
+			if !ok {
+				return true // incomplete (kept in gnet's buffer), or refused
+			}
+			_, _ = gc.Discard(n)
+			buf = buf[n:]
+		}
 		n := st.tr.feed(buf)
 		_, _ = gc.Discard(len(buf))
 		if n > tlsEarly+int(l.srv.opts.MaxMessage) {
+			l.tlsFailed(c, TLSFailHandshake)
 			l.hardClose(c)
 			return false
 		}

@@ -67,7 +67,7 @@ const (
 	groupLimits   = "Limits (each rejection is counted in /metrics)"
 	groupTimeouts = "Timeouts"
 	groupFleet    = "Fleet over NATS (subjects and headers: README, Running a fleet)"
-	groupTLS      = "TLS (wss://): checked, not served yet; setting tls-listen is refused"
+	groupTLS      = "TLS (wss://; SIGHUP reloads the certificates)"
 	groupLog      = "Logging"
 )
 
@@ -87,7 +87,7 @@ var options = []option{
 		usage: "Give each event loop its own listening socket (SO_REUSEPORT).",
 		field: func(c *fileConfig) any { return &c.ReusePort }},
 	{flag: "proxy-protocol", key: "proxy_protocol", group: groupListen,
-		usage: "Expect a PROXY protocol header (v1 or v2) at the start of each connection on the public listener.",
+		usage: "Expect a PROXY protocol header (v1 or v2) at the start of each connection on the public listener, and on the TLS listener before the TLS handshake.",
 		field: func(c *fileConfig) any { return &c.ProxyProtocol }},
 	{flag: "trusted-proxies", key: "trusted_proxies", group: groupListen, meta: "LIST",
 		usage: "Comma-separated addresses or CIDR prefixes whose X-Forwarded-For header is believed.", zero: "none",

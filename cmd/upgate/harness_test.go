@@ -159,7 +159,8 @@ func logRecord(line string) map[string]string {
 type upgateProc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
-	addr   string // public listener, host:port
+	addr   string // public listener, host:port, or "off"
+	tls    string // TLS listener, host:port; "" without one
 	admin  string // admin listener, host:port, or "off"
 	stderr *sink
 	stdout *sink
@@ -206,6 +207,8 @@ func startUpgateVia(t testing.TB, prefix []string, env []string, args ...string)
 				p.addr = rec["addr"]
 			case "admin listener":
 				p.admin = rec["addr"]
+			case "tls listener":
+				p.tls = rec["addr"]
 			}
 		}
 		if p.addr != "" && p.admin != "" {

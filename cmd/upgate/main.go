@@ -74,11 +74,12 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 	}
 
 	// Catch signals before the listeners open, so that none is lost.
-	// os/signal takes the standard library's signals: os.Interrupt and
-	// syscall.SIGTERM (golang.org/x/sys/unix, which the loop uses for its
-	// socket calls, defines the same values).
+	// os/signal takes the standard library's signals: os.Interrupt,
+	// syscall.SIGTERM and SIGHUP (golang.org/x/sys/unix, which the loop
+	// uses for its socket calls, defines the same values). SIGHUP reloads
+	// the TLS certificates rather than ending the process.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	if err := g.Start(); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -138,22 +137,6 @@ func TestTLSConfigErrorsNameTheSource(t *testing.T) {
 	} {
 		if _, err := load(nil, nil, c.yaml); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("#%d: %q: got %v; want %q", i, c.yaml, err, c.want)
-		}
-	}
-}
-
-// TestTLSConfigNotServedYet: a valid TLS configuration exits 2 with one
-// line saying TLS is not available yet, with or without the plain listener.
-func TestTLSConfigNotServedYet(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := tlsPair(t, dir, "a.test")
-	for i, listen := range []string{"127.0.0.1:0", "off"} {
-		var stdout, stderr bytes.Buffer
-		args := []string{"--listen", listen, "--admin", "off", "--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key}
-		code := run(args, func(string) string { return "" }, nil, &stdout, &stderr)
-		want := "upgate: configuration: --tls-listen: TLS is not available yet"
-		if code != exitConfig || !strings.HasPrefix(stderr.String(), want) || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
-			t.Errorf("#%d: --listen %s: got exit %d, stderr %q; want exit 2 and one line starting %q", i, listen, code, stderr.String(), want)
 		}
 	}
 }

@@ -78,7 +78,9 @@ Configuration file:
 	}
 	b.WriteString(`
 Signals: SIGTERM or SIGINT drains (every connection is closed with 1001, then
-the process exits 0); a second signal exits 1 at once.
+the process exits 0); a second signal exits 1 at once. SIGHUP reloads the TLS
+certificate, key and client CA files (a failed reload keeps the previous
+ones and says why in the log).
 Exit status: 0 after a drain, 1 on a runtime failure, 2 on a configuration
 error.
 `)

@@ -133,6 +133,9 @@ func (ca *CA) Issue(t testing.TB, l Leaf) *Cert {
 	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore = now.Add(-DefaultBefore)
+		if !l.NotAfter.IsZero() && !tmpl.NotBefore.Before(l.NotAfter) {
+			tmpl.NotBefore = l.NotAfter.Add(-time.Hour) // an expired one
+		}
 	}
 	if tmpl.NotAfter.IsZero() {
 		tmpl.NotAfter = now.Add(DefaultAfter)
@@ -219,6 +222,31 @@ func (c *Cert) WriteFiles(t testing.TB, dir, name string) (certFile, keyFile str
 	return write(t, dir, name+".pem", c.CertPEM), write(t, dir, name+".key", c.KeyPEM)
 }
 
+// Write writes data to dir/name, readable by its owner only, and returns
+// the path. An empty dir means a new temporary directory of t.
+func Write(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	return write(t, dir, name, data)
+}
+
+// Certificate returns a certificate for l signed by ca, for
+// tls.Config.Certificates.
+func (ca *CA) Certificate(t testing.TB, l Leaf) tls.Certificate {
+	t.Helper()
+	return ca.Issue(t, l).TLS
+}
+
+// WritePair writes a certificate for l signed by ca, and its key, to dir
+// as name.pem and name.key and returns their paths.
+func (ca *CA) WritePair(t testing.TB, dir, name string, l Leaf) (certFile, keyFile string) {
+	t.Helper()
+	return ca.Issue(t, l).WriteFiles(t, dir, name)
+}
+
+// LocalhostLeaf describes a server certificate for localhost, 127.0.0.1
+// and ::1.
+func LocalhostLeaf() Leaf { return Leaf{Names: []string{"localhost", "127.0.0.1", "::1"}} }
+
 // write writes data to dir/name and returns the path.
 func write(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
@@ -237,5 +265,5 @@ func write(t testing.TB, dir, name string, data []byte) string {
 func Localhost(t testing.TB) (*CA, *Cert) {
 	t.Helper()
 	ca := NewCA(t, "upgate test CA")
-	return ca, ca.Issue(t, Leaf{Names: []string{"localhost", "127.0.0.1", "::1"}})
+	return ca, ca.Issue(t, LocalhostLeaf())
 }
