@@ -162,7 +162,11 @@ func TestWatch(t *testing.T) {
 
 	// A broken key: one failed attempt, not repeated while nothing changes.
 	before := s.Stats()
-	write(t, dir, "server.key", []byte("broken"))
+	// Renamed into place, so that the watcher cannot see the file half
+	// written (empty, then "broken": two changes, two attempts).
+	if err := os.Rename(write(t, dir, "broken.key", []byte("broken")), pair.Key); err != nil {
+		t.Fatal(err)
+	}
 	if err := wait("broken key"); err == nil {
 		t.Fatalf("broken key: got no error")
 	}
