@@ -162,6 +162,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		req := copyRequest(h)
 		req.Route, req.Topic = rt.Path, string(topic)
 		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.sub, r.Conn.RemoteAddr(), c.client
+		req.TLS = tlsState(r.Conn.TLS())
 		c.req = req
 		if rt.authz != nil {
 			if err := rt.authz.Authorize(req); err != nil {

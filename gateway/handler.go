@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -102,6 +103,11 @@ type Request struct {
 	// Config.TrustedProxies, ClientAddr is the right-most X-Forwarded-For
 	// hop that is not a trusted proxy, else the peer itself.
 	ClientAddr netip.Addr
+	// TLS describes the connection's TLS session, as net/http's
+	// Request.TLS does: nil on the plain listener. With
+	// TLS.ClientCA set, PeerCertificates holds the client's verified
+	// chain, leaf first.
+	TLS *tls.ConnectionState
 }
 
 // Query parses RawQuery. It allocates on every call.

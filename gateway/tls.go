@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -147,4 +148,20 @@ func (g *Gateway) serveTLSStatus(w http.ResponseWriter, _ *http.Request) {
 		answer["last_reload"] = st.LastReload.UTC().Format(time.RFC3339)
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// tlsState converts the loop's TLSInfo for Request.TLS; nil for nil.
+func tlsState(i *loop.TLSInfo) *tls.ConnectionState {
+	if i == nil {
+		return nil
+	}
+	return &tls.ConnectionState{
+		Version:            i.Version,
+		HandshakeComplete:  true,
+		DidResume:          i.DidResume,
+		CipherSuite:        i.CipherSuite,
+		NegotiatedProtocol: i.NegotiatedProtocol,
+		ServerName:         i.ServerName,
+		PeerCertificates:   i.PeerCertificates,
+	}
 }

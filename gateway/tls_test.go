@@ -427,3 +427,39 @@ func TestTLSAdmin(t *testing.T) {
 	}
 	doJSON(t, "GET", adminURL(startGateway(t, testConfig()), "/tls"), nil, 404)
 }
+
+// TestTLSRequest: a Custom route sees the TLS session in Request.TLS: the
+// server name, the version and, under mutual TLS, the client's
+// certificate; a plain connection sees nil.
+func TestTLSRequest(t *testing.T) {
+	f := newTLSFixture(t)
+	cfg := f.config()
+	cfg.TLS.ClientCA = f.clientCAFile
+	cfg.Routes = append(cfg.Routes, Route{Path: "/custom", Behaviour: Custom})
+	h := newRecorder()
+	g := startGateway(t, cfg, WithHandler(h))
+	cli := f.clientConfig("a.test")
+	cli.Certificates = []tls.Certificate{f.ca.Certificate(t, testcert.Leaf{Names: []string{"client-7"}, Client: true})}
+	token := http.Header{"X-Token": {"secret"}} // the recorder's Authorize
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, TLSClientConfig: cli}
+	c, _, err := d.Dial(wssURL(g, "/custom"), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := recv(t, h.opens).r
+	if r.TLS == nil {
+		t.Fatal("Request.TLS: got nil; want the session")
+	}
+	if r.TLS.ServerName != "a.test" || r.TLS.Version != tls.VersionTLS13 || !r.TLS.HandshakeComplete {
+		t.Errorf("Request.TLS: got name %q, version %x, complete %v; want a.test, TLS 1.3, true",
+			r.TLS.ServerName, r.TLS.Version, r.TLS.HandshakeComplete)
+	}
+	if len(r.TLS.PeerCertificates) == 0 || r.TLS.PeerCertificates[0].Subject.CommonName != "client-7" {
+		t.Errorf("Request.TLS.PeerCertificates: got %d certificates; want client-7's", len(r.TLS.PeerCertificates))
+	}
+	defer dial(t, g, "/custom", token).Close()
+	if r := recv(t, h.opens).r; r.TLS != nil {
+		t.Errorf("plain listener: got Request.TLS %+v; want nil", r.TLS)
+	}
+}

@@ -74,6 +74,7 @@ type tlsState struct {
 	err   error                      // the read error (close_notify is io.EOF); loop goroutine
 	plain *bytebufferpool.ByteBuffer // decrypted input not consumed yet; nil when none
 	carry *bytebufferpool.ByteBuffer // with rec: a record begun before the hand-over; nil when none
+	info  *TLSInfo                   // once the handshake is done
 }
 
 // transport is the net.Conn under a tls.Conn.
@@ -260,6 +261,8 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 		return
 	}
 	l.stats.TLSHandshakes.Add(1)
+	cs := st.conn.ConnectionState()
+	st.info = newTLSInfo(&cs)
 	t := st.tr
 	t.mu.Lock()
 	t.blocking = false

@@ -120,7 +120,7 @@ func (s *Server) handoverConfig() *tls.Config {
 // client's Finished either way. Loop goroutine, right after the handshake.
 func (l *evloop) handover(c *Conn, st *tlsState) {
 	t := st.tr
-	cs := st.conn.ConnectionState()
+	cs := st.info
 	k := &t.keys
 	if cs.Version != tls.VersionTLS13 || !tlsrec.Supported(cs.CipherSuite) || k.cn == 0 || k.sn == 0 {
 		t.sent = nil
