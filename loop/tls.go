@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -304,7 +305,7 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 			if !ok {
 				return true // incomplete (kept in gnet's buffer), or refused
 			}
-			_, _ = gc.Discard(n)
+			discard(gc, n)
 			buf = buf[n:]
 		}
 		n := st.tr.feed(buf)
@@ -314,10 +315,16 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 			l.hardClose(c)
 			return false
 		}
+		// Let the handshake goroutine, just woken, take its turn now. The
+		// loop goes back to epoll_wait(2) next, a system call that keeps
+		// its P until the scheduler's monitor takes it back (20 µs to
+		// 10 ms later): with few Ps (GOMAXPROCS=1 on a one-core
+		// container) the goroutine would wait that long for each flight.
+		runtime.Gosched()
 		return true
 	}
 	if st.rec != nil {
-		_, _ = gc.Discard(l.recDecrypt(c, st, buf))
+		discard(gc, l.recDecrypt(c, st, buf)) // a record cut short stays
 		return true
 	}
 	// Read in place: crypto/tls takes every byte into its record buffer
@@ -404,7 +411,16 @@ func (c *Conn) discardIn(n int) {
 		}
 		return
 	}
-	_, _ = c.gc.Discard(n)
+	discard(c.gc, n)
+}
+
+// discard consumes the first n bytes of gc's input. gnet's Discard takes
+// n <= 0 for everything, which would drop a record or a frame cut short
+// that waits for the rest of its bytes.
+func discard(gc gnet.Conn, n int) {
+	if n > 0 {
+		_, _ = gc.Discard(n)
+	}
 }
 
 // inBuffered returns the bytes of input not consumed yet. Loop goroutine.

@@ -176,6 +176,13 @@ start_server() {
 	local cmd
 	if [ "$name" = upgate ] && [ "$IMPL" = binary ]; then
 		cmd=("$BIN/upgate" --listen "$ADDR" --admin off --loops 1 --log-level error --drain-timeout 1s)
+		if [ "${1:-}" = -tls-cert ]; then
+			# The peers' -tls-cert C -tls-key K: the binary's TLS listener
+			# alone.
+			cmd=("$BIN/upgate" --listen off --tls-listen "$ADDR" --tls-cert "$2" --tls-key "$4"
+				--admin off --loops 1 --log-level error --drain-timeout 1s)
+			shift 4
+		fi
 	else
 		cmd=("$BIN/peer-$name" -addr "$ADDR")
 	fi
@@ -281,17 +288,12 @@ run_tls() {
 	local scenario=$1 server=$2 rep=$3 shares=$4 tag="$1-$4-$2-r$3"
 	local args=(-server "$server" -rep "$rep" "${TLS_CARGS[@]}" -tls-curves "$shares")
 	[ "$server" = tlsfloor ] && args+=(-verify-accept=false)
-	# cmd/upgate parses --tls-listen but does not serve it yet: upgate runs
-	# as bench/peers/upgate, package loop with Options.TLS.
-	[ "$server" = upgate ] && args+=(-notes "upgate via bench/peers/upgate (loop.Options.TLS)")
-	local saved=$IMPL
-	IMPL=loop
+	[ "$server" = upgate ] && [ "$IMPL" = loop ] && args+=(-notes "upgate via bench/peers/upgate (loop.Options.TLS)")
 	case $scenario in
 	tls-handshake) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_HS[@]}" handshake ;;
 	tls-hold) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_HOLD[@]}" hold ;;
 	tls-echo) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_ECHO[@]}" echo ;;
 	esac
-	IMPL=$saved
 }
 
 # lever SERVER VARIANT REP SERVER-ARGS -- CLIENT-ARGS: one kernel-lever run.
