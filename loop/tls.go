@@ -96,6 +96,8 @@ type transport struct {
 	keys keySink
 	sent []byte
 
+	alert int // 1 + the code of the first plaintext alert written; 0 for none
+
 	// Record boundaries of the bytes returned by Read (see bound).
 	hdr  [tlsRecordHeader]byte
 	hn   int // header bytes seen of the current record
@@ -177,6 +179,13 @@ func (t *transport) Write(p []byte) (int, error) {
 		}
 		if !t.c.l.srv.opts.TLSStdRecords {
 			t.sent = append(t.sent, p...)
+		}
+		if len(p) >= 7 && p[0] == byte(tlsrec.TypeAlert) {
+			t.mu.Lock()
+			if t.alert == 0 {
+				t.alert = int(p[6]) + 1 // a plaintext alert: level, then code
+			}
+			t.mu.Unlock()
 		}
 		buf := bytebufferpool.Get()
 		buf.B = append(buf.B[:0], p...)
@@ -367,6 +376,14 @@ func (st *tlsState) decrypt() {
 	if len(st.plain.B) == 0 {
 		st.release()
 	}
+}
+
+// sentAlert returns the code of the first alert written in plaintext
+// during the handshake, or -1.
+func (t *transport) sentAlert() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.alert - 1
 }
 
 // closeTransport closes the transport, if any: a handshake goroutine

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"reflect"
 	"strconv"
 	"strings"
 )
@@ -92,12 +91,14 @@ var notTLSResponse = []byte("HTTP/1.0 400 Bad Request\r\n" +
 	"Client sent an HTTP request to an HTTPS port.\n")
 
 // classifyTLS returns the reason of a failed handshake's error: of's, when
-// it names one, else the loop's reading of crypto/tls's errors. crypto/tls
-// types few of them (RecordHeaderError, CertificateVerificationError, an
-// alert in a net.OpError); the others are known by their text, which a Go
-// release may change: the reason is then TLSFailHandshake, and
-// TestClassifyTLS, which makes each failure for real, says so.
-func classifyTLS(err error, of func(error) (TLSFailure, bool)) TLSFailure {
+// it names one, else the loop's reading of crypto/tls's errors and of
+// alert, the code of the alert the server wrote in plaintext (-1: none).
+// crypto/tls types few errors (RecordHeaderError,
+// CertificateVerificationError, a client's alert in a net.OpError); two
+// others are known by their text, which a Go release may change: the
+// reason is then TLSFailHandshake, and TestClassifyTLS, which makes each
+// failure for real, says so.
+func classifyTLS(err error, alert int, of func(error) (TLSFailure, bool)) TLSFailure {
 	if of != nil {
 		if r, ok := of(err); ok && r < NumTLSFailures {
 			return r
@@ -118,22 +119,16 @@ func classifyTLS(err error, of func(error) (TLSFailure, bool)) TLSFailure {
 	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
 		return TLSFailClientCertificate
 	}
-	if op, ok := errors.AsType[*net.OpError](err); ok {
-		switch op.Op {
-		case "remote error":
-			return TLSFailClientAlert
-		case "local error":
-			// The alert the server sent: crypto/tls's alert type is a
-			// byte holding the code.
-			if v := reflect.ValueOf(op.Err); v.IsValid() && v.Kind() == reflect.Uint8 {
-				switch v.Uint() {
-				case alertDecodeError:
-					return TLSFailBadHello
-				case alertProtocolVersion:
-					return TLSFailVersion
-				}
-			}
-		}
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "remote error" {
+		return TLSFailClientAlert
+	}
+	// The alert the server sent before any key was set, read off the wire
+	// (RFC 8446 §6): crypto/tls's error does not export its code.
+	switch alert {
+	case alertDecodeError:
+		return TLSFailBadHello
+	case alertProtocolVersion:
+		return TLSFailVersion
 	}
 	msg := err.Error()
 	switch {
@@ -174,7 +169,7 @@ func (l *evloop) tlsFailed(c *Conn, r TLSFailure) {
 // goroutine.
 func (l *evloop) handshakeFailed(c *Conn, err error) {
 	if !c.tlsEnded {
-		r := classifyTLS(err, l.srv.opts.TLSFailureOf)
+		r := classifyTLS(err, c.tls.tr.sentAlert(), l.srv.opts.TLSFailureOf)
 		l.tlsFailed(c, r)
 		if r == TLSFailNotTLS && c.phase() == stHead {
 			_, _ = c.gc.Write(notTLSResponse)

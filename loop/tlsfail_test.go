@@ -53,9 +53,6 @@ func TestClassifyTLS(t *testing.T) {
 		{tls.RecordHeaderError{Msg: "oversized", RecordHeader: hdr("GET /")}, TLSFailBadRecord},
 		{tls.RecordHeaderError{Msg: "SSLv2", RecordHeader: hdr("\x80\x2e\x01\x03\x01")}, TLSFailVersion},
 		{fmt.Errorf("wrapped: %w", tls.RecordHeaderError{RecordHeader: hdr("HEAD "), Conn: conn}), TLSFailNotTLS},
-		{&net.OpError{Op: "local error", Err: fakeAlert(alertDecodeError)}, TLSFailBadHello},
-		{&net.OpError{Op: "local error", Err: fakeAlert(alertProtocolVersion)}, TLSFailVersion},
-		{&net.OpError{Op: "local error", Err: fakeAlert(40)}, TLSFailHandshake},
 		{&net.OpError{Op: "remote error", Err: fakeAlert(42)}, TLSFailClientAlert},
 		{&tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Reason: x509.Expired}}, TLSFailClientCertificate},
 		{errors.New("tls: client didn't provide a certificate"), TLSFailClientCertificate},
@@ -64,11 +61,20 @@ func TestClassifyTLS(t *testing.T) {
 		{fmt.Errorf("%w \"nope.example\"", errTestUnknownName), TLSFailUnknownSNI},
 		{errors.New("tls: no cipher suite supported by both client and server"), TLSFailHandshake},
 	} {
-		if got := classifyTLS(tc.err, testFailureOf); got != tc.want {
+		if got := classifyTLS(tc.err, -1, testFailureOf); got != tc.want {
 			t.Errorf("#%d: %v: got %v; want %v", i, tc.err, got, tc.want)
 		}
 	}
-	if got := classifyTLS(errTestUnknownName, nil); got != TLSFailHandshake {
+	local := &net.OpError{Op: "local error", Err: fakeAlert(40)}
+	for i, tc := range []struct {
+		alert int
+		want  TLSFailure
+	}{{alertDecodeError, TLSFailBadHello}, {alertProtocolVersion, TLSFailVersion}, {40, TLSFailHandshake}, {-1, TLSFailHandshake}} {
+		if got := classifyTLS(local, tc.alert, nil); got != tc.want {
+			t.Errorf("alert #%d (%d): got %v; want %v", i, tc.alert, got, tc.want)
+		}
+	}
+	if got := classifyTLS(errTestUnknownName, -1, nil); got != TLSFailHandshake {
 		t.Errorf("without TLSFailureOf: got %v; want handshake", got)
 	}
 	label := regexp.MustCompile(`^[a-z][a-z_]*$`)
