@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -324,12 +323,6 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 			l.hardClose(c)
 			return false
 		}
-		// Let the handshake goroutine, just woken, take its turn now. The
-		// loop goes back to epoll_wait(2) next, a system call that keeps
-		// its P until the scheduler's monitor takes it back (20 µs to
-		// 10 ms later): with few Ps (GOMAXPROCS=1 on a one-core
-		// container) the goroutine would wait that long for each flight.
-		runtime.Gosched()
 		return true
 	}
 	if st.rec != nil {

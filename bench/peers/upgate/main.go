@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,6 +103,7 @@ func main() {
 	deferAccept := flag.Duration("defer-accept", 0, "TCP_DEFER_ACCEPT (0: off)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM")
 	memProfile := flag.String("memprofile", "", "write a heap profile here at SIGTERM")
+	traceFile := flag.String("trace", "", "write an execution trace here until SIGTERM")
 	certFile := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
 	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
@@ -138,6 +140,16 @@ func main() {
 			log.Fatal(err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			log.Fatal(err)
+		}
+		defer trace.Stop()
 	}
 	if err := srv.Start(); err != nil {
 		log.Fatal(err)
