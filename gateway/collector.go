@@ -182,7 +182,7 @@ var metricDefs = []metricDef{
 	},
 	{
 		name: "upgate_tls_handshakes_refused_total", typ: counter, tls: true,
-		help:    "Connections to the TLS listener closed at accept because tls.max_handshakes handshakes were in progress.",
+		help:    "Connections to the TLS listener closed at their ClientHello because tls.max_handshakes handshakes were in progress.",
 		collect: value(func(s *scrape) uint64 { return s.loop.TLSRefused }),
 	},
 	{

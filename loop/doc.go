@@ -36,9 +36,11 @@
 //
 // With [Options.TLS] the listener speaks TLS (wss://); with
 // [Options.TLSAddr] a second listener does, beside the plain one, on the
-// same loops. crypto/tls runs each handshake on a goroutine of its own, at
-// most [Options.MaxTLSHandshakes] at once (a connection beyond is closed at
-// accept, Stats.TLSRefused), over an in-memory transport that the loop
+// same loops. crypto/tls runs each handshake on a goroutine of its own,
+// started once the client's first record (its ClientHello) is whole, so
+// that a silent or slow client costs what a plain one does; at most
+// [Options.MaxTLSHandshakes] run at once (a connection whose ClientHello
+// comes beyond is closed, Stats.TLSRefused), over an in-memory transport that the loop
 // feeds with the ciphertext it reads and that hands the goroutine's records
 // back to the loop to write. The handshake timeout covers the TLS handshake
 // and the request head; a connection still in its TLS handshake when it

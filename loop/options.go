@@ -114,8 +114,11 @@ type Options struct {
 	// Nil: plain TCP only.
 	TLS *tls.Config
 	// MaxTLSHandshakes bounds the TLS handshakes in progress at once (each
-	// holds a goroutine): a connection accepted beyond it is closed at once
-	// and counted in Stats.TLSRefused. Default DefaultMaxTLSHandshakes.
+	// holds a goroutine and crypto/tls's state). A handshake begins once
+	// the client's first record (its ClientHello) is whole: a connection
+	// whose ClientHello comes beyond the bound is closed then, and counted
+	// in Stats.TLSRefused; a silent or slow client takes no slot. Default
+	// DefaultMaxTLSHandshakes.
 	MaxTLSHandshakes int
 	// TLSStdRecords keeps crypto/tls's *tls.Conn for the life of every
 	// TLS 1.3 connection instead of handing it over to the loop's own

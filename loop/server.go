@@ -420,10 +420,6 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.closedOne()
 		return l.refuseFD(secure)
 	}
-	if secure && !s.tlsAcquire() {
-		s.closedOne()
-		return l.tlsRefuse()
-	}
 	s.fd.watch(n)
 	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
 	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,

@@ -59,7 +59,7 @@ type Stats struct {
 	FDRefused         atomic.Uint64 // connections answered 503 at once to keep descriptors under the limit
 	TLSHandshakes     atomic.Uint64 // TLS handshakes completed
 	TLSFailures       atomic.Uint64 // TLS handshakes that failed or were cut short (the connection closed), for every reason
-	TLSRefused        atomic.Uint64 // connections closed at accept: every TLS handshake slot was taken
+	TLSRefused        atomic.Uint64 // connections closed at their ClientHello: every TLS handshake slot was taken
 	TLSHandovers      atomic.Uint64 // TLS 1.3 connections handed over to the loop's record layer
 	TLSCipherReleases atomic.Uint64 // idle connections that dropped their ciphers (Options.TLSCipherIdle)
 

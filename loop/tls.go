@@ -241,14 +241,51 @@ func (s *Server) tlsAcquire() bool {
 	}
 }
 
-// startTLS attaches a tlsState to c, just accepted, and starts its
-// handshake on a goroutine holding a slot. Loop goroutine.
+// startTLS attaches a tlsState to c, just accepted. Its handshake starts
+// once the client's first record is whole (beginHandshake): until then a
+// connection costs what a plain one waiting for its request head does, no
+// goroutine, no *tls.Conn and no handshake slot, however slowly its
+// ClientHello comes. Loop goroutine.
 func (l *evloop) startTLS(c *Conn) {
 	t := &transport{c: c, blocking: true, async: true}
 	t.cond.L = &t.mu
-	st := &tlsState{tr: t, conn: tls.Server(t, l.srv.tlsConf)}
-	c.tls = st
+	c.tls = &tlsState{tr: t}
+}
+
+// beginHandshake starts c's handshake on a goroutine holding a slot, once
+// the transport holds the client's whole first record, or enough of it to
+// see that it is not a handshake record (for crypto/tls to answer). false
+// when every slot is taken: c is closed and counted in Stats.TLSRefused.
+// Loop goroutine.
+func (l *evloop) beginHandshake(c *Conn) bool {
+	st := c.tls
+	if st.conn != nil || !st.tr.firstRecord() {
+		return true
+	}
+	if !l.srv.tlsAcquire() {
+		l.stats.TLSRefused.Add(1)
+		c.tlsEnded = true // refused, not failed
+		l.hardClose(c)
+		return false
+	}
+	st.conn = tls.Server(st.tr, l.srv.tlsConf)
 	go l.handshake(c, st)
+	return true
+}
+
+// firstRecord reports whether the input holds the whole first record, or
+// a first record header that is not a handshake's.
+func (t *transport) firstRecord() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.in[t.off:]
+	if len(b) < tlsRecordHeader {
+		return false
+	}
+	if b[0] != byte(tlsrec.TypeHandshake) {
+		return true
+	}
+	return len(b) >= tlsRecordHeader+(int(b[3])<<8|int(b[4]))
 }
 
 // handshake runs c's TLS handshake and hands the result to the loop. The
@@ -323,7 +360,7 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 			l.hardClose(c)
 			return false
 		}
-		return true
+		return l.beginHandshake(c)
 	}
 	if st.rec != nil {
 		discard(gc, l.recDecrypt(c, st, buf)) // a record cut short stays
@@ -485,11 +522,4 @@ func (l *evloop) endTLS(c *Conn) {
 			st.carry = nil
 		}
 	}
-}
-
-// tlsRefuse closes a connection accepted while every handshake slot is
-// taken.
-func (l *evloop) tlsRefuse() ([]byte, gnet.Action) {
-	l.stats.TLSRefused.Add(1)
-	return nil, gnet.Close
 }

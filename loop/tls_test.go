@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,32 +266,71 @@ func TestTLSHandshakeSlots(t *testing.T) {
 	o := testOptions()
 	o.MaxTLSHandshakes = 1
 	s, _, cli := startTLSEcho(t, o)
-	stall, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
+	// A silent client and one that sent half a ClientHello take no slot.
+	for i, first := range [][]byte{nil, {22, 3, 1, 2, 0, 1, 0}} {
+		c, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(first); err != nil {
+			t.Fatalf("#%d: %v", i, err)
+		}
 	}
-	defer stall.Close()
-	eventually(t, "the first connection to open", func() bool { return s.Stats().ConnsOpen == 1 })
+	// A client that sent its ClientHello and stalls holds the only slot.
+	stall := stallAfterHello(t, s, cli)
+	eventually(t, "the stalled handshake to hold the slot", func() bool { return len(s.tlsSlots) == 1 })
+	// The next ClientHello finds no slot: closed, counted.
 	c, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(testTimeout))
-	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !isReset(err)) {
-		t.Fatalf("got %q, %v; want the connection closed", b, err)
+	if err := tls.Client(c, cli).Handshake(); err == nil {
+		t.Fatal("handshake beyond the slots: got nil; want the connection closed")
 	}
-	if st := s.Stats(); st.TLSRefused != 1 {
-		t.Fatalf("refused: got %d; want 1", st.TLSRefused)
+	if st := s.Stats(); st.TLSRefused != 1 || st.ConnsOpen != 3 {
+		t.Fatalf("refused %d, open %d; want 1, 3 (two silent, one stalled)", st.TLSRefused, st.ConnsOpen)
 	}
 	// The slot comes back once the stalled handshake ends.
 	_ = stall.Close()
-	eventually(t, "the slot to come back", func() bool { return s.Stats().TLSFailures == 1 })
+	eventually(t, "the slot to come back", func() bool { return len(s.tlsSlots) == 0 })
 	w := wstest.NewClient(t, dialTLS(t, s, cli))
 	w.Write(upgradeRequest("/ws"))
 	w.ExpectSwitching()
 	w.CloseNormally()
 }
+
+// stallAfterHello opens a connection to s whose client sends its
+// ClientHello and then reads nothing: the server's handshake waits for the
+// client's Finished. Closing the returned connection ends it.
+func stallAfterHello(t *testing.T, s *Server, cli *tls.Config) net.Conn {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", s.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	stuck := &helloOnly{Conn: raw, hold: make(chan struct{})}
+	t.Cleanup(stuck.release)
+	go func() { _ = tls.Client(stuck, cli).Handshake() }()
+	return raw
+}
+
+// helloOnly is a client connection whose reads wait until release.
+type helloOnly struct {
+	net.Conn
+	hold chan struct{}
+	once sync.Once
+}
+
+func (h *helloOnly) Read([]byte) (int, error) {
+	<-h.hold
+	return 0, io.EOF
+}
+
+func (h *helloOnly) release() { h.once.Do(func() { close(h.hold) }) }
 
 // TestTLSDeferSendShutdown runs a deferred decision, sends from another
 // goroutine and drains the server, over TLS.

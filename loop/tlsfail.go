@@ -194,6 +194,12 @@ func (l *evloop) tlsClosed(c *Conn) {
 	if !c.onTLS || c.tls == nil || c.tls.ready || c.tlsEnded {
 		return
 	}
+	if c.tls.conn == nil {
+		// Closed by the client before its first record was whole: no
+		// goroutine ran to report it.
+		l.tlsFailed(c, TLSFailClientGone)
+		return
+	}
 	t := c.tls.tr
 	t.mu.Lock()
 	alert := len(t.in) > t.off && t.in[t.off] == recordTypeAlert &&
