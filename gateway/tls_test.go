@@ -463,3 +463,31 @@ func TestTLSRequest(t *testing.T) {
 		t.Errorf("plain listener: got Request.TLS %+v; want nil", r.TLS)
 	}
 }
+
+// TestTLSPubSub: subscribers on both listeners of one topic each get a
+// publish, from Go and from a client over TLS.
+func TestTLSPubSub(t *testing.T) {
+	f := newTLSFixture(t)
+	cfg := f.config()
+	cfg.Routes = append(cfg.Routes, Route{Path: "/ws/{topic}", Behaviour: PubSub, Publish: true})
+	g := startGateway(t, cfg)
+	const n = 8
+	var subs []*websocket.Conn
+	for i := range n {
+		if i%2 == 0 {
+			subs = append(subs, mustDialTLSWS(t, g, "/ws/news", f.clientConfig("a.test")))
+		} else {
+			subs = append(subs, dial(t, g, "/ws/news", nil))
+		}
+	}
+	testutil.Eventually(t, "subscriptions", func() bool { return g.Subscribers("news") == n })
+	if got, _ := g.Publish("news", OpBinary, []byte("from Go")); got != n {
+		t.Fatalf("Publish: got %d deliveries; want %d", got, n)
+	}
+	expectAll(t, subs, websocket.BinaryMessage, []byte("from Go"))
+	big := bytes.Repeat([]byte("over two records "), 2000)
+	if err := subs[0].WriteMessage(websocket.TextMessage, big); err != nil {
+		t.Fatal(err)
+	}
+	expectAll(t, subs, websocket.TextMessage, big)
+}
