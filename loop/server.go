@@ -475,9 +475,11 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 			_, _ = gc.Discard(gc.InboundBuffered())
 		}
 	}
+	head := c.phase() == stHead
 	act := l.serve(c)
 	l.flush()
 	l.cur = nil
+	l.tlsQuiet(c, head)
 	switch c.phase() {
 	case stClosed:
 		l.releaseAux(c)

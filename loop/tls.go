@@ -327,6 +327,7 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 	l.handover(c, st)
 	l.serve(c)
 	l.flush()
+	l.tlsQuiet(c, true)
 	l.cur = prev
 	switch c.phase() {
 	case stClosed:
