@@ -1,57 +1,20 @@
 package gateway
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// selfSigned writes a self-signed ECDSA certificate for name and its key
-// into dir, as name.pem and name.key.
-func selfSigned(t *testing.T, dir, name string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
+	"github.com/upgate/upgate/internal/testcert"
+)
 
 func TestTLSConfig(t *testing.T) {
 	dir := t.TempDir()
-	certA, keyA := selfSigned(t, dir, "a.test")
-	certB, keyB := selfSigned(t, dir, "b.test")
+	ca := testcert.NewCA(t, "upgate test CA")
+	certA, keyA := ca.WritePair(t, dir, "a.test", testcert.Leaf{Names: []string{"a.test"}})
+	certB, keyB := ca.WritePair(t, dir, "b.test", testcert.Leaf{Names: []string{"b.test"}})
 	missing := filepath.Join(dir, "missing.pem")
 	on := func(c *Config) {
 		c.TLS.Listen = "127.0.0.1:0"

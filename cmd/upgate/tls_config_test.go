@@ -1,14 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,38 +8,8 @@ import (
 	"time"
 
 	"github.com/upgate/upgate/gateway"
+	"github.com/upgate/upgate/internal/testcert"
 )
-
-// tlsPair writes a self-signed ECDSA certificate for name and its key into
-// dir and returns their paths.
-func tlsPair(t *testing.T, dir, name string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
 
 func TestTLSConfigValues(t *testing.T) {
 	file := "tls:\n  listen: :8443\n  certs: [f1.pem, f2.pem]\n  keys: [f1.key, f2.key]\n  client_ca: ca.pem\n" +
@@ -87,8 +49,9 @@ func TestTLSConfigValues(t *testing.T) {
 
 func TestTLSConfigErrorsNameTheSource(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := tlsPair(t, dir, "a.test")
-	_, otherKey := tlsPair(t, dir, "b.test")
+	ca := testcert.NewCA(t, "upgate test CA")
+	cert, key := ca.WritePair(t, dir, "a.test", testcert.Leaf{Names: []string{"a.test"}})
+	_, otherKey := ca.WritePair(t, dir, "b.test", testcert.Leaf{Names: []string{"b.test"}})
 	cases := []struct {
 		args   []string
 		env    map[string]string
