@@ -1,145 +1,23 @@
 package tlscert
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/upgate/upgate/internal/testcert"
 )
 
-// testCA is a certificate authority made for a test.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	pem  []byte
-}
-
-var serial int64
-
-func nextSerial() *big.Int {
-	serial++
-	return big.NewInt(serial)
-}
-
-func newCA(t *testing.T, cn string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// leaf describes a certificate for issue.
-type leaf struct {
-	cn       string
-	names    []string
-	client   bool      // for client authentication rather than a server
-	rsa      bool      // an RSA 2048 key rather than ECDSA P-256
-	notAfter time.Time // zero: in a day
-}
-
 // issue returns the PEM certificate and key of l, signed by ca.
-func (ca *testCA) issue(t *testing.T, l leaf) (certPEM, keyPEM []byte) {
+func issue(t *testing.T, ca *testcert.CA, l testcert.Leaf) (certPEM, keyPEM []byte) {
 	t.Helper()
-	var key crypto.Signer
-	var err error
-	if l.rsa {
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	} else {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	notAfter := l.notAfter
-	if notAfter.IsZero() {
-		notAfter = time.Now().Add(24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(),
-		Subject:      pkix.Name{CommonName: l.cn},
-		DNSNames:     l.names,
-		NotBefore:    time.Now().Add(-2 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if l.rsa {
-		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
-	}
-	if l.client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	c := ca.Issue(t, l)
+	return c.CertPEM, c.KeyPEM
 }
 
-// write writes data to dir/name and returns the path.
-func write(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// writePair writes l's certificate and key into dir as name.pem and
-// name.key.
-func (ca *testCA) writePair(t *testing.T, dir, name string, l leaf) Pair {
-	t.Helper()
-	c, k := ca.issue(t, l)
-	return Pair{Cert: write(t, dir, name+".pem", c), Key: write(t, dir, name+".key", k)}
-}
-
-// clientCert returns a client certificate for tls.Config.Certificates.
-func (ca *testCA) clientCert(t *testing.T, l leaf) tls.Certificate {
-	t.Helper()
-	l.client = true
-	c, k := ca.issue(t, l)
-	cert, err := tls.X509KeyPair(c, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+// pairOf makes a Pair of WritePair's files.
+func pairOf(cert, key string) Pair { return Pair{Cert: cert, Key: key} }
 
 // result is the outcome of one handshake.
 type result struct {

@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upgate/upgate/internal/testcert"
 )
 
 func TestReload(t *testing.T) {
-	ca := newCA(t, "test CA")
+	ca := testcert.NewCA(t, "test CA")
 	dir := t.TempDir()
-	pair := ca.writePair(t, dir, "server", leaf{cn: "v1", names: []string{"server.test"}})
+	pair := pairOf(ca.WritePair(t, dir, "server", testcert.Leaf{CommonName: "v1", Names: []string{"server.test"}}))
 	s, err := New(Options{Pairs: []Pair{pair}})
 	if err != nil {
 		t.Fatal(err)
@@ -29,9 +31,9 @@ func TestReload(t *testing.T) {
 	v1 := s.Certificates()[0]
 
 	// A good new pair is served to the next handshake.
-	c2, k2 := ca.issue(t, leaf{cn: "v2", names: []string{"server.test", "v2.test"}, notAfter: time.Now().Add(48 * time.Hour)})
-	write(t, dir, "server.pem", c2)
-	write(t, dir, "server.key", k2)
+	c2, k2 := issue(t, ca, testcert.Leaf{CommonName: "v2", Names: []string{"server.test", "v2.test"}, NotAfter: time.Now().Add(48 * time.Hour)})
+	testcert.Write(t, dir, "server.pem", c2)
+	testcert.Write(t, dir, "server.key", k2)
 	if err := s.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -42,7 +44,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// Bad reloads keep v2 and say which file and why.
-	c3, k3 := ca.issue(t, leaf{cn: "v3", names: []string{"server.test"}})
+	c3, k3 := issue(t, ca, testcert.Leaf{CommonName: "v3", Names: []string{"server.test"}})
 	cases := []struct {
 		name      string
 		cert, key []byte // nil: remove the file
@@ -55,11 +57,11 @@ func TestReload(t *testing.T) {
 		{"truncated key", c3, k3[:len(k3)/2], pair.Key, "PEM data"},
 	}
 	for i, c := range cases {
-		write(t, dir, "server.pem", c.cert)
+		testcert.Write(t, dir, "server.pem", c.cert)
 		if c.key == nil {
 			os.Remove(pair.Key)
 		} else {
-			write(t, dir, "server.key", c.key)
+			testcert.Write(t, dir, "server.key", c.key)
 		}
 		err := s.Reload()
 		var fe *FileError
@@ -77,8 +79,8 @@ func TestReload(t *testing.T) {
 	}
 
 	// Repaired, it serves the new pair and clears the error.
-	write(t, dir, "server.pem", c3)
-	write(t, dir, "server.key", k3)
+	testcert.Write(t, dir, "server.pem", c3)
+	testcert.Write(t, dir, "server.key", k3)
 	if err := s.Reload(); err != nil {
 		t.Fatalf("repaired: %v", err)
 	}
@@ -89,16 +91,16 @@ func TestReload(t *testing.T) {
 }
 
 func TestReloadClientCA(t *testing.T) {
-	ca1, ca2 := newCA(t, "CA 1"), newCA(t, "CA 2")
+	ca1, ca2 := testcert.NewCA(t, "CA 1"), testcert.NewCA(t, "CA 2")
 	dir := t.TempDir()
-	pair := ca1.writePair(t, dir, "server", leaf{cn: "server", names: []string{"server.test"}})
-	caFile := write(t, dir, "clients.pem", ca1.pem)
+	pair := pairOf(ca1.WritePair(t, dir, "server", testcert.Leaf{CommonName: "server", Names: []string{"server.test"}}))
+	caFile := testcert.Write(t, dir, "clients.pem", ca1.PEM)
 	s, err := New(Options{Pairs: []Pair{pair}, ClientCA: caFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := ca1.clientCert(t, leaf{cn: "alice"})
-	bob := ca2.clientCert(t, leaf{cn: "bob"})
+	alice := ca1.Certificate(t, testcert.Leaf{Client: true, CommonName: "alice"})
+	bob := ca2.Certificate(t, testcert.Leaf{Client: true, CommonName: "bob"})
 	accepted := func(c tls.Certificate) bool {
 		cc := client("server.test")
 		cc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
@@ -107,7 +109,7 @@ func TestReloadClientCA(t *testing.T) {
 	if !accepted(alice) || accepted(bob) {
 		t.Fatalf("before the reload: got alice %v, bob %v; want CA 1's alice only", accepted(alice), accepted(bob))
 	}
-	write(t, dir, "clients.pem", ca2.pem)
+	testcert.Write(t, dir, "clients.pem", ca2.PEM)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +119,9 @@ func TestReloadClientCA(t *testing.T) {
 }
 
 func TestWatch(t *testing.T) {
-	ca := newCA(t, "test CA")
+	ca := testcert.NewCA(t, "test CA")
 	dir := t.TempDir()
-	pair := ca.writePair(t, dir, "server", leaf{cn: "v1", names: []string{"server.test"}})
+	pair := pairOf(ca.WritePair(t, dir, "server", testcert.Leaf{CommonName: "v1", Names: []string{"server.test"}}))
 	s, err := New(Options{Pairs: []Pair{pair}})
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +145,9 @@ func TestWatch(t *testing.T) {
 
 	// A certificate and key replaced by renaming new files over them (a
 	// new inode, as a renewal tool writes them).
-	c2, k2 := ca.issue(t, leaf{cn: "v2", names: []string{"server.test"}})
-	k2file := write(t, dir, "new.key", k2)
-	c2file := write(t, dir, "new.pem", c2)
+	c2, k2 := issue(t, ca, testcert.Leaf{CommonName: "v2", Names: []string{"server.test"}})
+	k2file := testcert.Write(t, dir, "new.key", k2)
+	c2file := testcert.Write(t, dir, "new.pem", c2)
 	if err := os.Rename(k2file, pair.Key); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,7 @@ func TestWatch(t *testing.T) {
 	before := s.Stats()
 	// Renamed into place, so that the watcher cannot see the file half
 	// written (empty, then "broken": two changes, two attempts).
-	if err := os.Rename(write(t, dir, "broken.key", []byte("broken")), pair.Key); err != nil {
+	if err := os.Rename(testcert.Write(t, dir, "broken.key", []byte("broken")), pair.Key); err != nil {
 		t.Fatal(err)
 	}
 	if err := wait("broken key"); err == nil {
@@ -184,13 +186,13 @@ func TestWatch(t *testing.T) {
 }
 
 func TestCertificatesInfo(t *testing.T) {
-	ca := newCA(t, "test CA")
+	ca := testcert.NewCA(t, "test CA")
 	dir := t.TempDir()
 	expiry := time.Now().Add(72 * time.Hour).Truncate(time.Second)
 	pairs := []Pair{
-		ca.writePair(t, dir, "a", leaf{cn: "a", names: []string{"a.test", "*.a.test"}, notAfter: expiry}),
-		ca.writePair(t, dir, "b", leaf{cn: "b-cn"}),
-		ca.writePair(t, dir, "c", leaf{}),
+		pairOf(ca.WritePair(t, dir, "a", testcert.Leaf{CommonName: "a", Names: []string{"a.test", "*.a.test"}, NotAfter: expiry})),
+		pairOf(ca.WritePair(t, dir, "b", testcert.Leaf{CommonName: "b-cn"})),
+		pairOf(ca.WritePair(t, dir, "c", testcert.Leaf{})),
 	}
 	s, err := New(Options{Pairs: pairs})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upgate/upgate/internal/testcert"
 )
 
 // client returns a client config that sends sni and accepts any server
@@ -17,14 +19,14 @@ func client(sni string) *tls.Config {
 }
 
 func TestSNI(t *testing.T) {
-	ca := newCA(t, "test CA")
+	ca := testcert.NewCA(t, "test CA")
 	dir := t.TempDir()
 	pairs := []Pair{
-		ca.writePair(t, dir, "default", leaf{cn: "default", names: []string{"default.test"}}),
-		ca.writePair(t, dir, "api", leaf{cn: "api", names: []string{"api.example.com"}}),
-		ca.writePair(t, dir, "wild", leaf{cn: "wild", names: []string{"*.example.com", "example.com"}}),
-		ca.writePair(t, dir, "ecdsa", leaf{cn: "ecdsa", names: []string{"dual.test"}}),
-		ca.writePair(t, dir, "rsa", leaf{cn: "rsa", names: []string{"dual.test"}, rsa: true}),
+		pairOf(ca.WritePair(t, dir, "default", testcert.Leaf{CommonName: "default", Names: []string{"default.test"}})),
+		pairOf(ca.WritePair(t, dir, "api", testcert.Leaf{CommonName: "api", Names: []string{"api.example.com"}})),
+		pairOf(ca.WritePair(t, dir, "wild", testcert.Leaf{CommonName: "wild", Names: []string{"*.example.com", "example.com"}})),
+		pairOf(ca.WritePair(t, dir, "ecdsa", testcert.Leaf{CommonName: "ecdsa", Names: []string{"dual.test"}})),
+		pairOf(ca.WritePair(t, dir, "rsa", testcert.Leaf{CommonName: "rsa", Names: []string{"dual.test"}, RSA: true})),
 	}
 	cases := []struct {
 		sni     string
@@ -82,13 +84,13 @@ func TestSNI(t *testing.T) {
 }
 
 func TestClientCertificates(t *testing.T) {
-	ca, other := newCA(t, "client CA"), newCA(t, "other CA")
+	ca, other := testcert.NewCA(t, "client CA"), testcert.NewCA(t, "other CA")
 	dir := t.TempDir()
-	pair := ca.writePair(t, dir, "server", leaf{cn: "server", names: []string{"server.test"}})
-	caFile := write(t, dir, "clients.pem", ca.pem)
-	good := ca.clientCert(t, leaf{cn: "alice"})
-	foreign := other.clientCert(t, leaf{cn: "mallory"})
-	expired := ca.clientCert(t, leaf{cn: "bob", notAfter: time.Now().Add(-time.Hour)})
+	pair := pairOf(ca.WritePair(t, dir, "server", testcert.Leaf{CommonName: "server", Names: []string{"server.test"}}))
+	caFile := testcert.Write(t, dir, "clients.pem", ca.PEM)
+	good := ca.Certificate(t, testcert.Leaf{Client: true, CommonName: "alice"})
+	foreign := other.Certificate(t, testcert.Leaf{Client: true, CommonName: "mallory"})
+	expired := ca.Certificate(t, testcert.Leaf{Client: true, CommonName: "bob", NotAfter: time.Now().Add(-time.Hour)})
 	cases := []struct {
 		name    string
 		certs   []tls.Certificate
@@ -134,8 +136,8 @@ func TestClientCertificates(t *testing.T) {
 }
 
 func TestMinVersion(t *testing.T) {
-	ca := newCA(t, "test CA")
-	pair := ca.writePair(t, t.TempDir(), "server", leaf{cn: "server", names: []string{"server.test"}})
+	ca := testcert.NewCA(t, "test CA")
+	pair := pairOf(ca.WritePair(t, t.TempDir(), "server", testcert.Leaf{CommonName: "server", Names: []string{"server.test"}}))
 	cases := []struct {
 		min, clientMax uint16
 		want           uint16 // negotiated version; 0 for a refusal
@@ -173,13 +175,13 @@ func TestMinVersion(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	ca := newCA(t, "test CA")
+	ca := testcert.NewCA(t, "test CA")
 	dir := t.TempDir()
-	good := ca.writePair(t, dir, "good", leaf{cn: "good", names: []string{"good.test"}})
-	other := ca.writePair(t, dir, "other", leaf{cn: "other", names: []string{"other.test"}})
-	garbage := write(t, dir, "garbage.pem", []byte("not PEM at all\n"))
-	keyOnly := write(t, dir, "keyonly.pem", mustRead(t, good.Key))
-	badDER := write(t, dir, "bad.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	good := pairOf(ca.WritePair(t, dir, "good", testcert.Leaf{CommonName: "good", Names: []string{"good.test"}}))
+	other := pairOf(ca.WritePair(t, dir, "other", testcert.Leaf{CommonName: "other", Names: []string{"other.test"}}))
+	garbage := testcert.Write(t, dir, "garbage.pem", []byte("not PEM at all\n"))
+	keyOnly := testcert.Write(t, dir, "keyonly.pem", mustRead(t, good.Key))
+	badDER := testcert.Write(t, dir, "bad.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	missing := filepath.Join(dir, "missing.pem")
 	cases := []struct {
 		opts  Options

@@ -49,8 +49,11 @@ type CA struct {
 type Leaf struct {
 	// Names are the certificate's subject alternative names: each one that
 	// parses as an IP address is an IP address, the others DNS names. The
-	// first is the common name too.
+	// first is the common name too, unless CommonName is set.
 	Names []string
+	// CommonName, when set, is the subject's common name instead of
+	// Names[0] (a name no SAN repeats, as some tests of name choice want).
+	CommonName string
 	// NotBefore and NotAfter bound the validity; zero means DefaultBefore
 	// ago and DefaultAfter from now.
 	NotBefore, NotAfter time.Time
@@ -146,7 +149,8 @@ func (ca *CA) Issue(t testing.TB, l Leaf) *Cert {
 	if l.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	if len(l.Names) > 0 {
+	tmpl.Subject.CommonName = l.CommonName
+	if l.CommonName == "" && len(l.Names) > 0 {
 		tmpl.Subject.CommonName = l.Names[0]
 	}
 	for _, n := range l.Names {
