@@ -163,8 +163,16 @@ func TestEchoCoder(t *testing.T) {
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 		t.Errorf("the gateway negotiated extensions %q", ext)
 	}
+	coderEcho(ctx, t, c, []int{0, 125, 126, 65536, 300_000})
+}
+
+// coderEcho has c send a text and a binary message of each size, checks
+// each echo, and runs the close handshake with 1000 (an error unless the
+// server answers it with a close frame).
+func coderEcho(ctx context.Context, t *testing.T, c *cws.Conn, sizes []int) {
+	t.Helper()
 	c.SetReadLimit(1 << 20)
-	for i, n := range []int{0, 125, 126, 65536, 300_000} {
+	for i, n := range sizes {
 		for _, typ := range []cws.MessageType{cws.MessageText, cws.MessageBinary} {
 			msg := payload(n, byte(i))
 			if err := c.Write(ctx, typ, msg); err != nil {

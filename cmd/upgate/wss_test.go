@@ -186,27 +186,7 @@ func TestWSSCoder(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer c.CloseNow()
-	c.SetReadLimit(1 << 20)
-	for i, n := range wssSizes {
-		for _, typ := range []cws.MessageType{cws.MessageText, cws.MessageBinary} {
-			msg := payload(n, byte(i))
-			if err := c.Write(ctx, typ, msg); err != nil {
-				t.Fatalf("write %d bytes: %v", n, err)
-			}
-			gotTyp, got, err := c.Read(ctx)
-			if err != nil {
-				t.Fatalf("read echo of %d bytes: %v", n, err)
-			}
-			if gotTyp != typ || !bytes.Equal(got, msg) {
-				t.Fatalf("echo of %d bytes (%v): got %d bytes (%v)", n, typ, len(got), gotTyp)
-			}
-		}
-	}
-	// Close runs the close handshake: an error if the server does not
-	// answer with a close frame.
-	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
-		t.Errorf("close: %v", err)
-	}
+	coderEcho(ctx, t, c, wssSizes)
 }
 
 func TestWSSGobwas(t *testing.T) {
