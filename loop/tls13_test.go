@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -135,25 +136,37 @@ func TestTLSHandoverCloseNotify(t *testing.T) {
 	}
 }
 
-// TestTLSCipherRelease: an idle connection drops its ciphers and, at its
-// next message, rebuilds them and goes on, more than once.
+// TestTLSCipherRelease: a connection just upgraded with nothing more to
+// read drops its ciphers at once (even with TLSCipherIdle an hour); an idle
+// one drops them after TLSCipherIdle; each time its next message rebuilds
+// them and goes on.
 func TestTLSCipherRelease(t *testing.T) {
-	o := testOptions()
-	o.TLSCipherIdle = 50 * time.Millisecond
-	o.TimerResolution = 10 * time.Millisecond
-	s, _, cli := startTLSEcho(t, o)
-	c := dialTLS(t, s, cli)
-	w := wstest.NewClient(t, c)
-	w.Write(upgradeRequest("/ws"))
-	w.ExpectSwitching()
-	for i := range 3 {
-		p := pattern(1000+i, true)
-		w.Write(msg(ws.OpText, p))
-		w.ExpectMessage(ws.OpText, p)
-		want := uint64(i + 1)
-		eventually(t, "the ciphers to be dropped", func() bool { return s.Stats().TLSCipherReleases >= want })
+	for i, idle := range []time.Duration{time.Hour, 50 * time.Millisecond} {
+		o := testOptions()
+		o.TLSCipherIdle = idle
+		o.TimerResolution = 10 * time.Millisecond
+		s, _, cli := startTLSEcho(t, o)
+		w := wstest.NewClient(t, dialTLS(t, s, cli))
+		w.Write(upgradeRequest("/ws"))
+		w.ExpectSwitching()
+		released := func(want uint64) func() bool {
+			return func() bool { return s.Stats().TLSCipherReleases == want }
+		}
+		eventually(t, fmt.Sprintf("#%d: the ciphers dropped once upgraded", i), released(1))
+		for k := range 3 {
+			p := pattern(1000+k, true)
+			w.Write(msg(ws.OpText, p))
+			w.ExpectMessage(ws.OpText, p)
+			if idle == time.Hour {
+				continue
+			}
+			eventually(t, fmt.Sprintf("#%d: the ciphers dropped after message %d", i, k), released(uint64(2+k)))
+		}
+		if n := s.Stats().TLSCipherReleases; idle == time.Hour && n != 1 {
+			t.Errorf("#%d: got %d releases with TLSCipherIdle an hour; want 1", i, n)
+		}
+		w.CloseNormally()
 	}
-	w.CloseNormally()
 }
 
 // TestTLSBadRecord: a record that does not authenticate gets the alert
