@@ -49,9 +49,6 @@ const tlsEarly = 256<<10 + MaxWaitInput
 // during the handshake.
 const tlsKeep = 64 << 10
 
-// tlsRecordHeader is the length of a TLS record header.
-const tlsRecordHeader = 5
-
 // errWouldBlock is what an empty non-blocking transport returns.
 var errWouldBlock error = wouldBlock{}
 
@@ -98,7 +95,7 @@ type transport struct {
 	alert int // 1 + the code of the first plaintext alert written; 0 for none
 
 	// Record boundaries of the bytes returned by Read (see bound).
-	hdr  [tlsRecordHeader]byte
+	hdr  [tlsrec.HeaderLen]byte
 	hn   int // header bytes seen of the current record
 	left int // body bytes of the current record not yet returned
 }
@@ -109,7 +106,7 @@ func (t *transport) bound(avail []byte, n int) int {
 	k := 0
 	for k < len(avail) && k < n {
 		if t.left == 0 {
-			if t.hn == tlsRecordHeader {
+			if t.hn == tlsrec.HeaderLen {
 				t.hn = 0 // the previous record ended: a new header begins
 				if k > 0 {
 					return k
@@ -118,7 +115,7 @@ func (t *transport) bound(avail []byte, n int) int {
 			t.hdr[t.hn] = avail[k]
 			t.hn++
 			k++
-			if t.hn == tlsRecordHeader {
+			if t.hn == tlsrec.HeaderLen {
 				t.left = int(t.hdr[3])<<8 | int(t.hdr[4])
 				if t.left == 0 {
 					return k
@@ -279,13 +276,13 @@ func (t *transport) firstRecord() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.in[t.off:]
-	if len(b) < tlsRecordHeader {
+	if len(b) < tlsrec.HeaderLen {
 		return false
 	}
 	if b[0] != byte(tlsrec.TypeHandshake) {
 		return true
 	}
-	return len(b) >= tlsRecordHeader+(int(b[3])<<8|int(b[4]))
+	return len(b) >= tlsrec.HeaderLen+(int(b[3])<<8|int(b[4]))
 }
 
 // handshake runs c's TLS handshake and hands the result to the loop. The

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/upgate/upgate/loop/tlsrec"
 )
 
 // TLSFailure is why a TLS handshake failed, as Snapshot.TLSFailuresBy
@@ -76,13 +78,6 @@ func (f TLSFailure) String() string {
 	return "TLSFailure(" + strconv.Itoa(int(f)) + ")"
 }
 
-// TLS alert codes (RFC 8446, section 6) that name a reason when the server
-// sent them.
-const (
-	alertDecodeError     = 50
-	alertProtocolVersion = 70
-)
-
 // notTLSResponse answers plaintext HTTP sent to the TLS listener, as
 // net/http's server does.
 var notTLSResponse = []byte("HTTP/1.0 400 Bad Request\r\n" +
@@ -125,9 +120,9 @@ func classifyTLS(err error, alert int, of func(error) (TLSFailure, bool)) TLSFai
 	// The alert the server sent before any key was set, read off the wire
 	// (RFC 8446 §6): crypto/tls's error does not export its code.
 	switch alert {
-	case alertDecodeError:
+	case int(tlsrec.AlertDecodeError):
 		return TLSFailBadHello
-	case alertProtocolVersion:
+	case int(tlsrec.AlertProtocolVersion):
 		return TLSFailVersion
 	}
 	msg := err.Error()
@@ -202,13 +197,10 @@ func (l *evloop) tlsClosed(c *Conn) {
 	}
 	t := c.tls.tr
 	t.mu.Lock()
-	alert := len(t.in) > t.off && t.in[t.off] == recordTypeAlert &&
-		t.left == 0 && t.hn%tlsRecordHeader == 0 // at a record's start
+	alert := len(t.in) > t.off && t.in[t.off] == byte(tlsrec.TypeAlert) &&
+		t.left == 0 && t.hn%tlsrec.HeaderLen == 0 // at a record's start
 	t.mu.Unlock()
 	if alert {
 		l.tlsFailed(c, TLSFailClientAlert)
 	}
 }
-
-// recordTypeAlert is the content type of a TLS alert record.
-const recordTypeAlert = 21

@@ -19,6 +19,7 @@ import (
 
 	"github.com/upgate/upgate/internal/testcert"
 	"github.com/upgate/upgate/internal/wstest"
+	"github.com/upgate/upgate/loop/tlsrec"
 )
 
 // fakeAlert stands for crypto/tls's unexported alert type: a byte.
@@ -69,7 +70,7 @@ func TestClassifyTLS(t *testing.T) {
 	for i, tc := range []struct {
 		alert int
 		want  TLSFailure
-	}{{alertDecodeError, TLSFailBadHello}, {alertProtocolVersion, TLSFailVersion}, {40, TLSFailHandshake}, {-1, TLSFailHandshake}} {
+	}{{int(tlsrec.AlertDecodeError), TLSFailBadHello}, {int(tlsrec.AlertProtocolVersion), TLSFailVersion}, {40, TLSFailHandshake}, {-1, TLSFailHandshake}} {
 		if got := classifyTLS(local, tc.alert, nil); got != tc.want {
 			t.Errorf("alert #%d (%d): got %v; want %v", i, tc.alert, got, tc.want)
 		}
