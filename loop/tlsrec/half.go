@@ -114,9 +114,6 @@ func (h *Half) Init(suite uint16, secret []byte) error {
 	return nil
 }
 
-// Suite returns the half's cipher suite.
-func (h *Half) Suite() uint16 { return h.suite }
-
 // Seq returns the sequence number of the next record.
 func (h *Half) Seq() uint64 { return h.seq }
 
