@@ -11,22 +11,31 @@ import (
 const DefaultUpdateAfter = 1 << 24
 
 const (
-	typeKeyUpdate   = 24 // HandshakeType key_update (RFC 8446 §4)
-	keyUpdateLen    = 4 + 1
-	alertLevelWarn  = 1
-	alertLevelFatal = 2
+	typeNewSessionTicket = 4  // HandshakeType new_session_ticket (RFC 8446 §4)
+	typeKeyUpdate        = 24 // HandshakeType key_update
+	hsHeaderLen          = 4  // msg_type and a 24-bit length
+	keyUpdateLen         = hsHeaderLen + 1
+	alertLevelWarn       = 1
+	alertLevelFatal      = 2
 )
 
 // Conn is the record layer of one connection after its handshake: In
-// opens what the peer sends, Out protects what the server sends. Not safe
-// for concurrent use; the zero Conn with In and Out initialised is ready.
+// opens what the peer sends, Out protects what this side sends. Not safe
+// for concurrent use; the zero Conn with In and Out initialised is a
+// server's.
 type Conn struct {
 	In, Out Half
 	// UpdateAfter overrides DefaultUpdateAfter when not 0.
 	UpdateAfter uint64
+	// Client makes Conn a client's record layer: it also accepts the
+	// NewSessionTicket messages a server sends after the handshake, and
+	// skips them (a client may ignore them, RFC 8446 §4.6.1), since it
+	// resumes no session.
+	Client bool
 
-	hs    [keyUpdateLen]byte // a KeyUpdate split over records, so far
+	hs    [keyUpdateLen]byte // a handshake message split over records, so far
 	hsn   uint8
+	skip  int  // bytes of a NewSessionTicket still to skip
 	owed  bool // the peer asked for a KeyUpdate: send one first
 	ended bool // close_notify received: nothing after it is read
 }
@@ -106,31 +115,60 @@ func (c *Conn) Decrypt(dst, src []byte) (int, []byte, error) {
 
 // handshake takes the content of a handshake record. The only
 // post-handshake message a server that requests no client certificate
-// after the handshake can receive is KeyUpdate (RFC 8446 §4.6): anything
-// else is unexpected.
+// after the handshake can receive is KeyUpdate (RFC 8446 §4.6); a client
+// also receives NewSessionTicket. Anything else is unexpected.
 func (c *Conn) handshake(b []byte) error {
 	if len(b) == 0 {
 		return ErrUnexpected // §5.1: no zero-length handshake fragments
 	}
 	for len(b) > 0 {
-		k := copy(c.hs[c.hsn:], b)
-		c.hsn += uint8(k)
-		b = b[k:]
-		if c.hsn >= 1 && c.hs[0] != typeKeyUpdate {
+		if c.skip > 0 {
+			k := min(c.skip, len(b))
+			c.skip -= k
+			b = b[k:]
+			if c.skip == 0 {
+				c.hsn = 0
+			}
+			continue
+		}
+		k := copy(c.hs[c.hsn:hsHeaderLen], b)
+		if c.hsn < hsHeaderLen {
+			c.hsn += uint8(k)
+			b = b[k:]
+		}
+		switch {
+		case c.hs[0] == typeKeyUpdate:
+		case c.hs[0] == typeNewSessionTicket && c.Client:
+			if c.hsn < hsHeaderLen {
+				return nil // the rest of the header comes in the next record
+			}
+			// §4.6.1: a ticket of at least lifetime, age_add, a nonce
+			// length, a ticket length and an extensions length.
+			n := int(c.hs[1])<<16 | int(c.hs[2])<<8 | int(c.hs[3])
+			if n < 4+4+1+2+2 {
+				return ErrDecode
+			}
+			c.skip = n
+			continue
+		default:
 			return ErrUnexpected
 		}
-		if c.hsn >= 4 && (c.hs[1] != 0 || c.hs[2] != 0 || c.hs[3] != 1) {
+		if c.hsn < hsHeaderLen {
+			return nil
+		}
+		if c.hs[1] != 0 || c.hs[2] != 0 || c.hs[3] != 1 {
 			return ErrDecode
 		}
-		if int(c.hsn) < keyUpdateLen {
-			return nil // the rest comes in the next record
+		if len(b) == 0 {
+			return nil // the request byte comes in the next record
 		}
+		req := b[0]
+		b = b[1:]
+		c.hsn = 0
 		// §5.1: a message that changes keys ends its record.
 		if len(b) > 0 {
 			return ErrUnexpected
 		}
-		req := c.hs[4]
-		c.hsn = 0
 		if req > 1 {
 			return ErrParameter
 		}

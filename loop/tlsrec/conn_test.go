@@ -75,14 +75,14 @@ func TestRoundTrip(t *testing.T) {
 // two) moves the reading key; update_requested makes the next write carry
 // a KeyUpdate of the server's first.
 func TestKeyUpdate(t *testing.T) {
-	for i, split := range []bool{false, true} {
+	for i, split := range []int{0, 2, 4} {
 		srv, cli := pair(t, tls.TLS_AES_128_GCM_SHA256)
 		msg := []byte{typeKeyUpdate, 0, 0, 1, 1}
 		var wire []byte
 		var err error
-		if split {
-			wire, _ = cli.Out.Seal(wire, TypeHandshake, msg[:2])
-			wire, err = cli.Out.Seal(wire, TypeHandshake, msg[2:])
+		if split > 0 {
+			wire, _ = cli.Out.Seal(wire, TypeHandshake, msg[:split])
+			wire, err = cli.Out.Seal(wire, TypeHandshake, msg[split:])
 		} else {
 			wire, err = cli.Out.Seal(wire, TypeHandshake, msg)
 		}
@@ -107,6 +107,65 @@ func TestKeyUpdate(t *testing.T) {
 		}
 		if srv.owed || srv.Out.Seq() != 1 || cli.In.Seq() != 1 {
 			t.Fatalf("#%d: owed %v, server out seq %d, client in seq %d; want false, 1, 1", i, srv.owed, srv.Out.Seq(), cli.In.Seq())
+		}
+	}
+}
+
+// ticket returns a NewSessionTicket message with a body of n bytes.
+func ticket(n int) []byte {
+	return append([]byte{typeNewSessionTicket, byte(n >> 16), byte(n >> 8), byte(n)}, bytes.Repeat([]byte{7}, n)...)
+}
+
+// TestClientTickets: a client skips the NewSessionTickets a server sends,
+// whole, split over records or sharing a record with a KeyUpdate, and
+// reads the data behind them; a server refuses them.
+func TestClientTickets(t *testing.T) {
+	keyUpdate := []byte{typeKeyUpdate, 0, 0, 1, 0}
+	tests := []struct {
+		name   string
+		frags  [][]byte // handshake record contents, in order
+		data   bool     // application data behind them
+		want   error
+		update bool // the reading key moved
+	}{
+		{"one ticket", [][]byte{ticket(40)}, true, nil, false},
+		{"two in one record", [][]byte{append(ticket(40), ticket(200)...)}, true, nil, false},
+		{"split header", [][]byte{ticket(40)[:2], ticket(40)[2:]}, true, nil, false},
+		{"split body", [][]byte{ticket(300)[:10], ticket(300)[10:100], ticket(300)[100:]}, true, nil, false},
+		{"ticket then KeyUpdate", [][]byte{append(ticket(20), keyUpdate...)}, true, nil, true},
+		{"body too short", [][]byte{ticket(12)}, false, ErrDecode, false},
+		{"data inside a ticket", [][]byte{ticket(40)[:20]}, true, ErrUnexpected, false},
+		{"unknown message", [][]byte{{8, 0, 0, 1, 0}}, false, ErrUnexpected, false},
+	}
+	for i, tt := range tests {
+		srv, cli := pair(t, tls.TLS_AES_128_GCM_SHA256)
+		cli.Client = true
+		var wire []byte
+		for _, f := range tt.frags {
+			wire, _ = srv.Out.Seal(wire, TypeHandshake, f)
+		}
+		if tt.update {
+			_ = srv.Out.Update()
+		}
+		if tt.data {
+			wire, _ = srv.Encrypt(wire, []byte("data"))
+		}
+		for _, step := range []int{1, 17, len(wire)} {
+			c := *cli
+			got, err := decryptAll(&c, wire, step)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("#%d %s step %d: got %v; want %v", i, tt.name, step, err, tt.want)
+			}
+			if tt.want == nil && string(got) != "data" {
+				t.Fatalf("#%d %s step %d: got %q; want %q", i, tt.name, step, got, "data")
+			}
+		}
+		if tt.want == nil {
+			s2, _ := pair(t, tls.TLS_AES_128_GCM_SHA256)
+			s2.In = cli.In
+			if _, err := decryptAll(s2, wire, len(wire)); !errors.Is(err, ErrUnexpected) {
+				t.Fatalf("#%d %s: a server got %v; want %v", i, tt.name, err, ErrUnexpected)
+			}
 		}
 	}
 }

@@ -2,7 +2,9 @@
 // connection whose handshake crypto/tls has completed: it protects and
 // opens application data records with the traffic secrets the handshake
 // produced, handles the post-handshake messages a server must (KeyUpdate,
-// §4.6.3) and the alerts (§6), and nothing else. It holds no goroutine, no
+// §4.6.3) and the alerts (§6), and nothing else. Conn.Client makes it a
+// client's, which also skips the server's NewSessionTickets (§4.6.1); the
+// load generator in bench/ drives wss:// echo from its epoll loop so. It holds no goroutine, no
 // lock and no buffer of its own: the caller owns every byte (the event
 // loop decrypts straight out of its read buffer and encrypts straight into
 // its write buffer).

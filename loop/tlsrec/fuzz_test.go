@@ -6,8 +6,9 @@ import (
 )
 
 // FuzzDecrypt feeds arbitrary bytes, and arbitrary contents sealed under
-// the right key, to Decrypt: it never panics, never consumes more than it
-// was given, and returns no more plaintext than ciphertext.
+// the right key, to Decrypt, of a server and of a client: it never panics,
+// never consumes more than it was given, and returns no more plaintext
+// than ciphertext.
 func FuzzDecrypt(f *testing.F) {
 	_, cli := pair(f, tls.TLS_AES_128_GCM_SHA256)
 	w, _ := cli.Encrypt(nil, []byte("hello"))
@@ -15,18 +16,22 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add([]byte{23, 3, 3, 0, 17}, byte(TypeHandshake), []byte{24, 0, 0, 1, 1})
 	f.Add([]byte{}, byte(TypeAlert), []byte{1, 0})
 	f.Add([]byte{}, byte(TypeHandshake), []byte{24, 0})
+	f.Add([]byte{}, byte(TypeHandshake), ticket(13))
 	f.Fuzz(func(t *testing.T, raw []byte, typ byte, content []byte) {
-		srv, cli := pair(t, tls.TLS_AES_128_GCM_SHA256)
-		for _, src := range [][]byte{raw, sealed(cli, typ, content, raw)} {
-			n, out, err := srv.Decrypt(nil, src)
-			if n < 0 || n > len(src) {
-				t.Fatalf("consumed %d of %d bytes", n, len(src))
-			}
-			if len(out) > len(src) {
-				t.Fatalf("%d bytes of plaintext from %d of ciphertext", len(out), len(src))
-			}
-			if err != nil {
-				return
+		for _, client := range []bool{false, true} {
+			srv, cli := pair(t, tls.TLS_AES_128_GCM_SHA256)
+			srv.Client = client
+			for _, src := range [][]byte{raw, sealed(cli, typ, content, raw)} {
+				n, out, err := srv.Decrypt(nil, src)
+				if n < 0 || n > len(src) {
+					t.Fatalf("client %v: consumed %d of %d bytes", client, n, len(src))
+				}
+				if len(out) > len(src) {
+					t.Fatalf("client %v: %d bytes of plaintext from %d of ciphertext", client, len(out), len(src))
+				}
+				if err != nil {
+					break
+				}
 			}
 		}
 	})
