@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/bench/internal/loadgen"
+	"github.com/upgate/upgate/loop/tlsrec"
 )
 
 // Connection states of the engine.
@@ -20,13 +21,15 @@ const (
 // conn is one client connection. Conns are reused through the engine's
 // free list; only the engine's goroutine touches them.
 type conn struct {
-	fd    int
-	state uint8
-	key   int              // index of the request in the key ring
-	t0    int64            // when connect(2) was called (ns since the engine's base)
-	ring  *loadgen.KeyRing // where its upgrade request comes from
-	in    []byte           // unread input
-	wpend []byte           // output the socket did not take yet
+	fd     int
+	state  uint8
+	key    int              // index of the request in the key ring
+	t0     int64            // when connect(2) was called (ns since the engine's base)
+	ring   *loadgen.KeyRing // where its upgrade request comes from
+	in     []byte           // unread input (plaintext)
+	wpend  []byte           // output the socket did not take yet
+	tls    *tlsrec.Conn     // wss://: the record layer (nil: ws://)
+	sealed []byte           // wss://: records read but not opened yet
 
 	// Scenario state.
 	pub    bool   // broadcast publisher
@@ -74,6 +77,7 @@ type engine struct {
 	pending int // connecting or waiting
 	open    int
 	wbuf    []byte
+	tbuf    []byte // wss://: wbuf sealed
 }
 
 func newEngine(cfg *config, h hooks) (*engine, error) {
@@ -173,6 +177,7 @@ func (e *engine) closeConn(c *conn) {
 	e.conns[c.fd] = nil
 	c.state, c.fd = stFree, -1
 	c.in, c.wpend, c.out = c.in[:0], nil, nil
+	c.tls, c.sealed = nil, c.sealed[:0]
 	c.pub, c.seq, c.ring = false, 0, nil
 	e.free = append(e.free, c)
 }
@@ -226,12 +231,16 @@ func (e *engine) handle(c *conn, ev uint32) {
 // readable reads everything the socket has (edge-triggered) and processes it.
 func (e *engine) readable(c *conn) {
 	for {
-		if len(c.in) == cap(c.in) {
-			grown := make([]byte, len(c.in), 2*cap(c.in))
-			copy(grown, c.in)
-			c.in = grown
+		buf := &c.in
+		if c.tls != nil {
+			buf = &c.sealed
 		}
-		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		if len(*buf) == cap(*buf) {
+			grown := make([]byte, len(*buf), max(2*cap(*buf), 512))
+			copy(grown, *buf)
+			*buf = grown
+		}
+		n, err := unix.Read(c.fd, (*buf)[len(*buf):cap(*buf)])
 		if err == unix.EAGAIN {
 			return
 		}
@@ -247,7 +256,10 @@ func (e *engine) readable(c *conn) {
 			return
 		}
 		old := len(c.in)
-		c.in = c.in[:old+n]
+		*buf = (*buf)[:len(*buf)+n]
+		if c.tls != nil && !e.unseal(c) {
+			return
+		}
 		if c.state == stWaiting {
 			from := max(old-3, 0)
 			i := loadgen.HeadEnd(c.in[from:])
@@ -266,6 +278,19 @@ func (e *engine) readable(c *conn) {
 			return
 		}
 	}
+}
+
+// unseal opens the whole records in c.sealed into c.in; it reports whether
+// c is still open.
+func (e *engine) unseal(c *conn) bool {
+	m, in, err := c.tls.Decrypt(c.in, c.sealed)
+	c.in = in
+	c.sealed = c.sealed[:copy(c.sealed, c.sealed[m:])]
+	if err != nil {
+		e.ended(c, "tls: "+err.Error(), false)
+		return false
+	}
+	return true
 }
 
 // endedErr closes c after a socket error.
@@ -348,12 +373,21 @@ func (e *engine) frames(c *conn) bool {
 
 // send writes one masked frame to c, keeping what the socket does not take.
 func (e *engine) send(c *conn, op byte, payload []byte) {
+	e.wbuf = loadgen.AppendMasked(e.wbuf[:0], op, payload, c.mask)
+	out := e.wbuf
+	if c.tls != nil {
+		var err error
+		if e.tbuf, err = c.tls.Encrypt(e.tbuf[:0], e.wbuf); err != nil {
+			e.ended(c, "tls: "+err.Error(), false)
+			return
+		}
+		out = e.tbuf
+	}
 	if len(c.wpend) > 0 {
-		c.wpend = loadgen.AppendMasked(c.wpend, op, payload, c.mask)
+		c.wpend = append(c.wpend, out...)
 		return
 	}
-	e.wbuf = loadgen.AppendMasked(e.wbuf[:0], op, payload, c.mask)
-	n, err := unix.Write(c.fd, e.wbuf)
+	n, err := unix.Write(c.fd, out)
 	if err == unix.EAGAIN {
 		n, err = 0, nil
 	}
@@ -361,8 +395,8 @@ func (e *engine) send(c *conn, op byte, payload []byte) {
 		e.endedErr(c, "write", err)
 		return
 	}
-	if n < len(e.wbuf) {
-		c.wpend = append([]byte(nil), e.wbuf[n:]...)
+	if n < len(out) {
+		c.wpend = append([]byte(nil), out[n:]...)
 	}
 }
 

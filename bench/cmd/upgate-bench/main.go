@@ -108,8 +108,9 @@ scenarios:
              WebSocket (-pub-path) or the admin API (-publish-url)
 
 With -tls, handshake, hold and echo speak wss://: TLS 1.3 only, full
-handshakes (no session cache), one goroutine per connection; results are
-recorded as tls-handshake, tls-hold and tls-echo.
+handshakes (no session cache), one goroutine per handshake in flight
+(crypto/tls); echo then runs its connections on the epoll engine, as
+over ws://. Results are recorded as tls-handshake, tls-hold and tls-echo.
 
 flags:
 `)

@@ -81,7 +81,16 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 		return nil, err
 	}
 	r := newResult(cfg)
-	pr.phase(fmt.Sprintf("echo %s", cfg.server), int64(cfg.duration/time.Millisecond))
+	err = h.measure(cfg, pr, r, "echo")
+	r.Failed, r.Errors = e.failed, e.errs
+	return r, err
+}
+
+// measure counts the echoes of h's engine for cfg.duration into r,
+// labelled scenario in the progress.
+func (h *echoHooks) measure(cfg *config, pr *progress, r *Result, scenario string) error {
+	e := h.e
+	pr.phase(fmt.Sprintf("%s %s", scenario, cfg.server), int64(cfg.duration/time.Millisecond))
 	e.counting = true
 	cpu := startCPU(cfg.serverPID)
 	start := e.now()
@@ -89,7 +98,7 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 	next := start + tickEvery
 	for now := start; now < until; now = e.now() {
 		if err := e.poll(int(min((until-now)/1e6+1, 10))); err != nil {
-			return nil, err
+			return err
 		}
 		if now >= next {
 			next = now + tickEvery
@@ -102,16 +111,15 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 	cpu.stop(r, h.messages)
 	pr.done()
 	r.Seconds = elapsed
-	r.Failed, r.Errors = e.failed, e.errs
 	r.Lost = h.lostN
 	r.Messages = h.messages
 	r.MessagesPerSec = float64(h.messages) / elapsed
 	r.BytesPerSec = float64(h.bytes) / elapsed
 	r.RTT = summarize(h.rtt, true)
 	if h.messages == 0 {
-		return r, fmt.Errorf("no message echoed")
+		return fmt.Errorf("no message echoed")
 	}
-	return r, nil
+	return nil
 }
 
 // pubState tracks one published message across subscribers.

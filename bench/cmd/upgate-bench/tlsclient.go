@@ -19,14 +19,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/bench/internal/loadgen"
+	"github.com/upgate/upgate/loop/tlsrec"
 )
 
 // The TLS client (-tls). crypto/tls needs a blocking net.Conn, so unlike
-// the epoll engine it runs one goroutine per connection in flight (per
-// open connection for hold and echo). That costs the client some CPU, but
-// a TLS handshake costs it far more (key exchange, signature check), and
-// the figures that compare servers are the server's CPU time per
-// handshake, per message and its memory per connection.
+// the epoll engine it runs one goroutine per handshake in flight (and per
+// open connection for hold). That costs the client some CPU, but a TLS
+// handshake costs it far more (key exchange, signature check), and the
+// figures that compare servers are the server's CPU time per handshake
+// and its memory per connection. Echo is different: there a goroutine per
+// connection made the client the bottleneck and left the server idle
+// between messages, so that every server paid a wake-up per message and
+// the comparison measured the client. Echo connections therefore hand
+// their socket to the epoll engine once upgraded (tlsepoll.go), with the
+// record layer of loop/tlsrec in client mode.
 
 // TLSInfo describes a TLS run: what the client offered and what the
 // server chose.
@@ -110,6 +116,7 @@ func tlsConfig(cfg *config) (*tls.Config, *TLSInfo, error) {
 // tlsClient opens wss:// connections and counts their handshakes.
 type tlsClient struct {
 	cfg     *tls.Config
+	records bool // connections keep their records in rec, not in crypto/tls
 	addr    string
 	srcs    []net.IP
 	nextSrc atomic.Uint64
@@ -159,9 +166,57 @@ func newTLSClient(cfg *config) (*tlsClient, error) {
 type wssConn struct {
 	tc      *tls.Conn
 	raw     *net.TCPConn
-	in      []byte // plaintext read but not processed yet
-	skip    int    // bytes of in that the last data frame took
+	rec     *tlsrec.Conn // set when the client keeps the records: tc is then unused after the handshake
+	sealed  []byte       // rec: records read but not opened yet
+	in      []byte       // plaintext read but not processed yet
+	skip    int          // bytes of in that the last data frame took
 	closing atomic.Bool
+}
+
+// write sends p.
+func (c *wssConn) write(p []byte) error {
+	if c.rec == nil {
+		_, err := c.tc.Write(p)
+		return err
+	}
+	w, err := c.rec.Encrypt(nil, p)
+	if err == nil {
+		_, err = c.raw.Write(w)
+	}
+	return err
+}
+
+// read appends at least one byte of plaintext to c.in, or fails.
+func (c *wssConn) read() error {
+	for {
+		if c.rec == nil {
+			c.in = slices.Grow(c.in, 512)
+			n, err := c.tc.Read(c.in[len(c.in):cap(c.in)])
+			c.in = c.in[:len(c.in)+n]
+			if n > 0 {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		c.sealed = slices.Grow(c.sealed, 512)
+		n, err := c.raw.Read(c.sealed[len(c.sealed):cap(c.sealed)])
+		c.sealed = c.sealed[:len(c.sealed)+n]
+		old := len(c.in)
+		m, in, derr := c.rec.Decrypt(c.in, c.sealed)
+		c.in = in
+		c.sealed = c.sealed[:copy(c.sealed, c.sealed[m:])]
+		switch {
+		case derr != nil:
+			return derr
+		case len(c.in) > old:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
 }
 
 // close ends c at once: with SO_LINGER 0 (set at dial for -close rst) an
@@ -235,7 +290,16 @@ func (t *tlsClient) dial(deadline time.Time) (*wssConn, string, bool) {
 		_ = raw.SetLinger(0)
 	}
 	_ = raw.SetDeadline(deadline)
-	c := &wssConn{tc: tls.Client(raw, t.cfg), raw: raw}
+	c := &wssConn{raw: raw}
+	var keys *trafficSecrets
+	if t.records {
+		keys = new(trafficSecrets)
+		cfg := t.cfg.Clone()
+		cfg.KeyLogWriter = keys
+		c.tc = tls.Client(&recordReader{Conn: raw, hoff: tlsrec.HeaderLen}, cfg)
+	} else {
+		c.tc = tls.Client(raw, t.cfg)
+	}
 	fail := func(op string, err error) (*wssConn, string, bool) {
 		c.close()
 		kind, refused := tlsErrKind(op, err)
@@ -244,26 +308,30 @@ func (t *tlsClient) dial(deadline time.Time) (*wssConn, string, bool) {
 	if err := c.tc.Handshake(); err != nil {
 		return fail("tls", err)
 	}
+	st := c.tc.ConnectionState()
+	if t.records {
+		rec, err := keys.records(st.CipherSuite)
+		if err != nil {
+			return fail("tls", err)
+		}
+		c.rec = rec
+	}
 	k := int(t.nextKey.Add(1) % uint64(len(t.keys.Reqs)))
-	if _, err := c.tc.Write(t.keys.Reqs[k]); err != nil {
+	if err := c.write(t.keys.Reqs[k]); err != nil {
 		return fail("write", err)
 	}
-	buf := make([]byte, 0, 512)
 	end := -1
 	for end < 0 {
-		if len(buf) == cap(buf) {
-			if len(buf) > 16<<10 {
-				c.close()
-				return nil, "response head too long", false
-			}
-			buf = slices.Grow(buf, len(buf))
+		if len(c.in) > 16<<10 {
+			c.close()
+			return nil, "response head too long", false
 		}
-		n, err := c.tc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if end = loadgen.HeadEnd(buf); end < 0 && err != nil {
+		if err := c.read(); err != nil {
 			return fail("read", err)
 		}
+		end = loadgen.HeadEnd(c.in)
 	}
+	buf := c.in
 	var want []byte
 	if t.verify {
 		want = t.keys.Accepts[k]
@@ -274,7 +342,6 @@ func (t *tlsClient) dial(deadline time.Time) (*wssConn, string, bool) {
 	}
 	c.in = buf[:copy(buf, buf[end+4:])]
 	_ = raw.SetDeadline(time.Time{})
-	st := c.tc.ConnectionState()
 	t.mu.Lock()
 	t.noteState(&st)
 	if t.counting.Load() && time.Now().Before(deadline) {
@@ -412,12 +479,7 @@ func (c *wssConn) next() (byte, []byte, string) {
 			return 0, nil, err.Error()
 		}
 		if n == 0 {
-			if len(c.in) == cap(c.in) {
-				c.in = slices.Grow(c.in, max(len(c.in), 512))
-			}
-			m, err := c.tc.Read(c.in[len(c.in):cap(c.in)])
-			c.in = c.in[:len(c.in)+m]
-			if err != nil && m == 0 {
+			if err := c.read(); err != nil {
 				kind, _ := tlsErrKind("read", err)
 				return 0, nil, kind
 			}
@@ -426,7 +488,7 @@ func (c *wssConn) next() (byte, []byte, string) {
 		switch op {
 		case loadgen.OpPing:
 			f := loadgen.AppendMasked(nil, loadgen.OpPong, payload, [4]byte{1, 2, 3, 4})
-			if _, err := c.tc.Write(f); err != nil {
+			if err := c.write(f); err != nil {
 				kind, _ := tlsErrKind("write", err)
 				return 0, nil, kind
 			}

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/upgate/upgate/bench/internal/loadgen"
 )
@@ -155,101 +149,6 @@ func runTLSHold(cfg *config, pr *progress) (*Result, error) {
 	}
 	if r.Held < cfg.conns {
 		return r, fmt.Errorf("%d of %d connections still open at the end", r.Held, cfg.conns)
-	}
-	return r, nil
-}
-
-// tlsEcho counts the echoed messages of a TLS echo run.
-type tlsEcho struct {
-	t        *tlsClient
-	size     int
-	messages atomic.Int64
-	bytes    atomic.Int64
-	mu       sync.Mutex
-	rtt      *hdrhistogram.Histogram
-}
-
-// loop keeps one message in flight on c until c ends, checking every
-// echoed byte.
-func (h *tlsEcho) loop(c *wssConn) {
-	t := h.t
-	out := make([]byte, h.size)
-	mask := [4]byte{byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32())}
-	var wbuf []byte
-	for seq := uint64(1); ; seq++ {
-		fillPayload(out, seq)
-		wbuf = loadgen.AppendMasked(wbuf[:0], loadgen.OpBinary, out, mask)
-		sent := time.Now()
-		if _, err := c.tc.Write(wbuf); err != nil {
-			kind, _ := tlsErrKind("write", err)
-			t.lose(c, kind)
-			return
-		}
-		op, payload, kind := c.next()
-		if op == 0 {
-			t.lose(c, kind)
-			return
-		}
-		if !t.counting.Load() {
-			continue
-		}
-		if !bytes.Equal(payload, out) {
-			t.mu.Lock()
-			t.errs["echo mismatch"]++
-			t.failed++
-			t.mu.Unlock()
-			continue
-		}
-		h.messages.Add(1)
-		h.bytes.Add(int64(len(payload)))
-		h.mu.Lock()
-		_ = h.rtt.RecordValue(int64(time.Since(sent)))
-		h.mu.Unlock()
-	}
-}
-
-func runTLSEcho(cfg *config, pr *progress) (*Result, error) {
-	t, err := newTLSClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer t.closeAll()
-	rtt := newHist()
-	h := &tlsEcho{t: t, size: cfg.size, rtt: rtt}
-	pr.phase("connect", int64(cfg.conns))
-	var ferr error
-	ticking(func() {
-		ferr = t.fill(cfg.conns, cfg.concurrency, time.Minute, func(c *wssConn) { go h.loop(c) })
-	}, func(time.Duration) { pr.set(int64(t.openConns()), "") })
-	if ferr != nil {
-		return nil, ferr
-	}
-	time.Sleep(cfg.warmup)
-	r := newTLSResult(cfg)
-	pr.phase(fmt.Sprintf("tls-echo %s", cfg.server), int64(cfg.duration/time.Millisecond))
-	t.counting.Store(true)
-	cpu := startCPU(cfg.serverPID)
-	start := time.Now()
-	sleepTicking(cfg.duration, func(el time.Duration) {
-		pr.set(el.Milliseconds(), fmt.Sprintf("%.0f msg/s", float64(h.messages.Load())/el.Seconds()))
-	})
-	t.counting.Store(false)
-	elapsed := time.Since(start).Seconds()
-	msgs := h.messages.Load()
-	cpu.stop(r, msgs)
-	pr.done()
-	r.Seconds = elapsed
-	t.fillResult(r)
-	r.HandshakeLatency = nil // the connections opened before counting
-	r.Lost = t.lostN.Load()
-	r.Messages = msgs
-	r.MessagesPerSec = float64(msgs) / elapsed
-	r.BytesPerSec = float64(h.bytes.Load()) / elapsed
-	h.mu.Lock()
-	r.RTT = summarize(rtt, true)
-	h.mu.Unlock()
-	if msgs == 0 {
-		return r, fmt.Errorf("no message echoed")
 	}
 	return r, nil
 }
