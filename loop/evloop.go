@@ -76,9 +76,12 @@ type evloop struct {
 	batch  []byte // frames for cur not yet written
 	wbuf   []byte // scratch for a frame written at once
 	tlsBuf []byte // scratch for records sealed (tls13.go)
-	hdr    [frame.MaxHeaderLen]byte
-	iov    [2][]byte
-	ctl    [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
+	// plainSpare is the plaintext buffer lent to the next TLS read
+	// callback (getPlain).
+	plainSpare *bytebufferpool.ByteBuffer
+	hdr        [frame.MaxHeaderLen]byte
+	iov        [2][]byte
+	ctl        [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
 
 	// Handler calls in progress, and the OnClose calls waiting for them to
 	// return: gnet closes a connection inside a write that fails, which

@@ -370,7 +370,7 @@ func (l *evloop) tlsTraffic(c *Conn) bool {
 	t.mu.Lock()
 	t.src = buf
 	t.mu.Unlock()
-	st.decrypt()
+	st.decrypt(l)
 	t.mu.Lock()
 	t.src = nil
 	t.mu.Unlock()
@@ -383,11 +383,10 @@ const tlsReadChunk = 16 << 10
 
 // decrypt reads every complete record of the transport into the plaintext
 // buffer. Loop goroutine.
-func (st *tlsState) decrypt() {
+func (st *tlsState) decrypt(l *evloop) {
 	for st.err == nil {
 		if st.plain == nil {
-			st.plain = bytebufferpool.Get()
-			st.plain.B = st.plain.B[:0]
+			st.plain = l.getPlain()
 		}
 		b := slices.Grow(st.plain.B, tlsReadChunk)
 		n, err := st.conn.Read(b[len(b):cap(b)])
@@ -402,7 +401,7 @@ func (st *tlsState) decrypt() {
 		}
 	}
 	if len(st.plain.B) == 0 {
-		st.release()
+		l.putPlain(st)
 	}
 }
 
@@ -422,12 +421,42 @@ func (st *tlsState) closeTransport() {
 	}
 }
 
-// release gives the plaintext buffer back.
-func (st *tlsState) release() {
-	if st.plain != nil {
-		bytebufferpool.Put(st.plain)
-		st.plain = nil
+// plainKeep is the largest plaintext buffer a loop keeps to lend again.
+const plainKeep = 64 << 10
+
+// getPlain returns an empty plaintext buffer: the loop's spare one, else
+// one from the pool. Loop goroutine.
+//
+// A connection holds a plaintext buffer only while it has input not
+// consumed: in the usual case a read callback decrypts whole messages and
+// consumes them, and the buffer comes back to the loop at once. Lending
+// the loop's spare keeps that case off sync.Pool, which empties at every
+// GC and then allocates a buffer and its bytes per read.
+func (l *evloop) getPlain() *bytebufferpool.ByteBuffer {
+	if b := l.plainSpare; b != nil {
+		l.plainSpare = nil
+		return b
 	}
+	b := bytebufferpool.Get()
+	b.B = b.B[:0]
+	return b
+}
+
+// putPlain takes st's plaintext buffer back: as the loop's spare when it
+// has none and the buffer is not too big, else to the pool. Loop
+// goroutine.
+func (l *evloop) putPlain(st *tlsState) {
+	b := st.plain
+	if b == nil {
+		return
+	}
+	st.plain = nil
+	if l.plainSpare == nil && cap(b.B) <= plainKeep {
+		b.B = b.B[:0]
+		l.plainSpare = b
+		return
+	}
+	bytebufferpool.Put(b)
 }
 
 // peekIn returns the input not consumed yet: gnet's buffer, or the
@@ -452,7 +481,7 @@ func (c *Conn) discardIn(n int) {
 		b := st.plain.B
 		st.plain.B = b[:copy(b, b[min(n, len(b)):])]
 		if len(st.plain.B) == 0 {
-			st.release()
+			c.l.putPlain(st)
 		}
 		return
 	}
@@ -514,7 +543,7 @@ func (l *evloop) outv(c *Conn, iov [][]byte) {
 func (l *evloop) endTLS(c *Conn) {
 	if st := c.tls; st != nil {
 		st.closeTransport()
-		st.release()
+		l.putPlain(st)
 		if st.carry != nil {
 			bytebufferpool.Put(st.carry)
 			st.carry = nil

@@ -124,13 +124,13 @@ func (l *evloop) handover(c *Conn, st *tlsState) {
 	k := &t.keys
 	if cs.Version != tls.VersionTLS13 || !tlsrec.Supported(cs.CipherSuite) || k.cn == 0 || k.sn == 0 {
 		t.sent = nil
-		st.decrypt()
+		st.decrypt(l)
 		return
 	}
 	r := new(tlsrec.Conn)
 	if r.In.Init(cs.CipherSuite, k.client[:k.cn]) != nil || r.Out.Init(cs.CipherSuite, k.server[:k.sn]) != nil {
 		t.sent = nil
-		st.decrypt()
+		st.decrypt(l)
 		return
 	}
 	_, l.tlsBuf = r.Out.Opens(t.sent, l.tlsBuf[:0])
@@ -156,8 +156,7 @@ func (l *evloop) handover(c *Conn, st *tlsState) {
 // its alert first. Loop goroutine.
 func (l *evloop) recDecrypt(c *Conn, st *tlsState, src []byte) int {
 	if st.plain == nil {
-		st.plain = bytebufferpool.Get()
-		st.plain.B = st.plain.B[:0]
+		st.plain = l.getPlain()
 	}
 	held := st.rec.Holding()
 	defer l.tlsArmIdle(c, held)
@@ -186,7 +185,7 @@ func (l *evloop) recDecrypt(c *Conn, st *tlsState, src []byte) int {
 		}
 	}
 	if len(st.plain.B) == 0 {
-		st.release()
+		l.putPlain(st)
 	}
 	return consumed
 }

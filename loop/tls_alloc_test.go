@@ -287,6 +287,44 @@ func TestAllocsPerTLSMessage(t *testing.T) {
 	}
 }
 
+// TestTLSReadAfterGC: a TLS 1.3 read callback allocates nothing even right
+// after the GCs that empty the sync.Pools: the plaintext buffer is the
+// loop's, lent for the callback (getPlain), not the pool's.
+func TestTLSReadAfterGC(t *testing.T) {
+	const runs, warm = 20, 10
+	f := newFakeTLS(t, nopHandler{}, tls.VersionTLS13)
+	payload := pattern(128, false)
+	frames := make([][]byte, warm+runs+1)
+	for i := range frames {
+		frames[i] = msg(ws.OpBinary, payload)
+	}
+	in := f.records(frames)
+	next := 0
+	run := func() {
+		f.fc.feed(in[next])
+		next++
+		ev(f.s).OnTraffic(f.gc)
+	}
+	for range warm {
+		run()
+	}
+	got := testing.AllocsPerRun(runs, func() {
+		runtime.GC()
+		runtime.GC() // a pool keeps its objects for one more cycle
+		run()
+	})
+	f.flush()
+	for i := range frames {
+		f.w.ExpectMessage(ws.OpBinary, payload)
+		if t.Failed() {
+			t.Fatalf("echo #%d", i)
+		}
+	}
+	if got != 0 {
+		t.Fatalf("got %v allocations per read callback after a GC; want 0", got)
+	}
+}
+
 // allocSites runs fn warm times (after the GCs that empty the sync.Pools),
 // then n times with every allocation sampled, and returns the objects
 // allocated by allocating function and line (the first caller outside the
