@@ -285,10 +285,6 @@ func (g *Gateway) watch() {
 	g.closeDone.Do(func() { close(g.done) })
 }
 
-// Loops returns the number of event loops the gateway runs. Any
-// goroutine.
-func (g *Gateway) Loops() int { return g.srv.Loops() }
-
 // Addr returns the public plain listener's address (with the port chosen
 // for port 0), or nil before Start and when Config.Listen is off (see
 // TLSAddr). Any goroutine.

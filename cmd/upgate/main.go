@@ -55,7 +55,6 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 	}
 
 	log := newLogger(stderr, s.cfg.Log.Format, s.logLevel)
-	procs, _ := spareProc(s.gatewayConfig().Loops, getenv)
 	for _, w := range unknownEnv(environ) {
 		if w.guess != "" {
 			log.Warn("unknown environment variable ignored; did you mean "+w.guess+"?", "name", w.name)
@@ -87,6 +86,6 @@ func run(args []string, getenv func(string) string, environ []string, stdout, st
 		log.Error("cannot start", "err", err)
 		return exitRuntime
 	}
-	announce(log, s, g, procs)
+	announce(log, s, g)
 	return serve(log, g, s.cfg.Timeouts, sigs)
 }

@@ -28,12 +28,12 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // with the WebSocket URL of each route ("off" when only TLS serves), one for
 // the TLS listener when there is one, one for the admin listener. Tests read
 // the addresses from the "addr" attribute of these lines.
-func announce(log *slog.Logger, s *settings, g *gateway.Gateway, procs int) {
+func announce(log *slog.Logger, s *settings, g *gateway.Gateway) {
 	cfg := s.gatewayConfig()
 	cfg.Normalize()
 	log.Info("upgate started", "version", versionString(), "pid", os.Getpid(), "config", s.file,
 		"max_connections", cfg.Limits.MaxConnections, "max_message", cfg.Limits.MaxMessage,
-		"drain_timeout", cfg.Timeouts.Drain, "loops", g.Loops(), "gomaxprocs", procs)
+		"drain_timeout", cfg.Timeouts.Drain)
 
 	urls := func(scheme, host string) string {
 		u := make([]string, 0, len(cfg.Routes))
