@@ -29,12 +29,8 @@
 # (X25519MLKEM768 and X25519); tls-echo with the defaults (--quick: the
 # defaults only, but for tls-handshake).
 #
-# Each server runs alone on CPU 0 (taskset -c 0), a fresh process for
-# every run, with the GOMAXPROCS it picks for itself there: Go's default is
-# 1 on one CPU; upgate and the gnet-based ceiling and gnetws take one P
-# more for the runtime than their loops hold (cmd/upgate/procs.go). The
-# client runs on CPU 1 (taskset -c 1). Unpinned (no taskset), every server
-# gets GOMAXPROCS=1. Servers
+# Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
+# process for every run; the client runs on CPU 1 (taskset -c 1). Servers
 # take turns within each repetition, in an order that rotates between
 # repetitions. Every process started here is stopped on exit, also on error.
 #
@@ -133,9 +129,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 pin_cpus
-# Unpinned, GOMAXPROCS=1 keeps each server to one core's worth of Ps.
-SERVER_ENV=()
-[ ${#SERVER_CPU[@]} = 0 ] && SERVER_ENV=(env GOMAXPROCS=1)
 if [ -n "$FIRST_PORT" ]; then
 	case $FIRST_PORT in '' | *[!0-9]*) die "--port wants a number" ;; esac
 	PORT=$((FIRST_PORT - 1))
@@ -195,7 +188,7 @@ start_server() {
 	fi
 	local try up
 	for try in 1 2 3; do
-		${SERVER_CPU[@]+"${SERVER_CPU[@]}"} ${SERVER_ENV[@]+"${SERVER_ENV[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
+		GOMAXPROCS=1 ${SERVER_CPU[@]+"${SERVER_CPU[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
 		SRV_PID=$!
 		up=0
 		await_listen "${ADDR#*:}" || up=$?
@@ -346,7 +339,7 @@ levers() {
 	echo "load:     $(load_desc)"
 	echo "mode:     $([ $QUICK = 1 ] && echo quick || echo full), $REPS repetition(s)"
 	case " $SCENARIOS " in
-	*" tls-"*) echo "tls:      upgate $([ $IMPL = binary ] && echo "with --listen off --tls-listen" || echo "as bench/peers/upgate (loop.Options.TLS)"); certificate ECDSA P-256, self-signed (tls/cert.pem)" ;;
+	*" tls-"*) echo "tls:      upgate as bench/peers/upgate (loop.Options.TLS); certificate ECDSA P-256, self-signed (tls/cert.pem)" ;;
 	esac
 	echo "somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 } >"$OUT/env.txt"

@@ -399,7 +399,7 @@ func report(args []string) error {
 	if env, err := os.ReadFile(filepath.Join(*out, "env.txt")); err == nil {
 		b.WriteString("```\n" + strings.TrimSpace(string(env)) + "\n```\n\n")
 	}
-	b.WriteString("Medians over the runs of each row. Server pinned to CPU 0 (GOMAXPROCS its own default there: 1, and 2 for upgate, ceiling and gnetws, whose event loops hold a P each), client to CPU 1. " +
+	b.WriteString("Medians over the runs of each row. Server pinned to CPU 0 (GOMAXPROCS=1), client to CPU 1. " +
 		"CPU % is of one core; \"client-bound\" marks runs whose client used more than 90 % of its core: " +
 		"there the server's CPU time per operation compares servers, not the rate.\n\n")
 	var others []float64

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/upgate/upgate/bench/internal/procs"
-
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -104,7 +102,6 @@ func main() {
 	backlog := flag.Int("backlog", 0, "listen backlog (0: gnet's default, net.core.somaxconn)")
 	linger0 := flag.Bool("linger0", false, "SO_LINGER 0: close with RST")
 	flag.Parse()
-	procs.Spare(*loops)
 	s := &server{deferAccept: *deferAccept, backlog: *backlog, linger0: *linger0}
 	err := gnet.Run(s, "tcp://"+*addr,
 		gnet.WithNumEventLoop(*loops),

@@ -12,8 +12,6 @@ import (
 	"io"
 	"log"
 
-	"github.com/upgate/upgate/bench/internal/procs"
-
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/panjf2000/gnet/v2"
@@ -108,7 +106,6 @@ func (quiet) Fatalf(format string, a ...any) { log.Fatalf(format, a...) }
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9005", "listen address")
 	flag.Parse()
-	procs.Spare(1)
 	err := gnet.Run(&server{}, "tcp://"+*addr,
 		gnet.WithLogger(quiet{}),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay))

@@ -24,8 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/upgate/upgate/bench/internal/procs"
-
 	"github.com/gobwas/ws"
 
 	"github.com/upgate/upgate/loop"
@@ -109,7 +107,6 @@ func main() {
 	certFile := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
 	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
-	procs.Spare(*loops)
 
 	var tlsConf *tls.Config
 	if *certFile != "" || *keyFile != "" {
