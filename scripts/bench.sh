@@ -339,7 +339,7 @@ levers() {
 	echo "load:     $(load_desc)"
 	echo "mode:     $([ $QUICK = 1 ] && echo quick || echo full), $REPS repetition(s)"
 	case " $SCENARIOS " in
-	*" tls-"*) echo "tls:      upgate as bench/peers/upgate (loop.Options.TLS); certificate ECDSA P-256, self-signed (tls/cert.pem)" ;;
+	*" tls-"*) echo "tls:      upgate $([ $IMPL = binary ] && echo "with --listen off --tls-listen" || echo "as bench/peers/upgate (loop.Options.TLS)"); certificate ECDSA P-256, self-signed (tls/cert.pem)" ;;
 	esac
 	echo "somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog), ports $(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)"
 } >"$OUT/env.txt"
