@@ -65,13 +65,23 @@ func (h *echoHooks) message(c *conn, _ byte, payload []byte) {
 
 func (h *echoHooks) lost(*conn) { h.lostN++ }
 
-func runEcho(cfg *config, pr *progress) (*Result, error) {
+// newEchoHooks returns echo hooks with the engine they drive (h.e).
+func newEchoHooks(cfg *config) (*echoHooks, error) {
 	h := &echoHooks{size: cfg.size, rtt: newHist()}
 	e, err := newEngine(cfg, h)
 	if err != nil {
 		return nil, err
 	}
 	h.e = e
+	return h, nil
+}
+
+func runEcho(cfg *config, pr *progress) (*Result, error) {
+	h, err := newEchoHooks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := h.e
 	defer e.p.Close()
 	defer e.closeAll()
 	pr.phase("connect", int64(cfg.conns))

@@ -157,12 +157,11 @@ func runTLSEcho(cfg *config, pr *progress) (*Result, error) {
 	}
 	t.records = true
 	defer t.closeAll()
-	h := &echoHooks{size: cfg.size, rtt: newHist()}
-	e, err := newEngine(cfg, h)
+	h, err := newEchoHooks(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h.e = e
+	e := h.e
 	defer e.p.Close()
 	defer e.closeAll()
 	pr.phase("connect", int64(cfg.conns))
