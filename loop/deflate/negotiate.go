@@ -58,8 +58,8 @@ type Config struct {
 	// compress with a smaller window is declined, and Negotiate goes on to
 	// the next offer: "A server declines an extension negotiation offer
 	// with this parameter if the server doesn't support it" (§7.1.2.1).
-	// Raise it to 9 for a compressor built on zlib, which cannot produce a
-	// stream for a window of 2^8.
+	// Raise it to 9 for a compressor built on zlib, whose deflate does not
+	// support a window of 2^8 and uses 2^9 instead.
 	MinWindowBits int
 }
 
