@@ -37,7 +37,9 @@ func NewDecompressor() *Decompressor {
 // the message would exceed limit, it stops and returns ErrTooLarge, with
 // dst extended by exactly limit bytes of no meaning; the rest of the payload
 // is never inflated (the library works ahead by at most its 32 KiB window).
-// Data that is not valid DEFLATE returns an error wrapping ErrCorrupt.
+// Data that is not valid DEFLATE returns an error wrapping ErrCorrupt; so
+// does an empty payload, which with the tail is no DEFLATE block (the empty
+// message is the payload 00, §7.2.3.6).
 //
 // The message ends at the end of the payload, or at the first block with
 // BFINAL set: RFC 7692 §7.2.3.4 allows a sender to end a message with a
