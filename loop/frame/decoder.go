@@ -24,11 +24,22 @@ type Limits struct {
 	// means DefaultMaxMessage.
 	MaxMessage int64
 
-	// AllowedRSV holds the RSV bits a frame may have set, in the form of
-	// ws.Header.Rsv (RSV1 is 0x4, see ws.Rsv). Zero, the default, allows
-	// none, as required when no extension is negotiated (§5.2). An extension
-	// such as permessage-deflate sets the bits it defines and interprets
-	// them from Event.Rsv.
+	// AllowedRSV holds the RSV bits the first frame of a data message may
+	// have set, in the form of ws.Header.Rsv (RSV1 is 0x4, see ws.Rsv).
+	// Zero, the default, allows none, as required when no extension is
+	// negotiated (§5.2). An extension such as permessage-deflate sets the
+	// bits it defines and interprets them from Event.Rsv.
+	//
+	// The bits are allowed on the first frame of a text or binary message
+	// only: a continuation or control frame with any RSV bit set fails with
+	// ErrReservedBits (1002), as RFC 7692 §6.1 requires of the bit it
+	// defines: "An endpoint MUST NOT set the "Per-Message Compressed" bit of
+	// control frames and non-first fragments of a data message."
+	//
+	// A text message whose first frame has an RSV bit set carries a payload
+	// the extension transformed (compressed data is not text): it is not
+	// checked as UTF-8. The caller checks the payload once it has undone the
+	// transformation.
 	AllowedRSV byte
 }
 
@@ -69,7 +80,8 @@ type Event struct {
 	// the frame's opcode otherwise.
 	Op ws.OpCode
 	// Rsv holds the RSV bits of the first frame of a Message, in the form of
-	// ws.Header.Rsv. It is zero unless Limits.AllowedRSV allows some.
+	// ws.Header.Rsv. It is zero unless Limits.AllowedRSV allows some; when
+	// it is not, a text Message's payload was not checked as UTF-8.
 	Rsv byte
 	// Code is the status of a Close: the code it carries, or 1005
 	// (ws.StatusNoStatusRcvd) when its payload is empty.
@@ -277,12 +289,14 @@ func (d *Decoder) readHeader(b []byte) error {
 	fin := b0&finBit != 0
 	rsv := (b0 & rsvBits) >> 4
 	op := ws.OpCode(b0 & opBits)
-	if rsv&^d.rsv != 0 {
+	control := op.IsControl()
+	if rsv != 0 && (rsv&^d.rsv != 0 || control || op == ws.OpContinuation) {
 		// §5.2: "MUST be 0 unless an extension is negotiated that defines
-		// meanings for non-zero values".
+		// meanings for non-zero values". The extensions the decoder serves
+		// set them on the first frame of a data message only (see
+		// Limits.AllowedRSV).
 		return ErrReservedBits
 	}
-	control := op.IsControl()
 	switch op {
 	case ws.OpContinuation:
 		// §5.4: continuation frames only follow a non-final data frame.
@@ -353,10 +367,12 @@ func (d *Decoder) readHeader(b []byte) error {
 	d.done = 0
 	switch op {
 	case ws.OpText:
-		d.validate = true
+		// A payload an extension transformed is not text yet (see
+		// Limits.AllowedRSV).
+		d.validate = rsv == 0
 		d.utf8.Reset()
 	case ws.OpContinuation:
-		d.validate = d.msgOp == ws.OpText
+		d.validate = d.msgOp == ws.OpText && d.msgRsv == 0
 	default:
 		d.validate = false
 	}
