@@ -81,10 +81,11 @@ type Conn struct {
 	tprev    *Conn
 	perr     *frame.ProtocolError // the peer's protocol violation, for OnClose
 	tls      *tlsState            // with Options.TLS (tls.go), else nil
+	pmd      pmd                  // permessage-deflate agreement; set at the 101, then read-only
 
 	// The client's address from the PROXY protocol header, with pport:
 	// written once, before the head reaches the Handler, then read-only.
-	// Conn is 168 bytes (the 176-byte size class).
+	// Conn is 176 bytes (a size class of its own).
 	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
 	paddr [16]byte
 
@@ -239,7 +240,9 @@ func checkOp(op ws.OpCode, payload []byte) error {
 // ws.OpText, ws.OpBinary, ws.OpPing or ws.OpPong (at most 125 bytes for the
 // last two). Text must be valid UTF-8; it is not checked. Loop goroutine
 // only (see Send for other goroutines). payload is written or copied into
-// the write path before Write returns; no allocation.
+// the write path before Write returns; no allocation. On a connection that
+// negotiated permessage-deflate (Decision.Deflate), a text or binary
+// message of the threshold or more goes out compressed, with RSV1 set.
 //
 // It returns ErrClosed after the close handshake began, ErrNotOpen before
 // the 101, and ErrSlowConsumer when the outbound queue is over
@@ -256,7 +259,8 @@ func (c *Conn) Write(op ws.OpCode, payload []byte) error {
 
 // WriteFrame writes a complete, pre-encoded server frame (unmasked, as made
 // by frame.AppendFrame), or several, on the loop: see SendFrame. Loop
-// goroutine only. b is written or copied before WriteFrame returns. Errors
+// goroutine only. The frame is written as it is, never compressed, also on
+// a connection that negotiated permessage-deflate. b is written or copied before WriteFrame returns. Errors
 // are those of Write.
 func (c *Conn) WriteFrame(b []byte) error {
 	if len(b) < 2 {
@@ -289,7 +293,9 @@ func (c *Conn) WriteClose(code ws.StatusCode, reason string) error {
 // any goroutine: the frame is encoded into a pooled buffer and queued in
 // the loop's inbox, which the loop writes on its next turn, after the
 // writes queued before it. payload may be reused as soon as Send returns.
-// No allocation in steady state.
+// No allocation in steady state. On a connection that negotiated
+// permessage-deflate, a text or binary message of the threshold or more is
+// compressed, on the calling goroutine, with RSV1 set.
 //
 // Errors are those of Write, plus ErrTooLarge for a frame over 1 GiB. A nil
 // error means the frame is queued: it is written unless the connection
@@ -315,6 +321,11 @@ func (c *Conn) Send(op ws.OpCode, payload []byte) error {
 // b is retained, not copied, until the loop has written it or moved it into
 // its outbound buffer: it must never be modified after the first
 // SendFrame. Errors are those of Send.
+//
+// b is sent as it is, never compressed, also on a connection that
+// negotiated permessage-deflate; a frame with RSV1 set (a payload already
+// compressed as RFC 7692 §7.2.1 says) may be sent only to connections that
+// negotiated it with a compatible window.
 func (c *Conn) SendFrame(b []byte) error {
 	if len(b) < 2 {
 		return ErrBadFrame
@@ -358,7 +369,20 @@ func (c *Conn) sendAsync(op ws.OpCode, payload, shared []byte) error {
 	o := inboxOp{kind: opSend, c: c, n: int32(n), shared: shared}
 	if shared == nil {
 		o.buf = bytebufferpool.Get()
-		o.buf.B = frame.AppendFrame(o.buf.B[:0], op, true, payload)
+		if c.pmd.compresses(op, len(payload)) {
+			var err error
+			o.buf.B, err = c.l.srv.appendCompressed(o.buf.B[:0], c, op, payload)
+			if err == nil && len(o.buf.B) > maxAsyncFrame {
+				err = ErrTooLarge
+			}
+			if err != nil {
+				o.drop()
+				return err
+			}
+			o.n = int32(len(o.buf.B))
+		} else {
+			o.buf.B = frame.AppendFrame(o.buf.B[:0], op, true, payload)
+		}
 	}
 	if err := c.l.postSend(&o); err != nil {
 		o.drop()

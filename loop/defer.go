@@ -113,8 +113,9 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 	l.cur = c
 	switch d.Action {
 	case ActUpgrade:
-		l.resp = parser.AppendSwitching(l.resp[:0], &w.accept, d.Subprotocol, d.Extensions)
-		l.write(c, l.resp)
+		if !l.switching(c, &w.accept, d) {
+			break
+		}
 		l.opened(c, d.MaxMessage)
 		if c.phase() == stOpen || c.phase() == stClosing {
 			buf := c.peekIn()

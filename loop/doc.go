@@ -32,6 +32,29 @@
 // sends close 1001 to every WebSocket connection and waits for the close
 // handshakes up to [Options.DrainTimeout].
 //
+// # Compression
+//
+// A Handler that accepts permessage-deflate (RFC 7692) for a connection
+// chooses the parameters with deflate.Negotiate and gives them to
+// [Decision.Deflate] with a compression level and a size threshold; the
+// loop names exactly those parameters in the 101. The frame decoder then
+// allows RSV1 on the first frame of a data message only (1002 on a
+// continuation or control frame, RFC 7692 §6.1, and on any frame of a
+// connection that did not negotiate, RFC 6455 §5.2). A message whose first
+// frame had RSV1 is inflated once whole, with the loop's Decompressor, into
+// a per-loop buffer and never beyond the connection's message size limit
+// (1009 beyond it, without inflating the rest; 1007 for data that does not
+// inflate); text is checked as UTF-8 after inflating rather than while its
+// compressed frames arrive. [Conn.Write] and [Conn.Send] compress text and
+// binary messages of the threshold or more and set RSV1; smaller ones go
+// out uncompressed. Pre-encoded frames ([Conn.WriteFrame],
+// [Conn.SendFrame]) are sent as they are. Every message is compressed and
+// inflated from an empty window (no context takeover), so no codec lives
+// in a connection: a loop shares one Decompressor and a Compressor per
+// level and window, Send borrows Compressors from a server-wide pool, and
+// the agreement costs a connection 8 bytes of its Conn. The TLS path feeds
+// the same decoder.
+//
 // # TLS
 //
 // With [Options.TLS] the listener speaks TLS (wss://); with
@@ -132,7 +155,7 @@
 // never pooled because a handle may outlive its connection
 // (TestAllocsPerHandshake); on a real engine gnet adds its connection and
 // addresses: about 10 objects, some 800 bytes, per accept, handshake and
-// close in all. An idle upgraded connection holds its 168-byte Conn and
+// close in all. An idle upgraded connection holds its 176-byte Conn and
 // gnet's connection, about 510 bytes of heap (TestConnectionCost measures
 // both). The parser's field table, the frame decoder and any partial input
 // live in per-loop free lists and are attached only while a head or a frame

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
 )
@@ -79,6 +80,10 @@ type evloop struct {
 	// plainSpare is the plaintext buffer lent to the next TLS read
 	// callback (getPlain).
 	plainSpare *bytebufferpool.ByteBuffer
+	zl         deflate.Loop // permessage-deflate codecs (compression.go)
+	zin        []byte       // a message inflated for OnMessage
+	zout       []byte       // a message compressed by Write
+	ext        []byte       // the Sec-WebSocket-Extensions value of a 101
 	hdr        [frame.MaxHeaderLen]byte
 	iov        [2][]byte
 	ctl        [frame.MaxServerHeaderLen + ws.MaxControlFramePayloadSize]byte // a close frame
@@ -154,7 +159,7 @@ func (l *evloop) putReq(r *parser.Request) {
 	}
 }
 
-func (l *evloop) getPart(maxMessage int64) *partial {
+func (l *evloop) getPart(c *Conn) *partial {
 	var p *partial
 	if n := len(l.parts); n > 0 {
 		p = l.parts[n-1]
@@ -162,7 +167,11 @@ func (l *evloop) getPart(maxMessage int64) *partial {
 	} else {
 		p = new(partial)
 	}
-	p.dec.Init(frame.Limits{MaxMessage: maxMessage})
+	lim := frame.Limits{MaxMessage: int64(c.maxMsg)}
+	if c.pmd.on() {
+		lim.AllowedRSV = rsv1 // RFC 7692 §6
+	}
+	p.dec.Init(lim)
 	return p
 }
 
@@ -259,15 +268,19 @@ func (l *evloop) write(c *Conn, b []byte) {
 }
 
 // writeFrame encodes and writes one frame to c: into the batch when c's read
-// callback is running, else with one write(2) or writev(2).
-func (l *evloop) writeFrame(c *Conn, op ws.OpCode, payload []byte) {
+// callback is running, else with one write(2) or writev(2). b0 holds bits
+// set in the frame's first byte besides FIN and the opcode (RSV1 for a
+// compressed message).
+func (l *evloop) writeFrame(c *Conn, op ws.OpCode, b0 byte, payload []byte) {
 	size := frame.HeaderLen(len(payload)) + len(payload)
 	if c == l.cur {
 		if size <= batchMax {
 			if len(l.batch)+size > batchMax {
 				l.flush()
 			}
+			at := len(l.batch)
 			l.batch = frame.AppendFrame(l.batch, op, true, payload)
+			l.batch[at] |= b0
 			return
 		}
 		l.flush()
@@ -277,10 +290,12 @@ func (l *evloop) writeFrame(c *Conn, op ws.OpCode, payload []byte) {
 	}
 	if size <= copyMax {
 		l.wbuf = frame.AppendFrame(l.wbuf[:0], op, true, payload)
+		l.wbuf[0] |= b0
 		l.out(c, l.wbuf)
 		return
 	}
 	n := frame.PutHeader(&l.hdr, op, true, len(payload))
+	l.hdr[0] |= b0
 	l.iov[0], l.iov[1] = l.hdr[:n], payload
 	l.outv(c, l.iov[:])
 	l.iov[0], l.iov[1] = nil, nil
@@ -300,7 +315,16 @@ func (l *evloop) send(c *Conn, op ws.OpCode, payload []byte) error {
 		l.slowConsumer(c)
 		return ErrSlowConsumer
 	}
-	l.writeFrame(c, op, payload)
+	if c.pmd.compresses(op, len(payload)) {
+		z, err := l.compress(c, payload)
+		if err != nil {
+			return err
+		}
+		l.writeFrame(c, op, b0rsv1, z)
+		l.trimCompress()
+	} else {
+		l.writeFrame(c, op, 0, payload)
+	}
 	if op == ws.OpText || op == ws.OpBinary {
 		l.stats.MessagesOut.Add(1)
 		l.stats.BytesOut.Add(uint64(len(payload)))

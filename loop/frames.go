@@ -21,7 +21,7 @@ import (
 func (l *evloop) websocket(c *Conn, buf []byte, start int) gnet.Action {
 	p := c.part
 	if p == nil {
-		p = l.getPart(int64(c.maxMsg))
+		p = l.getPart(c)
 		c.part = p
 	}
 	data := buf[start:]
@@ -104,18 +104,28 @@ func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
 		case frame.Message:
 			c.flags &^= fFragOpen
 			if st == stOpen {
+				payload := ev.Payload
+				if ev.Rsv&rsv1 != 0 {
+					// Compressed (RFC 7692 §6.2); the decoder lets RSV1
+					// through only when it was negotiated.
+					if payload, err = l.inflate(c, ev.Op, payload); err != nil {
+						l.protocolError(c, err)
+						return off
+					}
+				}
 				l.stats.MessagesIn.Add(1)
-				l.stats.BytesIn.Add(uint64(len(ev.Payload)))
+				l.stats.BytesIn.Add(uint64(len(payload)))
 				l.depth++
-				l.srv.h.OnMessage(c, ev.Op, ev.Payload)
+				l.srv.h.OnMessage(c, ev.Op, payload)
 				l.leave()
+				l.trimInflate()
 			}
 			// After the server's close frame, data is discarded (§5.5.1:
 			// the server sends nothing more, and the peer's late
 			// messages have no one to go to).
 		case frame.Ping:
 			if st == stOpen {
-				l.writeFrame(c, ws.OpPong, ev.Payload)
+				l.writeFrame(c, ws.OpPong, 0, ev.Payload)
 				if l.srv.ctl != nil && c.phase() == stOpen {
 					l.depth++
 					l.srv.ctl.OnPing(c, ev.Payload)

@@ -5,6 +5,7 @@ package loop
 import (
 	"github.com/gobwas/ws"
 
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -35,7 +36,9 @@ type Handler interface {
 	// OnMessage delivers a complete text or binary message (op is
 	// ws.OpText or ws.OpBinary). It is called on the loop goroutine;
 	// payload is valid only during the call (it points into the read
-	// buffer): copy it to keep it. Text payloads are valid UTF-8.
+	// buffer, or into the loop's inflate buffer for a message that
+	// arrived compressed, Decision.Deflate): copy it to keep it. Text
+	// payloads are valid UTF-8.
 	OnMessage(c *Conn, op ws.OpCode, payload []byte)
 
 	// OnClose is called on the loop goroutine once, when the TCP connection
@@ -123,12 +126,19 @@ type Decision struct {
 	Body        []byte
 	// Subprotocol and Extensions are the Sec-WebSocket-Protocol and
 	// Sec-WebSocket-Extensions values of ActUpgrade; empty leaves the field
-	// out. Extensions that set RSV bits are not supported by the loop.
+	// out. Extensions that set RSV bits are not supported by the loop,
+	// except permessage-deflate, which is agreed with Deflate rather than
+	// named here: the loop then writes it into the 101 itself, ahead of
+	// Extensions.
 	Subprotocol []byte
 	Extensions  []byte
 	// MaxMessage is the connection's message size limit for ActUpgrade;
-	// zero means Options.MaxMessage.
+	// zero means Options.MaxMessage. With permessage-deflate it bounds a
+	// message once inflated.
 	MaxMessage int64
+	// Compression is the permessage-deflate agreement of ActUpgrade, set
+	// with Deflate; zero for none.
+	Compression Compression
 }
 
 // Upgrade accepts a WebSocket handshake with the given subprotocol and
@@ -137,6 +147,27 @@ type Decision struct {
 func (d *Decision) Upgrade(subprotocol, extensions []byte, maxMessage int64) {
 	d.Action = ActUpgrade
 	d.Subprotocol, d.Extensions, d.MaxMessage = subprotocol, extensions, maxMessage
+}
+
+// Deflate agrees to permessage-deflate (RFC 7692) for an ActUpgrade, with
+// the parameters p that deflate.Negotiate chose from the request's offers
+// (Request.Head.Extensions), outgoing messages compressed at level (see
+// Compression.Level) when their payload is at least threshold bytes. Call
+// it with Upgrade, before or after.
+//
+// The loop then names exactly p in the 101's Sec-WebSocket-Extensions
+// (deflate.AppendResponse), lets the client set RSV1 on the first frame of
+// a data message, inflates such messages before OnMessage, never beyond
+// the connection's message size limit (1009 beyond it, 1007 for data that
+// does not inflate or text that is not UTF-8 once inflated), and
+// compresses what Write and Send send. Every message is inflated and
+// compressed from an empty window, so p must include
+// client_no_context_takeover, and level must be within
+// deflate.MinLevel..deflate.MaxLevel: otherwise the handshake is answered
+// 500. No codec is kept per connection: a loop shares one among its
+// connections, and the connection stores 8 bytes of agreement.
+func (d *Decision) Deflate(p deflate.Params, level, threshold int) {
+	d.Compression = Compression{Enabled: true, Params: p, Level: level, Threshold: threshold}
 }
 
 // Respond answers a plain HTTP response. header holds extra lines ending in

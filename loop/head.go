@@ -148,8 +148,9 @@ func (l *evloop) request(c *Conn) int {
 		if !isWS {
 			break
 		}
-		l.resp = parser.AppendSwitching(l.resp[:0], &l.accept, d.Subprotocol, d.Extensions)
-		l.write(c, l.resp)
+		if !l.switching(c, &l.accept, d) {
+			return headDone
+		}
 		l.opened(c, d.MaxMessage)
 		return headUpgraded
 	case ActRespond:

@@ -16,6 +16,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/upgate/upgate/loop/deflate"
 )
 
 // Server is a WebSocket server on a gnet engine. Create it with New, start it
@@ -30,6 +32,7 @@ type Server struct {
 	nloops                                               int
 
 	start time.Time
+	zpool deflate.Pool // Compressors for Send (compression.go)
 	mu    sync.Mutex
 	loops atomic.Pointer[[]*evloop]
 

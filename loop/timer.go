@@ -282,7 +282,7 @@ func (l *evloop) checkOpen(c *Conn) {
 		return
 	}
 	if s.pingTicks > 0 && c.flags&fPingOut == 0 && !before(l.now, l.pingDue(c)) {
-		l.writeFrame(c, ws.OpPing, nil)
+		l.writeFrame(c, ws.OpPing, 0, nil)
 		l.stats.PingsSent.Add(1)
 		c.mark = l.now
 		c.flags |= fPingOut
