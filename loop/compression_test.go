@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/klauspost/compress/flate"
 
+	"github.com/upgate/upgate/internal/wstest"
 	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/parser"
 )
@@ -289,4 +290,44 @@ func TestDeflateDecisionChecked(t *testing.T) {
 	if status, head := w.ReadHead(); status != 500 {
 		t.Fatalf("got %d:\n%s\nwant 500", status, head)
 	}
+}
+
+// TestDeflateTLS: the same over TLS, whose records feed the same decoder:
+// gorilla's compressed echo, then corrupt data closed with 1007.
+func TestDeflateTLS(t *testing.T) {
+	srv, cli := testTLS(t)
+	h := newTestHandler()
+	h.onRequest = func(r *Request, d *Decision) bool { return negotiateDeflate(r, d, 100) }
+	o := testOptions()
+	o.TLS = srv
+	s := startServer(t, h, o)
+
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, TLSClientConfig: cli, EnableCompression: true}
+	c, resp, err := d.Dial("wss://"+s.Addr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(got, "permessage-deflate") {
+		t.Fatalf("extensions %q; want permessage-deflate", got)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+	for i, n := range []int{0, 200, 2 << 10, 100 << 10} {
+		p := jsonLike(n + 100)[:n]
+		if err := c.WriteMessage(websocket.TextMessage, p); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.ReadMessage()
+		if err != nil || typ != websocket.TextMessage || !bytes.Equal(got, p) {
+			t.Fatalf("#%d: got type %d, %d bytes, %v; want %d bytes echoed", i, typ, len(got), err, n)
+		}
+	}
+
+	w := &wsClient{wstest.NewClient(t, dialTLS(t, s, cli))}
+	w.Write(upgradeRequest("/ws", deflateOffer))
+	if status, head := w.ReadHead(); status != 101 || !strings.Contains(head, deflateResponse) {
+		t.Fatalf("handshake answer:\n%s\nwant 101 with %q", head, deflateResponse)
+	}
+	w.Write(clientFrame(ws.OpBinary, true, 4, []byte{0xff, 0xff}))
+	w.ExpectClose(1007)
 }

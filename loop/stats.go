@@ -42,9 +42,9 @@ type Stats struct {
 	HandshakesOK      atomic.Uint64 // 101 responses written
 	HTTPResponses     atomic.Uint64 // plain responses written by ActRespond
 	MessagesIn        atomic.Uint64 // messages delivered to OnMessage
-	BytesIn           atomic.Uint64 // payload bytes of those messages
+	BytesIn           atomic.Uint64 // payload bytes of those messages, as delivered (inflated)
 	MessagesOut       atomic.Uint64 // data frames sent
-	BytesOut          atomic.Uint64 // payload bytes of those frames
+	BytesOut          atomic.Uint64 // payload bytes of those frames, before Write or Send compressed them
 	PingsSent         atomic.Uint64 // server pings
 	ProtocolErrors    atomic.Uint64 // connections failed for violating RFC 6455
 	SlowConsumers     atomic.Uint64 // connections closed with 1008 for MaxOutbound
