@@ -93,7 +93,7 @@ func readPublish(t testing.TB, rc *wstest.Client, d *deflate.Decompressor, want 
 
 func trunc(b []byte) []byte { return b[:min(len(b), 24)] }
 
-// quotes is a compressible message of about 2 KB, numbered by seq.
+// quotes is a compressible message of about 1.4 KB, numbered by seq.
 func quotes(seq int) []byte {
 	b := fmt.Appendf(nil, "%d:", seq)
 	for i := range 60 {
