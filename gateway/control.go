@@ -57,10 +57,15 @@ func (e controlEngine) OnPong(lc *loop.Conn, payload []byte) {
 // loopHandler returns what the loop calls: the engine, with the control
 // frame hook when a route's Handler wants it.
 func (g *Gateway) loopHandler() loop.Handler {
+	var h loop.Handler = (*engine)(g)
 	for _, rt := range g.routes.all {
 		if rt.ping != nil || rt.pong != nil {
-			return controlEngine{(*engine)(g)}
+			h = controlEngine{(*engine)(g)}
+			break
 		}
 	}
-	return (*engine)(g)
+	if g.wrapLoop != nil {
+		h = g.wrapLoop(h)
+	}
+	return h
 }

@@ -57,7 +57,15 @@ const coalesceMax = 64 << 10
 // published.
 type fanItem struct {
 	subs *subscribers
-	buf  []byte
+	buf  []byte   // the plain frame
+	z    *zframes // its compressed frames, nil when none (compress.go)
+}
+
+// joined is the frames of consecutive items joined for the subscribers of
+// one profile.
+type joined struct {
+	p   zprofile
+	buf []byte
 }
 
 // loopQueue is the fan-out queue of one event loop.
@@ -73,6 +81,7 @@ type loopQueue struct {
 	// Loop goroutine only.
 	run     []fanItem // the items being drained
 	scratch []byte    // frames joined for one write
+	joins   []joined  // frames joined per profile, when some are compressed
 	drainFn func()
 
 	_ [64]byte // keep the next loop's queue off this cache line
@@ -108,10 +117,10 @@ func (g *Gateway) behind(t *topic, cur, n int) bool {
 
 // push queues buf for the subscribers s of the queue's loop and returns
 // how many they are; 0 when the server is stopping. Any goroutine.
-func (q *loopQueue) push(s *subscribers, buf []byte) int {
+func (q *loopQueue) push(s *subscribers, buf []byte, z *zframes) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items = append(q.items, fanItem{s, buf})
+	q.items = append(q.items, fanItem{s, buf, z})
 	q.bytes.Add(int64(len(buf)))
 	if !q.scheduled {
 		// Queued under mu: see Ordering above.
@@ -146,9 +155,12 @@ func (q *loopQueue) drain() {
 				j++
 			}
 		}
-		if j == i+1 {
-			s.send(run[i].buf)
-		} else {
+		switch {
+		case j == i+1:
+			s.send(run[i].buf, run[i].z)
+		case compressed(run[i:j]):
+			q.sendJoined(s, run[i:j])
+		default:
 			b := q.scratch[:0]
 			for k := i; k < j; k++ {
 				b = append(b, run[k].buf...)
@@ -156,7 +168,7 @@ func (q *loopQueue) drain() {
 			// On the loop, SendFrame writes b or copies it into the
 			// connection's outbound buffer before it returns: the
 			// scratch buffer is free again after.
-			s.send(b)
+			s.send(b, nil)
 			q.scratch = b[:0]
 		}
 		i = j
@@ -165,28 +177,69 @@ func (q *loopQueue) drain() {
 	q.run = run[:0]
 }
 
+// compressed reports whether an item of run has compressed frames.
+func compressed(run []fanItem) bool {
+	for i := range run {
+		if run[i].z != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// sendJoined writes the items of run, all for the subscribers s, to each
+// of them in one write: the frames each takes (compressed or plain) are
+// joined once per profile among them, since subscribers of one profile
+// take the same frames. On the queue's loop.
+func (q *loopQueue) sendJoined(s *subscribers, run []fanItem) {
+	nj := 0 // q.joins[:nj] hold this run's frames
+	for _, ch := range s.chunks {
+		for _, c := range ch {
+			k := 0
+			for k < nj && q.joins[k].p != c.z {
+				k++
+			}
+			if k == nj {
+				if nj == len(q.joins) {
+					q.joins = append(q.joins, joined{})
+				}
+				b := q.joins[k].buf[:0]
+				for i := range run {
+					b = append(b, run[i].z.frameFor(c.z, run[i].buf)...)
+				}
+				q.joins[k] = joined{c.z, b}
+				nj++
+			}
+			// WriteFrame copies what it does not write: see drain.
+			_ = c.lc.WriteFrame(q.joins[k].buf)
+		}
+	}
+}
+
 // fanout sends one message to every subscriber of t and returns how many it
 // was handed to: on the loop cur (the caller's, -1 for none) the
 // subscribers that accepted it, on every other loop the subscribers it had
 // at the time (one that closes before its loop drains the queue, or is
 // found a slow consumer then, is counted but does not get it). The frame is
-// encoded once; its buffer is shared by every write and never modified
-// after. The caller checked behind. Any goroutine.
+// encoded once, and compressed once per (level, window bits) its
+// subscribers take it with (compress.go); each buffer is shared by every
+// write of it and never modified after. The caller checked behind. Any goroutine.
 func (g *Gateway) fanout(t *topic, op OpCode, payload []byte, cur int) int {
 	if t.n.Load() == 0 {
 		return 0
 	}
 	buf := make([]byte, 0, frame.HeaderLen(len(payload))+len(payload))
 	buf = frame.AppendFrame(buf, ws.OpCode(op), true, payload)
+	z := g.compress(t, op, payload)
 	delivered := 0
 	for i := range t.loops {
 		s := t.loops[i].Load()
 		switch {
 		case s.n == 0:
 		case i == cur:
-			delivered += s.send(buf)
+			delivered += s.send(buf, z)
 		default:
-			delivered += g.queues[i].push(s, buf)
+			delivered += g.queues[i].push(s, buf, z)
 		}
 	}
 	return delivered

@@ -59,12 +59,16 @@ type Gateway struct {
 
 	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
+	// wrapLoop, when set (by tests), wraps the loop Handler.
+	wrapLoop func(loop.Handler) loop.Handler
+
 	routes   routeTable
 	srv      *loop.Server
 	conns    *registry
 	topics   *topicRegistry
 	bus      *bus.Bus     // nil without Config.NATS
 	queues   []loopQueue  // by loop: publishes queued for it (fanout.go)
+	zpub     zpublisher   // compression of publishes (compress.go)
 	bucket   *tokenBucket // nil: no rate limit
 	maxConns int64
 	open     atomic.Int64 // connection slots taken (Limits.MaxConnections)

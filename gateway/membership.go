@@ -10,9 +10,10 @@ import "github.com/upgate/upgate/loop"
 type subscriber struct {
 	lc    *loop.Conn // the connection the topic's messages are written to
 	conn  *Conn
-	group int32  // the subscriber group: the index of the connection's loop
-	topic *topic // set by subscribe
-	pos   int    // index in the topic's group, under the topic's shard lock
+	group int32    // the subscriber group: the index of the connection's loop
+	topic *topic   // set by subscribe
+	pos   int      // index in the topic's group, under the topic's shard lock
+	z     zprofile // how the connection takes compressed publishes; set by subscribe
 }
 
 // joinTopics subscribes c to the topics its authorisation named, besides

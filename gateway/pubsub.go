@@ -22,7 +22,8 @@ import (
 //     subscribe or unsubscribe copies one or two chunks and the chunk index,
 //     O(chunkSize + n/chunkSize), rather than the whole list.
 //
-// A publish encodes its frame once, into one buffer it allocates, and
+// A publish encodes its frame once, into one buffer it allocates (and once
+// compressed per kind of subscriber that takes it so: compress.go), and
 // shares the bytes with every subscriber: it writes them itself to the
 // subscribers of the loop it runs on, if any, and queues them for each
 // other loop with subscribers, whose loop writes them to its subscribers
@@ -127,6 +128,7 @@ type topic struct {
 	shard *topicShard
 	n     atomic.Int64                  // subscribers over every loop; written under the shard's lock
 	loops []atomic.Pointer[subscribers] // by subscriber.group
+	zk    atomic.Pointer[zkinds]        // profiles of the subscribers with deflate; nil when none (compress.go)
 }
 
 type topicShard struct {
@@ -218,6 +220,11 @@ func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 			r.watch(name, true)
 		}
 	}
+	c.z = profileOf(c.lc)
+	if c.z.bits != 0 {
+		// Before the snapshot: see compress.go.
+		t.zk.Store(t.zk.Load().add(c.z, 1))
+	}
 	g := &t.loops[c.group]
 	s := g.Load()
 	c.topic, c.pos = t, s.n
@@ -238,6 +245,9 @@ func (r *topicRegistry) unsubscribe(c *subscriber) {
 		return // not subscribed (cannot happen: OnClose runs once)
 	}
 	g.Store(s.without(c.pos))
+	if c.z.bits != 0 {
+		t.zk.Store(t.zk.Load().add(c.z, -1))
+	}
 	if t.n.Add(-1) == 0 && sh.m[t.name] == t {
 		delete(sh.m, t.name)
 		if r.watch != nil {
@@ -272,13 +282,19 @@ func (r *topicRegistry) count() int {
 	return n
 }
 
-// send writes the shared frame buf to every subscriber of the snapshot, all
-// of one loop, and returns how many accepted it. On that loop's goroutine.
-func (s *subscribers) send(buf []byte) int {
+// send writes a publish to every subscriber of the snapshot, all of one
+// loop, and returns how many accepted it: the shared plain frame buf, or
+// the shared compressed frame of z that a subscriber takes (z may be nil).
+// On that loop's goroutine.
+func (s *subscribers) send(buf []byte, z *zframes) int {
 	n := 0
 	for _, ch := range s.chunks {
 		for _, c := range ch {
-			if c.lc.WriteFrame(buf) == nil {
+			b := buf
+			if z != nil {
+				b = z.frameFor(c.z, buf)
+			}
+			if c.lc.WriteFrame(b) == nil {
 				n++
 			}
 		}

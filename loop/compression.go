@@ -187,3 +187,39 @@ func (s *Server) appendCompressed(dst []byte, c *Conn, op ws.OpCode, payload []b
 	copy(dst[start:], dst[at:])
 	return dst[:len(dst)-(at-start)], nil
 }
+
+// Compression returns the permessage-deflate agreement recorded for c at
+// its 101, with Threshold clamped to 0..MaxUint32; the zero Compression
+// when c did not negotiate permessage-deflate.
+//
+// Goroutines: the loop writes the agreement once, while it writes the 101
+// and before it calls Handler.OnOpen, and never again. So a goroutine may
+// call Compression and Compresses from OnOpen on (on the loop), and from
+// any goroutine that learned of c from OnOpen or later through a
+// synchronising hand-off (a channel, a mutex, an atomic): the 101 happens
+// before it. A goroutine that holds c from before the 101 (from OnRequest,
+// as one resolving an ActDefer) must not call them until the Handler tells
+// it the connection opened: that read would race with the write.
+func (c *Conn) Compression() Compression {
+	z := &c.pmd
+	if !z.on() {
+		return Compression{}
+	}
+	return Compression{Enabled: true, Params: z.params, Level: z.level(), Threshold: int(z.min)}
+}
+
+// Compresses reports whether Write and Send compress a message of op and n
+// payload bytes on c, and if so with which compression level and server
+// window bits (server_max_window_bits, 8..15): a frame compressed with
+// those, RSV1 set, may go to c through SendFrame or WriteFrame, and so may
+// the same frame uncompressed. ok is false for a connection that did not
+// negotiate permessage-deflate, for opcodes other than text and binary and
+// for payloads below the threshold. Goroutines: as Compression. It
+// allocates nothing.
+func (c *Conn) Compresses(op ws.OpCode, n int) (level, windowBits int, ok bool) {
+	z := &c.pmd
+	if !z.compresses(op, n) {
+		return 0, 0, false
+	}
+	return z.level(), z.params.ServerMaxWindowBits(), true
+}

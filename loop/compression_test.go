@@ -331,3 +331,56 @@ func TestDeflateTLS(t *testing.T) {
 	w.Write(clientFrame(ws.OpBinary, true, 4, []byte{0xff, 0xff}))
 	w.ExpectClose(1007)
 }
+
+// TestConnCompresses reads the agreement from another goroutine, after
+// OnOpen handed the connections over: a client that offered a 10-bit
+// window, one that offered nothing, each checked per opcode and size.
+func TestConnCompresses(t *testing.T) {
+	opened := make(chan *Conn, 2)
+	h := newTestHandler()
+	h.onOpen = func(c *Conn) { opened <- c }
+	s, _ := startDeflate(t, h, 100, 0)
+	w := dialRaw(t, s)
+	w.Write(upgradeRequest("/ws", "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10"))
+	if status, head := w.ReadHead(); status != 101 || !strings.Contains(head, "server_max_window_bits=10") {
+		t.Fatalf("handshake answer:\n%s\nwant 101 with server_max_window_bits=10", head)
+	}
+	zc := <-opened
+	w2 := dialRaw(t, s)
+	w2.Write(upgradeRequest("/ws"))
+	if status, _ := w2.ReadHead(); status != 101 {
+		t.Fatalf("status %d", status)
+	}
+	pc := <-opened
+
+	if cz := zc.Compression(); !cz.Enabled || cz.Level != deflate.DefaultLevel || cz.Threshold != 100 || cz.Params.ServerMaxWindowBits() != 10 {
+		t.Errorf("Compression() = %+v; want enabled, level %d, threshold 100, 10 window bits", cz, deflate.DefaultLevel)
+	}
+	if cz := pc.Compression(); cz != (Compression{}) {
+		t.Errorf("Compression() without deflate = %+v; want the zero value", cz)
+	}
+	for i, tc := range []struct {
+		c          *Conn
+		op         ws.OpCode
+		n          int
+		level, bit int
+		ok         bool
+	}{
+		{zc, ws.OpText, 100, deflate.DefaultLevel, 10, true},
+		{zc, ws.OpBinary, 1 << 20, deflate.DefaultLevel, 10, true},
+		{zc, ws.OpText, 99, 0, 0, false},
+		{zc, ws.OpPing, 100, 0, 0, false},
+		{zc, ws.OpContinuation, 100, 0, 0, false},
+		{pc, ws.OpText, 1 << 20, 0, 0, false},
+	} {
+		level, bits, ok := tc.c.Compresses(tc.op, tc.n)
+		if level != tc.level || bits != tc.bit || ok != tc.ok {
+			t.Errorf("#%d: got (%d, %d, %v); want (%d, %d, %v)", i, level, bits, ok, tc.level, tc.bit, tc.ok)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { _, _, _ = zc.Compresses(ws.OpText, 200) }); a != 0 {
+		t.Errorf("Compresses allocates %v times; want 0", a)
+	}
+	w.CloseNormally()
+	w2.CloseNormally()
+}

@@ -53,7 +53,10 @@
 // in a connection: a loop shares one Decompressor and a Compressor per
 // level and window, Send borrows Compressors from a server-wide pool, and
 // the agreement costs a connection 8 bytes of its Conn. The TLS path feeds
-// the same decoder.
+// the same decoder. [Conn.Compression] and [Conn.Compresses] tell the
+// agreement to any goroutine the connection was handed to from OnOpen on,
+// so that a broadcaster can compress a message once for every connection
+// that agreed to the same level and window and send it with SendFrame.
 //
 // # TLS
 //
