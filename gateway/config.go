@@ -83,7 +83,9 @@ type Route struct {
 	// It is Go code, not configuration: no file key sets it.
 	Handler Handler `yaml:"-" json:"-"`
 	// NoDeflate turns permessage-deflate (RFC 7692) off on the route: an
-	// offer of it is declined and every message goes out uncompressed.
+	// offer of it is declined, Sec-WebSocket-Extensions is not read (a
+	// malformed one is answered 400 only where deflate is on), and every
+	// message goes out uncompressed.
 	// Otherwise the route accepts the first acceptable offer (see
 	// Config.Deflate).
 	NoDeflate bool `yaml:"no_deflate"`
