@@ -127,8 +127,10 @@ func TestHandshakeAllocations(t *testing.T) {
 	}
 	e := (*engine)(g)
 	for _, path := range []string{"/echo", "/ws/topic"} {
+		// The offer browsers send: negotiating it allocates nothing.
 		head := []byte("GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			"Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
 		h := parser.NewRequest(parser.Limits{})
 		if _, err := h.Parse(head); err != nil {
 			t.Fatal(err)
@@ -141,7 +143,7 @@ func TestHandshakeAllocations(t *testing.T) {
 			lc := &loop.Conn{}
 			d = loop.Decision{}
 			e.OnRequest(&loop.Request{Head: h, Conn: lc, WebSocket: true}, &d)
-			if d.Action != loop.ActUpgrade {
+			if d.Action != loop.ActUpgrade || !d.Compression.Enabled {
 				t.Fatalf("decision %+v", d)
 			}
 			e.OnOpen(lc)

@@ -87,7 +87,7 @@ func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.A
 	if c.sub != "" {
 		sub = []byte(c.sub)
 	}
-	d.Upgrade(sub, nil, rt.maxMessage)
+	upgrade(d, c, sub)
 }
 
 // User returns the user id the authorisation service gave the connection,

@@ -212,6 +212,15 @@ var metricDefs = []metricDef{
 		},
 	},
 	{
+		name: "upgate_deflate_connections_total", typ: counter, labels: []string{"route"},
+		help: "WebSocket connections opened with permessage-deflate, by route.",
+		collect: func(s *scrape, e emit) {
+			for _, r := range s.configured() {
+				e.value(float64(r.deflate.Load()), r.label)
+			}
+		},
+	},
+	{
 		name: "upgate_handshakes_total", typ: counter, labels: []string{"route", "result", "status"},
 		help: "WebSocket handshake requests by route and answer (result accepted is status 101).",
 		collect: func(s *scrape, e emit) {
@@ -271,7 +280,7 @@ var metricDefs = []metricDef{
 	},
 	{
 		name: "upgate_received_bytes_total", typ: counter,
-		help:    "Payload bytes of the WebSocket messages received.",
+		help:    "Payload bytes of the WebSocket messages received, inflated when they came compressed.",
 		collect: value(func(s *scrape) uint64 { return s.loop.BytesIn }),
 	},
 	{
@@ -281,7 +290,7 @@ var metricDefs = []metricDef{
 	},
 	{
 		name: "upgate_sent_bytes_total", typ: counter,
-		help:    "Payload bytes of the WebSocket data frames sent.",
+		help:    "Payload bytes of the WebSocket data frames sent, before compression.",
 		collect: value(func(s *scrape) uint64 { return s.loop.BytesOut }),
 	},
 	{

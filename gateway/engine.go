@@ -10,6 +10,7 @@ import (
 
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/loop/frame"
 	"github.com/upgate/upgate/parser"
 )
@@ -127,6 +128,22 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		g.refuse(rt, d, rejSubprotocol, 400, reasonSubprotocol, "")
 		return
 	}
+	var pmd deflate.Params
+	var agreed bool
+	if rt.deflate {
+		it := h.Extensions()
+		var err error
+		if pmd, agreed, err = deflate.Negotiate(&it, deflateConfig); err != nil {
+			pe, _ := err.(*parser.Error)
+			if pe == nil {
+				pe = parser.ErrBadExtensions
+			}
+			g.stats.rejections[rejExtensions].Add(1)
+			rt.stats.handshake(pe.Status)
+			d.RejectError(pe)
+			return
+		}
+	}
 	var topic []byte
 	if rt.kind == kindPubSub || (rt.kind == kindCustom || rt.kind == kindBridge) && rt.pattern {
 		var ok bool
@@ -146,7 +163,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 	}
-	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind}
+	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind, pmd: pmd, deflate: agreed}
 	c.client = g.clientAddr(r.Conn.ClientAddr().Addr(), h)
 	if sub != nil {
 		c.sub = rt.subprotocolName(sub)
@@ -182,7 +199,21 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		return
 	}
 	r.Conn.SetContext(c)
+	upgrade(d, c, sub)
+}
+
+// deflateConfig is what the routes agree to: no context takeover, any
+// window the client asks the server to keep within.
+var deflateConfig = deflate.Config{}
+
+// upgrade accepts the handshake of c with subprotocol sub, and with the
+// permessage-deflate agreement of c when it has one.
+func upgrade(d *loop.Decision, c *Conn, sub []byte) {
+	rt := c.rt
 	d.Upgrade(sub, nil, rt.maxMessage)
+	if c.deflate {
+		d.Deflate(c.pmd, rt.deflateLevel, rt.deflateThreshold)
+	}
 }
 
 // healthMethod reports whether a request of the health paths uses GET or
@@ -241,6 +272,9 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	rt := c.rt
 	rt.stats.open.Add(1)
 	rt.stats.handshake(101)
+	if c.deflate {
+		rt.stats.deflate.Add(1)
+	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.client, "topic", c.topicName, "subprotocol", c.sub)
 	}

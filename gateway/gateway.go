@@ -118,7 +118,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 		o(g)
 	}
 	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
-	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage)
+	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage, cfg.Deflate)
 	for i, rt := range g.routes.all {
 		if rt.kind == kindCustom && !rt.setHandler(g.handler) {
 			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i),

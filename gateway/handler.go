@@ -13,6 +13,7 @@ import (
 
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -154,9 +155,11 @@ type Conn struct {
 	topic        *topic     // pubsub: subscription's topic, set by OnOpen, read by OnMessage and OnClose (loop goroutine)
 	subscription subscriber // pubsub: c in its topic's subscriber list; its group is set by OnOpen for every connection
 
-	sub    string     // chosen subprotocol
-	client netip.Addr // client address after the PROXY protocol and X-Forwarded-For
-	req    *Request   // Custom routes: the copied request
+	sub     string         // chosen subprotocol
+	pmd     deflate.Params // permessage-deflate agreement, when deflate
+	deflate bool           // the handshake agreed to permessage-deflate
+	client  netip.Addr     // client address after the PROXY protocol and X-Forwarded-For
+	req     *Request       // Custom routes: the copied request
 
 	// With a bus (Config.NATS): the connection's description on the bus,
 	// set by OnOpen; the user and topics its authorisation gave (set on

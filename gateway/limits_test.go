@@ -204,6 +204,13 @@ func TestConfigErrors(t *testing.T) {
 		{"routes[0].subprotocols[0]", func(c *Config) { c.Routes = []Route{{Path: "/a", Subprotocols: []string{"a b"}}} }},
 		{"timeouts.drain_delay", func(c *Config) { c.Timeouts.DrainDelay = -time.Second }},
 		{"routes[0].publish", func(c *Config) { c.Routes = []Route{{Path: "/e", Behaviour: Echo, Publish: true}} }},
+		{"deflate.level", func(c *Config) { c.Deflate.Level = 10 }},
+		{"deflate.level", func(c *Config) { c.Deflate.Level = -1 }},
+		{"deflate.threshold", func(c *Config) { c.Deflate.Threshold = -1 }},
+		{"routes[0].deflate_level", func(c *Config) { c.Routes = []Route{{Path: "/e", DeflateLevel: 12}} }},
+		{"routes[0].deflate_threshold", func(c *Config) { c.Routes = []Route{{Path: "/e", DeflateThreshold: -5}} }},
+		{"routes[0].deflate_level", func(c *Config) { c.Routes = []Route{{Path: "/e", NoDeflate: true, DeflateLevel: 5}} }},
+		{"routes[0].deflate_threshold", func(c *Config) { c.Routes = []Route{{Path: "/e", NoDeflate: true, DeflateThreshold: 5}} }},
 	}
 	for _, tc := range cases {
 		cfg := testConfig()

@@ -61,6 +61,7 @@ type routeStats struct {
 	closes     [17]atomic.Uint64
 	publishes  atomic.Uint64 // messages published by the route's clients
 	deliveries atomic.Uint64 // frames those publishes handed to subscribers
+	deflate    atomic.Uint64 // connections opened with permessage-deflate
 }
 
 func (s *routeStats) handshake(status int) { s.handshakes[statusIndex(status)].Add(1) }
@@ -76,12 +77,13 @@ const (
 	rejAuthorize
 	rejMaxMessage
 	rejPublishDenied
+	rejExtensions
 	numRejections
 )
 
 var rejectionNames = [numRejections]string{
 	"max_connections", "connect_rate", "origin", "subprotocol", "topic",
-	"authorize", "max_message", "publish_denied",
+	"authorize", "max_message", "publish_denied", "extensions",
 }
 
 // latencyBuckets are the upper bounds of the handshake latency histogram.

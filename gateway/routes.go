@@ -23,7 +23,13 @@ type route struct {
 	origins    []string // lower case, no trailing "/"
 	maxMessage int64
 	plainBody  []byte // answer to a plain GET when PlainHTTP
-	stats      routeStats
+
+	// permessage-deflate: on unless NoDeflate, with the route's level and
+	// threshold or Config.Deflate's.
+	deflate          bool
+	deflateLevel     int
+	deflateThreshold int
+	stats            routeStats
 
 	// Custom routes: the Handler (Route.Handler or the default) and the
 	// optional interfaces it implements, nil when it does not.
@@ -49,10 +55,18 @@ func (rt *route) setHandler(def Handler) bool {
 	return true
 }
 
-func newRoute(r Route, defaultMax int64) *route {
+func newRoute(r Route, defaultMax int64, dflt Deflate) *route {
 	rt := &route{Route: r, maxMessage: r.MaxMessage}
 	if rt.maxMessage == 0 {
 		rt.maxMessage = defaultMax
+	}
+	rt.deflate = !r.NoDeflate
+	rt.deflateLevel, rt.deflateThreshold = r.DeflateLevel, r.DeflateThreshold
+	if rt.deflateLevel == 0 {
+		rt.deflateLevel = dflt.Level
+	}
+	if rt.deflateThreshold == 0 {
+		rt.deflateThreshold = dflt.Threshold
 	}
 	switch r.Behaviour {
 	case PubSub:
@@ -114,10 +128,10 @@ type routeTable struct {
 	all      []*route // in configuration order
 }
 
-func newRouteTable(routes []Route, defaultMax int64) routeTable {
+func newRouteTable(routes []Route, defaultMax int64, dflt Deflate) routeTable {
 	t := routeTable{exact: make(map[string]*route)}
 	for _, r := range routes {
-		rt := newRoute(r, defaultMax)
+		rt := newRoute(r, defaultMax, dflt)
 		t.all = append(t.all, rt)
 		if rt.pattern {
 			t.patterns = append(t.patterns, rt)

@@ -68,6 +68,7 @@ const (
 	groupTimeouts = "Timeouts"
 	groupFleet    = "Fleet over NATS (subjects and headers: README, Running a fleet)"
 	groupTLS      = "TLS (wss://; SIGHUP reloads the certificates)"
+	groupDeflate  = "Compression (permessage-deflate, on every route without no_deflate)"
 	groupLog      = "Logging"
 )
 
@@ -198,6 +199,13 @@ var options = []option{
 	{flag: "tls-reload-interval", key: "tls.reload_interval", group: groupTLS, meta: "DURATION",
 		usage: "How often the certificate, key and CA files are checked for changes; a change reloads them for new handshakes, a failed reload keeps the old ones. Negative turns the check off.",
 		field: func(c *fileConfig) any { return &c.TLS.ReloadInterval }},
+
+	{flag: "deflate-level", key: "deflate.level", group: groupDeflate, meta: "1-9",
+		usage: "Compression level of the messages sent, 1 (fastest) to 9 (smallest). Routes may set their own (deflate_level in the file).",
+		field: func(c *fileConfig) any { return &c.Deflate.Level }},
+	{flag: "deflate-threshold", key: "deflate.threshold", group: groupDeflate, meta: "BYTES",
+		usage: "Smallest message sent compressed; smaller ones go out as they are. Routes may set their own (deflate_threshold in the file).",
+		field: func(c *fileConfig) any { return &c.Deflate.Threshold }},
 
 	{flag: "log-format", key: "log.format", group: groupLog, meta: "text|json",
 		usage: "Log line format, on standard error.",
@@ -571,11 +579,11 @@ func numError(want, text string, err error) error {
 }
 
 // parseRoute parses a --route value:
-// PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT].
+// PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=SUBJECT].
 func parseRoute(spec string) (gateway.Route, error) {
 	path, rest, ok := strings.Cut(spec, "=")
 	if !ok || path == "" || rest == "" {
-		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT], such as /ws/{topic}=pubsub,publish")
+		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=SUBJECT], such as /ws/{topic}=pubsub,publish")
 	}
 	parts := strings.Split(rest, ",")
 	r := gateway.Route{Path: path, Behaviour: gateway.Behaviour(parts[0])}
@@ -587,12 +595,14 @@ func parseRoute(spec string) (gateway.Route, error) {
 			r.PlainHTTP = true
 		case "auth":
 			r.Auth = true
+		case "no_deflate", "no-deflate":
+			r.NoDeflate = true
 		default:
 			if s, ok := strings.CutPrefix(p, "subject="); ok {
 				r.Subject = s
 				continue
 			}
-			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish, plain_http, auth or subject=SUBJECT", p)
+			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish, plain_http, auth, no_deflate or subject=SUBJECT", p)
 		}
 	}
 	return r, nil

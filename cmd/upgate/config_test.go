@@ -145,6 +145,8 @@ func TestEnvNames(t *testing.T) {
 		{"tls-unknown-sni", "UPGATE_TLS_UNKNOWN_SNI"},
 		{"tls-max-handshakes", "UPGATE_TLS_MAX_HANDSHAKES"},
 		{"tls-reload-interval", "UPGATE_TLS_RELOAD_INTERVAL"},
+		{"deflate-level", "UPGATE_DEFLATE_LEVEL"},
+		{"deflate-threshold", "UPGATE_DEFLATE_THRESHOLD"},
 		{"log-format", "UPGATE_LOG_FORMAT"},
 		{"log-level", "UPGATE_LOG_LEVEL"},
 	}
@@ -506,6 +508,7 @@ func TestRouteFlag(t *testing.T) {
 		{"/e=echo,plain_http", gateway.Route{Path: "/e", Behaviour: gateway.Echo, PlainHTTP: true}},
 		{"/ws/{topic}=pubsub", gateway.Route{Path: "/ws/{topic}", Behaviour: gateway.PubSub}},
 		{"/ws/{topic}=pubsub,publish,plain-http", gateway.Route{Path: "/ws/{topic}", Behaviour: gateway.PubSub, Publish: true, PlainHTTP: true}},
+		{"/raw=echo,no_deflate", gateway.Route{Path: "/raw", Behaviour: gateway.Echo, NoDeflate: true}},
 	}
 	for i, c := range cases {
 		got, err := parseRoute(c.spec)
@@ -557,6 +560,10 @@ func TestGatewayErrorsNameTheSource(t *testing.T) {
 		{args: []string{"--route", "/a=shout"}, where: "--route (routes[0].behaviour)"},
 		{args: []string{"--listen", "127.0.0.1:9090"}, where: "--admin (default)"},
 		{args: []string{"--reuse-port", "--listen", "127.0.0.1:0"}, where: "--reuse-port"},
+		{args: []string{"--deflate-level", "10"}, where: "--deflate-level"},
+		{env: map[string]string{"UPGATE_DEFLATE_THRESHOLD": "-1"}, where: "UPGATE_DEFLATE_THRESHOLD"},
+		{yaml: "deflate:\n  level: 12\n", where: "upgate.yaml:2: deflate.level"},
+		{yaml: "routes:\n  - path: /a\n    no_deflate: true\n    deflate_level: 3\n", where: "upgate.yaml:4: routes[0].deflate_level"},
 	}
 	for i, c := range cases {
 		s, err := load(c.args, c.env, c.yaml)

@@ -149,21 +149,62 @@ func TestEchoGorilla(t *testing.T) {
 	}
 }
 
+// pmdAnswer is the gateway's answer to an acceptable permessage-deflate
+// offer that sets no window.
+const pmdAnswer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+// TestEchoCoder: coder/websocket negotiates permessage-deflate in both of
+// its compression modes; the gateway answers no context takeover either
+// way, which a client that asked for context takeover must accept
+// (RFC 7692 §7.1.1), and messages of every size round-trip.
 func TestEchoCoder(t *testing.T) {
 	p := startUpgate(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// coder/websocket offers permessage-deflate; the gateway declines it and
-	// messages flow uncompressed.
-	c, resp, err := cws.Dial(ctx, p.wsURL("/echo"), &cws.DialOptions{CompressionMode: cws.CompressionContextTakeover})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
+	for _, mode := range []cws.CompressionMode{cws.CompressionNoContextTakeover, cws.CompressionContextTakeover} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, resp, err := cws.Dial(ctx, p.wsURL("/echo"), &cws.DialOptions{CompressionMode: mode, CompressionThreshold: 1})
+		if err != nil {
+			cancel()
+			t.Fatalf("mode %v: dial: %v", mode, err)
+		}
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != pmdAnswer {
+			t.Errorf("mode %v: got extensions %q; want %q", mode, ext, pmdAnswer)
+		}
+		coderEcho(ctx, t, c, []int{0, 125, 126, 128, 65536, 300_000, 1 << 20})
+		c.CloseNow()
+		cancel()
 	}
-	defer c.CloseNow()
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
-		t.Errorf("the gateway negotiated extensions %q", ext)
+}
+
+// TestDeflateRoutes: gorilla negotiates on the default routes and
+// round-trips every size; a route with no_deflate declines the offer.
+func TestDeflateRoutes(t *testing.T) {
+	p := startUpgate(t, nil, "--route", "/echo=echo", "--route", "/raw=echo,no_deflate", "--max-message", "2097152")
+	d := gws.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: true}
+	for _, rc := range []struct{ path, want string }{{"/echo", pmdAnswer}, {"/raw", ""}} {
+		c, resp, err := d.Dial(p.wsURL(rc.path), nil)
+		if err != nil {
+			t.Fatalf("%s: dial: %v", rc.path, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if got := resp.Header.Get("Sec-WebSocket-Extensions"); got != rc.want {
+			t.Errorf("%s: got extensions %q; want %q", rc.path, got, rc.want)
+		}
+		for i, n := range []int{0, 1, 127, 128, 4096, 65536, 1 << 20} {
+			for _, typ := range []int{gws.TextMessage, gws.BinaryMessage} {
+				msg := payload(n, byte(i))
+				if err := c.WriteMessage(typ, msg); err != nil {
+					t.Fatalf("%s: write %d bytes: %v", rc.path, n, err)
+				}
+				gotTyp, got := readGorilla(t, c)
+				if gotTyp != typ || !bytes.Equal(got, msg) {
+					t.Fatalf("#%d: %s: echo of %d bytes (type %d): got %d bytes of type %d", i, rc.path, n, typ, len(got), gotTyp)
+				}
+			}
+		}
 	}
-	coderEcho(ctx, t, c, []int{0, 125, 126, 65536, 300_000})
+	if v := p.metrics(t)[`upgate_deflate_connections_total{route="/echo"}`]; v != 1 {
+		t.Errorf("got upgate_deflate_connections_total{route=\"/echo\"} %v; want 1", v)
+	}
 }
 
 // coderEcho has c send a text and a binary message of each size, checks
@@ -281,12 +322,22 @@ func TestNodeWSClient(t *testing.T) {
 	for i, args := range [][]string{
 		{"echo", p.wsURL("/echo"), "2", "0", "1", "125", "126", "65535", "65536", "300000"},
 		{"frag", p.wsURL("/echo")},
+		{"--deflate", "echo", p.wsURL("/echo"), "1", "0", "1", "127", "128", "1023", "1024", "65536", "1m"},
+		{"--deflate", "frag", p.wsURL("/echo")},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		out, err := nodeCommand(ctx, node, script, args...).CombinedOutput()
 		cancel()
 		if err != nil || !strings.Contains(string(out), `"ok":true`) {
 			t.Errorf("%d: node ws-client.mjs %s: %v\n%s", i, strings.Join(args, " "), err, out)
+		}
+		// ws reports the names of the extensions it agreed to.
+		want := `"extensions":""`
+		if args[0] == "--deflate" {
+			want = `"extensions":"permessage-deflate"`
+		}
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%d: node ws-client.mjs %s: output without %s:\n%s", i, strings.Join(args, " "), want, out)
 		}
 	}
 }

@@ -35,13 +35,14 @@ Configuration file:
       YAML file with any of the keys below, plus routes (see
       upgate.example.yaml). Unknown keys are refused.
       env UPGATE_CONFIG, default none
-  --route PATH=BEHAVIOUR[,publish][,plain_http][,auth][,subject=SUBJECT]
+  --route PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=S]
       A route (repeatable), replacing the file's routes: echo; pubsub on a
       path ending in /{topic}; bridge (needs --nats), whose clients'
-      messages go to <prefix>.in.<subject> for backends. publish lets
+      messages go to <prefix>.in.<S> for backends. publish lets
       pubsub clients publish to their topic, plain_http answers plain HTTP
       requests with 200 instead of 426, auth makes handshakes wait for the
-      authorisation service on <prefix>.auth (needs --nats).
+      authorisation service on <prefix>.auth (needs --nats), no_deflate
+      declines permessage-deflate.
       Example: --route /echo=echo --route '/ws/{topic}=pubsub,publish'
       --route '/chat/{topic}=bridge,auth'
 `)
@@ -99,6 +100,9 @@ func formatRoute(r gateway.Route) string {
 	}
 	if r.Auth {
 		s += ",auth"
+	}
+	if r.NoDeflate {
+		s += ",no_deflate"
 	}
 	if r.Subject != "" {
 		s += ",subject=" + r.Subject

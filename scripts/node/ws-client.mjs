@@ -32,7 +32,9 @@
 //   --verbose         log each step on stderr
 //
 // Output: one JSON line on stdout.
-//   success: {"ok":true,"messages":N,"closeCode":1000,...} and exit status 0
+//   success: {"ok":true,"messages":N,"closeCode":1000,"extensions":"...",...} and
+//            exit status 0; extensions names the extensions agreed ("" for
+//            none)
 //   failure: {"ok":false,"error":"...",...} (also a readable line on stderr), exit status 1
 // Exit status 2 means bad usage.
 
@@ -360,6 +362,7 @@ class Client {
       pongs: this.pongs,
       closeCode: this.closed ? this.closed.code : null,
       closeReason: this.closed ? this.closed.reason : null,
+      extensions: this.ws ? this.ws.extensions : null,
     };
   }
 }
