@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -37,6 +38,13 @@ var deflateOffers = map[string]string{
 	deflateNoTakeover: "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
 	deflateTakeover:   "permessage-deflate; client_no_context_takeover",
 }
+
+// errDeclined ends a -deflate run whose server answered a 101 without
+// permessage-deflate; the command exits with status 3 then.
+var errDeclined = errors.New("server declined permessage-deflate")
+
+// whyDeclined is the error counted for such a connection.
+const whyDeclined = "declined permessage-deflate"
 
 // deflateLevel is the client's compression level (the fastest).
 const deflateLevel = 1
@@ -216,7 +224,7 @@ func (d *deflateClient) upgraded(c *conn, head []byte) string {
 	}
 	if !ok || !bytes.HasPrefix(v, []byte("permessage-deflate")) {
 		d.info.Declined++
-		return "declined permessage-deflate"
+		return whyDeclined
 	}
 	d.info.Negotiated[string(v)]++
 	c.takeover = !bytes.Contains(v, []byte("server_no_context_takeover"))

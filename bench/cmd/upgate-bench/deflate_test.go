@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log"
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +75,7 @@ func TestDeflateEcho(t *testing.T) {
 	} {
 		r, err := runEcho(deflateTestConfig(tc.addr, tc.mode), pr)
 		if tc.declined {
-			if err == nil || r == nil || r.Deflate == nil || r.Deflate.Declined == 0 || r.Errors["declined permessage-deflate"] == 0 {
+			if !errors.Is(err, errDeclined) || r == nil || r.Deflate == nil || r.Deflate.Declined == 0 || r.Errors["declined permessage-deflate"] == 0 {
 				t.Errorf("#%d: got %v, %+v; want the run ended as declined", i, err, r)
 			}
 			continue
@@ -151,5 +153,45 @@ func TestInflateWindow(t *testing.T) {
 	// From the second round on, every message repeats one in the window.
 	if wire*5 > total {
 		t.Errorf("%d bytes for %d: the context was not used", wire, total)
+	}
+}
+
+func TestDeflateTable(t *testing.T) {
+	run := func(server, mode string, msgs int64, cpu, sent, recv float64, negotiated string) *group {
+		d := &DeflateInfo{Mode: mode, SentWireBytes: sent, RecvWireBytes: recv}
+		if negotiated != "" {
+			d.Negotiated = map[string]int64{negotiated: 1}
+		} else if mode != deflateNone {
+			d.Declined = 1
+		}
+		r := &Result{Scenario: "deflate-echo", Server: server, Messages: msgs, ServerCPUPerOpUs: cpu, Deflate: d,
+			MessagesPerSec: float64(msgs)}
+		return &group{scenario: section(r), server: server, runs: []*Result{r}}
+	}
+	base := []*group{run("upgate", deflateNone, 100, 10, 2008, 2004, ""), run("gws", deflateNone, 100, 20, 2008, 2004, "")}
+	gs := []*group{run("upgate", deflateNoTakeover, 0, 0, 0, 0, ""), run("gws", deflateNoTakeover, 100, 60, 800, 806, "permessage-deflate")}
+	tb := deflateTable(gs, base)
+	col := func(row int, name string) string { return tb.rows[row][slices.Index(tb.head, name)] }
+	for i, c := range []struct {
+		row        int
+		name, want string
+	}{
+		{0, "negotiated", "declined"},
+		{0, "wire B/message sent", "–"},
+		{0, "CPU vs no deflate", "–"},
+		{0, "runs", "1"},
+		{1, "negotiated", "permessage-deflate"},
+		{1, "wire B/message sent", "800"},
+		{1, "received", "806"},
+		{1, "wire vs no deflate", "0.40×"},
+		{1, "CPU vs no deflate", "3.00×"},
+		{1, "server CPU µs/message", "60.00"},
+	} {
+		if got := col(c.row, c.name); got != c.want {
+			t.Errorf("#%d: row %d, %s: got %q; want %q", i, c.row, c.name, got, c.want)
+		}
+	}
+	if gs[0].scenario != "deflate-echo-no-takeover" || base[0].scenario != "deflate-echo-none" {
+		t.Errorf("sections %s, %s; want deflate-echo-no-takeover, deflate-echo-none", gs[0].scenario, base[0].scenario)
 	}
 }

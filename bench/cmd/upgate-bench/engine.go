@@ -348,6 +348,9 @@ func (e *engine) upgraded(c *conn, n int) bool {
 			e.failed++
 			e.errs[why]++
 			e.abort = fmt.Errorf("%s: %s", e.dfl.info.Mode, why)
+			if why == whyDeclined {
+				e.abort = fmt.Errorf("%s: %w", e.dfl.info.Mode, errDeclined)
+			}
 			e.closeConn(c)
 			return false
 		}

@@ -8,10 +8,13 @@
 //	upgate-bench cert [-o DIR]
 //
 // A run prints one summary line and, with -out, writes its result as JSON.
+// It exits with status 3 when a -deflate server declined the extension (the
+// result, recording it, is written all the same), 1 on other errors.
 // Pin the client and the server to different cores (scripts/bench.sh does).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -183,6 +186,9 @@ func main() {
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "upgate-bench %s %s: %v\n", cfg.scenario, cfg.server, err)
+		if errors.Is(err, errDeclined) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }
