@@ -15,7 +15,7 @@
 #   --servers "A B ..."  servers to run (default: upgate ceiling tlsfloor
 #                        gnetws nbio gws gobwas gorilla)
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
-#                        tls-handshake tls-hold tls-echo
+#                        tls-handshake tls-hold tls-echo deflate-echo
 #   --port N             first port to try for the servers (default: random
 #                        in 10001-30000); each server takes the next free one
 #   --out DIR            results directory
@@ -28,6 +28,15 @@
 # an X25519 key share only and once with Go's default key shares
 # (X25519MLKEM768 and X25519); tls-echo with the defaults (--quick: the
 # defaults only, but for tls-handshake).
+#
+# deflate-echo (permessage-deflate, RFC 7692) runs against upgate, nbio, gws
+# and gorilla: 16 JSON messages of about 2 KiB cycled, once without the
+# extension (the baseline: the same messages, the server without its
+# -deflate), once with the client offering no context takeover both ways;
+# gws once more with -deflate-takeover and an offer that lets it keep its
+# context. upgate needs no flag: it negotiates by default. A server that
+# answers without the extension is recorded as declined, and the script
+# goes on.
 #
 # Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
 # process for every run; the client runs on CPU 1 (taskset -c 1). Servers
@@ -51,6 +60,7 @@ REPS=""
 OUT=""
 SERVERS="upgate ceiling tlsfloor gnetws nbio gws gobwas gorilla"
 TLS_SERVERS=" upgate tlsfloor nbio gws gorilla "
+DEFLATE_SERVERS=" upgate nbio gws gorilla "
 SCENARIOS=""
 FIRST_PORT=""
 while [ $# -gt 0 ]; do
@@ -73,7 +83,7 @@ MAX_OTHER=${BENCH_MAX_OTHER_CPU:-0.25}
 RETRIES=2
 if [ "$QUICK" = 1 ]; then
 	RETRIES=0
-	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo}"
+	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo}"
 	HS=(-d 1.5s -warmup 0.3s -c 64)
 	LAT=(-rate 5000 -c 1024 -d 1s -warmup 0.2s)
 	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
@@ -84,6 +94,7 @@ if [ "$QUICK" = 1 ]; then
 	TLS_HOLD=(-n 500 -hold-from 100 -settle 0.3s -d 0.3s -c 32)
 	TLS_ECHO=(-n 20 -size 128 -d 1s -warmup 0.2s)
 	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="default" TLS_ECHO_SHARES="default"
+	DEFLATE_ECHO=(-n 20 -d 1s -warmup 0.2s)
 	if [ -z "$OUT" ]; then
 		# one directory per run: several test runs may share the machine
 		mkdir -p "$ROOT/bench/results/tmp"
@@ -91,7 +102,7 @@ if [ "$QUICK" = 1 ]; then
 		OUT=$(mktemp -d "$ROOT/bench/results/tmp/quick.XXXXXX")
 	fi
 else
-	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo}"
+	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo}"
 	HS=(-d 10s -warmup 3s -c 64)
 	LAT=(-rate 10000 -c 1024 -d 10s -warmup 2s)
 	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
@@ -105,6 +116,7 @@ else
 	TLS_HOLD=(-n 10000 -hold-from 1000 -settle 2s -d 5s -c 64)
 	TLS_ECHO=(-n 100 -size 128 -d 10s -warmup 2s)
 	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="x25519 default" TLS_ECHO_SHARES="default"
+	DEFLATE_ECHO=(-n 100 -d 10s -warmup 2s)
 	if [ -z "$OUT" ]; then
 		OUT=$ROOT/bench/results/$(date +%F)
 		[ -e "$OUT" ] && OUT=$OUT-$(date +%H%M%S)
@@ -222,6 +234,8 @@ client() {
 	local rc=0
 	wait "$CLI_PID" || rc=$?
 	CLI_PID=""
+	# 3: a -deflate server declined the extension; the result records it.
+	[ $rc -eq 3 ] && [ "${DECLINE_OK:-0}" = 1 ] && rc=0
 	[ $rc -eq 0 ] || die "client failed: $tag (exit $rc; server log: $LOGS/$tag.server.log)"
 }
 
@@ -294,6 +308,23 @@ run_tls() {
 	tls-hold) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_HOLD[@]}" hold ;;
 	tls-echo) measure "$tag" "$server" "${TLS_SARGS[@]}" -- "${args[@]}" "${TLS_ECHO[@]}" echo ;;
 	esac
+}
+
+# run_deflate SERVER REP MODE: one measured deflate-echo run with the
+# client's -deflate MODE (none, no-takeover, takeover); the peers get
+# -deflate (and -deflate-takeover for takeover), but for the baseline.
+run_deflate() {
+	local server=$1 rep=$2 mode=$3 tag="deflate-echo-$3-$1-r$2"
+	local args=(-server "$server" -rep "$rep" -deflate "$mode")
+	local sargs=()
+	[ "$server" = upgate ] && [ "$IMPL" = loop ] && args+=(-notes "upgate via bench/peers/upgate")
+	if [ "$server" != upgate ] && [ "$mode" != none ]; then
+		sargs=(-deflate)
+		[ "$mode" = takeover ] && sargs+=(-deflate-takeover)
+	fi
+	DECLINE_OK=1
+	measure "$tag" "$server" ${sargs[@]+"${sargs[@]}"} -- "${args[@]}" "${DEFLATE_ECHO[@]}" echo
+	DECLINE_OK=0
 }
 
 # lever SERVER VARIANT REP SERVER-ARGS -- CLIENT-ARGS: one kernel-lever run.
@@ -380,6 +411,15 @@ for rep in $(seq "$REPS"); do
 				for s in "${order[@]}"; do
 					case $TLS_SERVERS in *" $s "*) run_tls "$scenario" "$s" "$rep" "$ks" ;; esac
 				done
+			done
+			;;
+		deflate-echo)
+			echo "==> [rep $rep/$REPS] deflate-echo"
+			for s in "${order[@]}"; do
+				case $DEFLATE_SERVERS in *" $s "*) ;; *) continue ;; esac
+				run_deflate "$s" "$rep" none
+				run_deflate "$s" "$rep" no-takeover
+				[ "$s" = gws ] && run_deflate gws "$rep" takeover
 			done
 			;;
 		*) die "unknown scenario $scenario" ;;

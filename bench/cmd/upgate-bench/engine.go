@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -37,6 +38,11 @@ type conn struct {
 	sentAt int64  // echo: when the message in flight was sent
 	out    []byte // echo: the payload in flight
 	mask   [4]byte
+
+	// permessage-deflate (-deflate).
+	wire     int    // frame bytes of the message in flight
+	takeover bool   // the server keeps its deflate context
+	window   []byte // with takeover: the last 32 KiB the server sent
 }
 
 // hooks are a scenario's reactions to connection events.
@@ -60,9 +66,12 @@ type engine struct {
 	d      *loadgen.Dialer
 	keys   *loadgen.KeyRing
 	verify bool
-	rst    bool // close with SO_LINGER 0
-	base   time.Time
-	lg     unix.Linger
+	rst    bool           // close with SO_LINGER 0
+	dfl    *deflateClient // -deflate: the messages and their codec (nil: none)
+	// abort, once set, ends fillTo: the server cannot run the scenario.
+	abort error
+	base  time.Time
+	lg    unix.Linger
 
 	timeout int64 // ns from connect to 101
 
@@ -89,13 +98,12 @@ func newEngine(cfg *config, h hooks) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine{
+	e := &engine{
 		p:       p,
 		h:       h,
 		conns:   make([]*conn, 1<<16),
 		dst:     dst,
 		d:       loadgen.NewDialer(p, cfg.sources),
-		keys:    loadgen.NewKeyRing(4096, cfg.addr, cfg.path),
 		verify:  cfg.verifyAccept,
 		rst:     cfg.closeMode == "rst",
 		base:    time.Now(),
@@ -103,7 +111,14 @@ func newEngine(cfg *config, h hooks) (*engine, error) {
 		timeout: int64(cfg.hsTimeout),
 		errs:    map[string]int64{},
 		hist:    newHist(),
-	}, nil
+	}
+	if cfg.deflate != "" {
+		if e.dfl, err = newDeflateClient(e, cfg.deflate); err != nil {
+			return nil, err
+		}
+	}
+	e.keys = loadgen.NewKeyRing(4096, cfg.addr, cfg.path, e.dfl.headers()...)
+	return e, nil
 }
 
 func newHist() *hdrhistogram.Histogram {
@@ -179,6 +194,7 @@ func (e *engine) closeConn(c *conn) {
 	c.in, c.wpend, c.out = c.in[:0], nil, nil
 	c.tls, c.sealed = nil, c.sealed[:0]
 	c.pub, c.seq, c.ring = false, 0, nil
+	c.takeover, c.window = false, c.window[:0]
 	e.free = append(e.free, c)
 }
 
@@ -324,6 +340,20 @@ func (e *engine) upgraded(c *conn, n int) bool {
 		e.fail(why, false)
 		e.closeConn(c)
 		return false
+	}
+	if e.dfl != nil {
+		if why := e.dfl.upgraded(c, c.in[:n]); why != "" {
+			// Counted even before measuring: a server that declines
+			// cannot run the scenario at all.
+			e.failed++
+			e.errs[why]++
+			e.abort = fmt.Errorf("%s: %s", e.dfl.info.Mode, why)
+			if why == whyDeclined {
+				e.abort = fmt.Errorf("%s: %w", e.dfl.info.Mode, errDeclined)
+			}
+			e.closeConn(c)
+			return false
+		}
 	}
 	if e.counting {
 		e.handshakes++

@@ -8,10 +8,13 @@
 //	upgate-bench cert [-o DIR]
 //
 // A run prints one summary line and, with -out, writes its result as JSON.
+// It exits with status 3 when a -deflate server declined the extension (the
+// result, recording it, is written all the same), 1 on other errors.
 // Pin the client and the server to different cores (scripts/bench.sh does).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -51,6 +54,7 @@ type config struct {
 	tlsCA        string
 	tlsInsecure  bool
 	tlsCurves    string
+	deflate      string
 }
 
 func newResult(cfg *config) *Result {
@@ -112,6 +116,12 @@ handshakes (no session cache), one goroutine per handshake in flight
 (crypto/tls); echo then runs its connections on the epoll engine, as
 over ws://. Results are recorded as tls-handshake, tls-hold and tls-echo.
 
+With -deflate MODE, echo sends 16 JSON messages of about 2 KiB, cycled, as
+text: compressed at level 1 with RSV1 (no-takeover, takeover), the echoes
+inflated and checked byte by byte, the frame bytes counted both ways. A 101
+without permessage-deflate ends the run (declined). Results are recorded as
+deflate-echo, with the offer and the negotiated extension.
+
 flags:
 `)
 	flag.PrintDefaults()
@@ -162,6 +172,7 @@ func main() {
 	flag.StringVar(&cfg.tlsCA, "tls-ca", "", "TLS: trust the certificates in this PEM file")
 	flag.BoolVar(&cfg.tlsInsecure, "tls-insecure", false, "TLS: do not verify the server's certificate")
 	flag.StringVar(&cfg.tlsCurves, "tls-curves", "default", "TLS key shares: x25519 (X25519 only) or default\n(Go's: X25519MLKEM768 and X25519, as current browsers send)")
+	flag.StringVar(&cfg.deflate, "deflate", "", "echo: 16 JSON messages of about 2 KiB, cycled, with permessage-deflate:\nno-takeover (offer no context takeover both ways), takeover (let the\nserver keep its context) or none (the same messages, no offer: the baseline)")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -175,6 +186,9 @@ func main() {
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "upgate-bench %s %s: %v\n", cfg.scenario, cfg.server, err)
+		if errors.Is(err, errDeclined) {
+			os.Exit(3)
+		}
 		os.Exit(1)
 	}
 }
@@ -237,6 +251,14 @@ func run(cfg *config) error {
 		}
 		if _, _, err := tlsConfig(cfg); err != nil {
 			return err
+		}
+	}
+	if cfg.deflate != "" {
+		if cfg.scenario != "echo" || cfg.tls {
+			return fmt.Errorf("-deflate runs echo over ws://, not %s", cfg.scenario)
+		}
+		if _, ok := deflateOffers[cfg.deflate]; !ok {
+			return fmt.Errorf("-deflate must be none, no-takeover or takeover")
 		}
 	}
 	if cfg.sources < 1 || cfg.sources > 60000 {

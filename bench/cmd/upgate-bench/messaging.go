@@ -37,8 +37,12 @@ func fillPayload(b []byte, seq uint64) {
 
 func (h *echoHooks) next(c *conn) {
 	c.seq++
-	fillPayload(c.out, c.seq)
 	c.sentAt = h.e.now()
+	if h.e.dfl != nil {
+		h.e.dfl.send(c)
+		return
+	}
+	fillPayload(c.out, c.seq)
 	h.e.send(c, loadgen.OpBinary, c.out)
 }
 
@@ -48,16 +52,22 @@ func (h *echoHooks) opened(c *conn) {
 	h.next(c)
 }
 
-func (h *echoHooks) message(c *conn, _ byte, payload []byte) {
+func (h *echoHooks) message(c *conn, op byte, payload []byte) {
 	e := h.e
-	if !bytes.Equal(payload, c.out) {
+	why := ""
+	if e.dfl != nil {
+		why = e.dfl.check(c, op, payload)
+	} else if !bytes.Equal(payload, c.out) {
+		why = "echo mismatch"
+	}
+	if why != "" {
 		if e.counting {
-			e.errs["echo mismatch"]++
+			e.errs[why]++
 			e.failed++
 		}
 	} else if e.counting {
 		h.messages++
-		h.bytes += int64(len(payload))
+		h.bytes += int64(len(c.out))
 		_ = h.rtt.RecordValue(e.now() - c.sentAt)
 	}
 	h.next(c)
@@ -88,11 +98,25 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, cfg.warmup, time.Minute, func(int64) {
 		pr.set(int64(e.open), "")
 	}); err != nil {
-		return nil, err
+		if e.dfl == nil {
+			return nil, err
+		}
+		// Record why the server cannot run it (it declined the extension).
+		r := newResult(cfg)
+		r.Failed, r.Errors = e.failed, e.errs
+		e.dfl.finish(r, 0)
+		return r, err
 	}
 	r := newResult(cfg)
-	err = h.measure(cfg, pr, r, "echo")
+	label := "echo"
+	if e.dfl != nil {
+		label = "deflate-echo"
+	}
+	err = h.measure(cfg, pr, r, label)
 	r.Failed, r.Errors = e.failed, e.errs
+	if e.dfl != nil {
+		e.dfl.finish(r, h.messages)
+	}
 	return r, err
 }
 

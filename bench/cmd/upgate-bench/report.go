@@ -357,6 +357,11 @@ func settingsLine(gs []*group) string {
 		add(true, "%d connections opened %d at a time, memory read at %d and at %d connections, then held %gs",
 			s.Conns, s.Concurrency, r.HoldFrom, s.Conns, s.Duration)
 	case "echo":
+		if r.Deflate != nil {
+			add(true, "%d connections, one message in flight on each, warm-up %gs, measured %gs; %s",
+				s.Conns, s.Warmup, s.Duration, deflateSettings(r.Deflate))
+			break
+		}
 		add(true, "%d connections, one %d-byte binary message in flight on each, warm-up %gs, measured %gs",
 			s.Conns, s.Size, s.Warmup, s.Duration)
 	case "broadcast":
@@ -429,6 +434,12 @@ func report(args []string) error {
 		{"tls-hold-default", "Memory per idle TLS connection, Go's default key shares", tlsHoldTable, nil},
 		{"tls-echo-default", "TLS echo", tlsEchoTable, chartEcho},
 		{"tls-echo-x25519", "TLS echo, X25519 key share", tlsEchoTable, chartEcho},
+		{"deflate-echo-none", "Echo of JSON messages without permessage-deflate (baseline)",
+			func(gs []*group) *table { return deflateTable(gs, nil) }, nil},
+		{"deflate-echo-no-takeover", "Echo with permessage-deflate, no context takeover",
+			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
+		{"deflate-echo-takeover", "Echo with permessage-deflate, server context takeover allowed",
+			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
 	}
 	var csvRows [][]string
 	for _, s := range sections {

@@ -68,6 +68,9 @@ type Result struct {
 	// TLS describes a wss:// run (-tls): key shares offered, what the
 	// server negotiated.
 	TLS *TLSInfo `json:"tls,omitempty"`
+	// Deflate describes a -deflate echo: the offer, what the server
+	// negotiated, bytes on the wire per message.
+	Deflate *DeflateInfo `json:"deflate,omitempty"`
 	// LoadAvg is the 1-minute load average when the run started: other
 	// work on the machine shows up here.
 	LoadAvg float64 `json:"loadavg_1m"`
@@ -247,7 +250,10 @@ func (r *Result) summary() string {
 	if r.TLS != nil {
 		fmt.Fprintf(&b, " [%s: %s]", r.TLS.KeyShares, r.TLS.negotiated())
 	}
-	switch strings.TrimPrefix(r.Scenario, "tls-") {
+	if d := r.Deflate; d != nil {
+		fmt.Fprintf(&b, " [%s: %s] wire %.0f+%.0f B/msg", d.Mode, d.negotiated(), d.SentWireBytes, d.RecvWireBytes)
+	}
+	switch baseScenario(r) {
 	case "handshake", "latency":
 		fmt.Fprintf(&b, " %9.0f hs/s", r.HandshakesPerSec)
 		if l := r.HandshakeLatency; l != nil {

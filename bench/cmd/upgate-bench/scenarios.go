@@ -141,6 +141,9 @@ func (e *engine) fillTo(ring *loadgen.KeyRing, n, conc int, settle, limit time.D
 	deadline := e.now() + int64(limit)
 	next := e.now() + tickEvery
 	for e.open < n {
+		if e.abort != nil {
+			return e.abort
+		}
 		now := e.now()
 		if now > deadline {
 			return fmt.Errorf("only %d of %d connections open after %v (failed %d, refused %d, errors %v)",

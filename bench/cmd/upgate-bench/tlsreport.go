@@ -5,14 +5,20 @@ import (
 	"strings"
 )
 
-// baseScenario is r's scenario without the tls- prefix of a wss:// run.
-func baseScenario(r *Result) string { return strings.TrimPrefix(r.Scenario, "tls-") }
+// baseScenario is r's scenario without the tls- prefix of a wss:// run or
+// the deflate- prefix of a -deflate run.
+func baseScenario(r *Result) string {
+	return strings.TrimPrefix(strings.TrimPrefix(r.Scenario, "tls-"), "deflate-")
+}
 
 // section is the report section of r: its scenario, and for a TLS run the
 // key shares the client offered too (tls-handshake-x25519).
 func section(r *Result) string {
 	if r.TLS != nil {
 		return r.Scenario + "-" + r.TLS.KeyShares
+	}
+	if r.Deflate != nil {
+		return r.Scenario + "-" + r.Deflate.Mode
 	}
 	return r.Scenario
 }

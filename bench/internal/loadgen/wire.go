@@ -26,8 +26,14 @@ type KeyRing struct {
 	next    int
 }
 
-// NewKeyRing prepares n upgrade requests for path on host.
-func NewKeyRing(n int, host, path string) *KeyRing {
+// NewKeyRing prepares n upgrade requests for path on host; extra holds
+// further header fields, each a whole line without its CRLF (such as
+// "Sec-WebSocket-Extensions: permessage-deflate").
+func NewKeyRing(n int, host, path string, extra ...string) *KeyRing {
+	var more string
+	for _, h := range extra {
+		more += h + "\r\n"
+	}
 	k := &KeyRing{Reqs: make([][]byte, n), Accepts: make([][]byte, n)}
 	var raw [16]byte
 	for i := range n {
@@ -38,7 +44,7 @@ func NewKeyRing(n int, host, path string) *KeyRing {
 			"Upgrade: websocket\r\n" +
 			"Connection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: " + key + "\r\n" +
-			"Sec-WebSocket-Version: 13\r\n\r\n")
+			"Sec-WebSocket-Version: 13\r\n" + more + "\r\n")
 		k.Accepts[i] = []byte(AcceptKey(key))
 	}
 	return k
@@ -158,7 +164,30 @@ const (
 	OpPong   = 0xA
 )
 
-// AppendMasked appends one final client frame (masked, RFC 6455 §5.3).
+// RSV1 is the first reserved bit of a frame's first byte: set on the first
+// frame of a message compressed with permessage-deflate (RFC 7692 §6). Pass
+// op|RSV1 to AppendMasked to send a compressed message; ParseFrame keeps it
+// in the opcode it returns.
+const RSV1 = 0x40
+
+// FrameLen is the length on the wire of a frame with an n-byte payload:
+// header, masking key when masked, payload.
+func FrameLen(n int, masked bool) int {
+	hl := 2
+	switch {
+	case n >= 1<<16:
+		hl = 10
+	case n >= 126:
+		hl = 4
+	}
+	if masked {
+		hl += 4
+	}
+	return hl + n
+}
+
+// AppendMasked appends one final client frame (masked, RFC 6455 §5.3); op
+// may carry RSV1.
 func AppendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
 	dst = append(dst, 0x80|op)
 	n := len(payload)
@@ -182,6 +211,8 @@ func AppendMasked(dst []byte, op byte, payload []byte, mask [4]byte) []byte {
 
 // ParseFrame decodes the server frame at the start of b: its opcode, its
 // payload and its total length, or n == 0 when b holds only part of it.
+// The opcode keeps RSV1 (op&RSV1), set on compressed data frames; RSV2,
+// RSV3 and RSV1 on a control frame are errors.
 func ParseFrame(b []byte) (op byte, payload []byte, n int, err error) {
 	if len(b) < 2 {
 		return 0, nil, 0, nil
@@ -192,7 +223,10 @@ func ParseFrame(b []byte) (op byte, payload []byte, n int, err error) {
 	if b[1]&0x80 != 0 {
 		return 0, nil, 0, fmt.Errorf("masked server frame")
 	}
-	op = b[0] & 0x0f
+	op = b[0] & (RSV1 | 0x0f)
+	if b[0]&0x30 != 0 || op&RSV1 != 0 && op&0x08 != 0 {
+		return 0, nil, 0, fmt.Errorf("reserved bits set")
+	}
 	hl, ln := 2, int(b[1]&0x7f)
 	switch ln {
 	case 126:

@@ -49,3 +49,44 @@ func TestParseFrameRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFrameReservedBits(t *testing.T) {
+	cases := []struct {
+		b0     byte
+		op     byte
+		failed bool
+	}{
+		{0x80 | OpText, OpText, false},
+		{0x80 | RSV1 | OpText, RSV1 | OpText, false},
+		{0x80 | RSV1 | OpBinary, RSV1 | OpBinary, false},
+		{0x80 | 0x20 | OpText, 0, true},
+		{0x80 | 0x10 | OpBinary, 0, true},
+		{0x80 | RSV1 | OpPing, 0, true},
+	}
+	for i, c := range cases {
+		op, _, n, err := ParseFrame([]byte{c.b0, 1, 'x'})
+		if (err != nil) != c.failed || !c.failed && (op != c.op || n != 3) {
+			t.Errorf("#%d: got op %#x, n %d, err %v; want op %#x, failed %v", i, op, n, err, c.op, c.failed)
+		}
+	}
+}
+
+func TestFrameLen(t *testing.T) {
+	for i, n := range []int{0, 125, 126, 65535, 65536} {
+		p := make([]byte, n)
+		if got, want := FrameLen(n, true), len(AppendMasked(nil, OpBinary, p, [4]byte{})); got != want {
+			t.Errorf("#%d: FrameLen(%d, true) got %d; want %d", i, n, got, want)
+		}
+	}
+}
+
+func TestKeyRingExtraHeader(t *testing.T) {
+	k := NewKeyRing(1, "h", "/p", "Sec-WebSocket-Extensions: permessage-deflate")
+	req := k.Reqs[0]
+	if v, ok := Header(req, "sec-websocket-extensions"); !ok || string(v) != "permessage-deflate" {
+		t.Errorf("got %q, %v; want permessage-deflate", v, ok)
+	}
+	if !bytes.HasSuffix(req, []byte("permessage-deflate\r\n\r\n")) {
+		t.Errorf("request does not end with the extra header and a blank line: %q", req)
+	}
+}

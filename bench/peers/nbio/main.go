@@ -7,6 +7,10 @@
 // (github.com/lesismal/llib/std/crypto/tls, which works on non-blocking
 // connections), TLS 1.3 only. The fork predates the hybrid post-quantum
 // key exchange: it offers X25519, P-256, P-384 and P-521 only.
+//
+// With -deflate it negotiates permessage-deflate (Upgrader
+// EnableCompression; nbio supports no context takeover only, level 1 by
+// default).
 package main
 
 import (
@@ -24,10 +28,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9003", "listen address")
 	certFile := flag.String("tls-cert", "", "serve TLS with this certificate (PEM)")
 	keyFile := flag.String("tls-key", "", "the certificate's private key (PEM)")
+	deflate := flag.Bool("deflate", false, "negotiate permessage-deflate (no context takeover)")
 	flag.Parse()
 	logging.SetLevel(logging.LevelError)
 
 	upgrader := websocket.NewUpgrader()
+	upgrader.EnableCompression(*deflate)
 	upgrader.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
 		_ = c.WriteMessage(mt, data)
 	})
