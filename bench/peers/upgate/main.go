@@ -27,6 +27,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/loop/frame"
 )
 
@@ -54,6 +55,16 @@ func (h *handler) OnRequest(r *loop.Request, d *loop.Decision) {
 		r.Conn.SetContext(&sub{topic: path[len("/pub/"):], pub: true})
 	}
 	d.Upgrade(nil, nil, 0)
+	// permessage-deflate as the binary's routes negotiate it by default:
+	// no context takeover, level 1, messages of 128 bytes or more.
+	it := r.Head.Extensions()
+	p, ok, err := deflate.Negotiate(&it, deflate.Config{})
+	switch {
+	case err != nil:
+		d.Reject(400, "Malformed Sec-WebSocket-Extensions.")
+	case ok:
+		d.Deflate(p, 1, 128)
+	}
 }
 
 func (h *handler) OnOpen(c *loop.Conn) {
