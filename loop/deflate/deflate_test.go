@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/upgate/upgate/internal/puff"
 )
 
 var sizes = []int{0, 1, 125, 2 << 10, 64 << 10, 1 << 20}
@@ -154,7 +156,7 @@ func TestWindow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, dist, err := puffInflate(append(p, syncTail...))
+			out, dist, err := puff.Inflate(append(p, syncTail...))
 			if err != nil || !bytes.Equal(out, msg) {
 				t.Fatalf("#%d: level %d: got %d bytes, %v; want the message", i, level, len(out), err)
 			}

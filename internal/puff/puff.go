@@ -1,13 +1,13 @@
-package deflate
+// Package puff is a small DEFLATE decoder (RFC 1951) for tests, in the
+// manner of zlib's contrib/puff: slow and plain, it records the longest
+// back reference distance, which no library reports, so that tests can
+// prove a compressor stays within its window.
+package puff
 
 import "errors"
 
-// This file holds a small DEFLATE decoder (RFC 1951) used only by tests, in
-// the manner of zlib's contrib/puff: slow and plain, it records the longest
-// back reference distance, which no library reports, so that tests can
-// prove a compressor stays within its window.
-
-var errInflate = errors.New("test inflate: bad data")
+// errInflate is returned for data that is not DEFLATE.
+var errInflate = errors.New("puff: bad data")
 
 type puff struct {
 	in      []byte
@@ -250,10 +250,10 @@ func (p *puff) stored() error {
 	return nil
 }
 
-// puffInflate inflates data up to its final block, or to its end when it
-// ends on a block boundary, and returns the output and the longest distance
-// of a back reference.
-func puffInflate(data []byte) (out []byte, maxDist int, err error) {
+// Inflate inflates data up to its final block, or to its end when it ends
+// on a block boundary, and returns the output and the longest distance of
+// a back reference.
+func Inflate(data []byte) (out []byte, maxDist int, err error) {
 	p := &puff{in: data}
 	for p.pos < len(p.in) {
 		last, err := p.bits(1)
