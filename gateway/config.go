@@ -396,7 +396,7 @@ func (c *Config) Validate() error {
 		if r.DeflateLevel < 0 || r.DeflateLevel > MaxDeflateLevel {
 			return bad(key+".deflate_level", "want 0 (deflate.level) or 1 (fastest) to 9 (smallest), got %d", r.DeflateLevel)
 		}
-		if r.DeflateThreshold < 0 || r.DeflateThreshold > 1<<31 {
+		if r.DeflateThreshold < 0 || int64(r.DeflateThreshold) > 1<<31 {
 			return bad(key+".deflate_threshold", "want 0 (deflate.threshold) to 2 GiB, got %d", r.DeflateThreshold)
 		}
 		if r.NoDeflate && r.DeflateLevel != 0 {
@@ -409,7 +409,7 @@ func (c *Config) Validate() error {
 	if c.Deflate.Level < 0 || c.Deflate.Level > MaxDeflateLevel {
 		return bad("deflate.level", "want 0 (default %d) or 1 (fastest) to 9 (smallest), got %d", DefaultDeflateLevel, c.Deflate.Level)
 	}
-	if c.Deflate.Threshold < 0 || c.Deflate.Threshold > 1<<31 {
+	if c.Deflate.Threshold < 0 || int64(c.Deflate.Threshold) > 1<<31 {
 		return bad("deflate.threshold", "want 0 (default %d) to 2 GiB, got %d", DefaultDeflateThreshold, c.Deflate.Threshold)
 	}
 	l := c.Limits

@@ -78,7 +78,7 @@ func (z *pmd) set(cz *Compression) {
 		return
 	}
 	*z = pmd{
-		min:    uint32(min(max(cz.Threshold, 0), math.MaxUint32)),
+		min:    uint32(min(uint64(max(cz.Threshold, 0)), math.MaxUint32)),
 		params: cz.Params,
 		lvl:    uint8(cz.Level - deflate.MinLevel + 1),
 	}
