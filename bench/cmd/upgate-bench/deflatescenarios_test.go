@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,5 +137,43 @@ func TestDeflateBroadcast(t *testing.T) {
 		if compressed := mode != deflateNone; compressed != (d.RecvWireBytes < plain/2) || d.RecvWireBytes < 100 {
 			t.Errorf("#%d: %.0f wire bytes per delivery of %.0f", i, d.RecvWireBytes, plain)
 		}
+	}
+}
+
+func TestDeflateHoldTable(t *testing.T) {
+	run := func(server, mode string, echoed int64, perConn float64) *group {
+		d := &DeflateInfo{Mode: mode}
+		if mode != deflateNone {
+			d.Negotiated = map[string]int64{"permessage-deflate": 1}
+		}
+		r := &Result{Scenario: "deflate-hold", Server: server, Messages: echoed, Held: 100, ServerBytesPerConn: perConn, Deflate: d}
+		return &group{scenario: section(r), server: server, runs: []*Result{r}}
+	}
+	base := []*group{run("upgate", deflateNone, 100, 3000), run("gws", deflateNone, 100, 9000)}
+	gs := []*group{run("upgate", deflateNoTakeover, 100, 3040), run("gws", deflateNoTakeover, 100, 13100), run("nbio", deflateNoTakeover, 0, 0)}
+	tb := deflateHoldTable(gs, base)
+	col := func(row int, name string) string { return tb.rows[row][slices.Index(tb.head, name)] }
+	for i, c := range []struct {
+		row        int
+		name, want string
+	}{
+		{0, "negotiated", "permessage-deflate"},
+		{0, "server bytes/conn", "3040"},
+		{0, "vs none", "+40 B"},
+		{1, "vs none", "+4100 B"},
+		{1, "vs upgate", "4.31×"},
+		{2, "vs none", "–"},
+		{2, "server bytes/conn", "–"},
+		{2, "runs", "1"},
+	} {
+		if got := col(c.row, c.name); got != c.want {
+			t.Errorf("#%d: row %d, %s: got %q; want %q", i, c.row, c.name, got, c.want)
+		}
+	}
+	if bt := deflateBroadcastTable(nil, nil); !slices.Contains(bt.head, "wire B/delivery") || slices.Contains(bt.head, "CPU vs no deflate") {
+		t.Errorf("broadcast head %q", bt.head)
+	}
+	if bt := deflateBroadcastTable(nil, base); slices.Index(bt.head, "CPU vs no deflate") != slices.Index(bt.head, "server CPU µs/delivery")+1 {
+		t.Errorf("broadcast head %q", bt.head)
 	}
 }

@@ -257,7 +257,7 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 	if err := e.fillTo(e.keys, first, cfg.concurrency, 0, time.Minute, func(int64) {
 		pr.set(int64(e.open), "")
 	}); err != nil {
-		return nil, err
+		return declined(e, newResult(cfg), err)
 	}
 	if cfg.addr2 != "" {
 		// The other half on the second node: a publish on the first one
