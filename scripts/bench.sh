@@ -16,6 +16,7 @@
 #                        gnetws nbio gws gobwas gorilla)
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
 #                        tls-handshake tls-hold tls-echo deflate-echo
+#                        deflate-hold deflate-broadcast
 #   --port N             first port to try for the servers (default: random
 #                        in 10001-30000); each server takes the next free one
 #   --out DIR            results directory
@@ -36,7 +37,12 @@
 # gws once more with -deflate-takeover and an offer that lets it keep its
 # context. upgate needs no flag: it negotiates by default. A server that
 # answers without the extension is recorded as declined, and the script
-# goes on.
+# goes on. deflate-hold holds connections (1 000 then 10 000; --quick 100
+# then 400) that each echoed one of those messages, against the same
+# servers, without and with the extension: the server's memory per
+# connection. deflate-broadcast publishes them to 10 000 subscribers
+# (--quick 300) of upgate, without and with the extension: the server's CPU
+# time and the wire bytes per delivery.
 #
 # Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
 # process for every run; the client runs on CPU 1 (taskset -c 1). Servers
@@ -83,7 +89,7 @@ MAX_OTHER=${BENCH_MAX_OTHER_CPU:-0.25}
 RETRIES=2
 if [ "$QUICK" = 1 ]; then
 	RETRIES=0
-	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo}"
+	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
 	HS=(-d 1.5s -warmup 0.3s -c 64)
 	LAT=(-rate 5000 -c 1024 -d 1s -warmup 0.2s)
 	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
@@ -95,6 +101,8 @@ if [ "$QUICK" = 1 ]; then
 	TLS_ECHO=(-n 20 -size 128 -d 1s -warmup 0.2s)
 	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="default" TLS_ECHO_SHARES="default"
 	DEFLATE_ECHO=(-n 20 -d 1s -warmup 0.2s)
+	DEFLATE_HOLD=(-n 400 -hold-from 100 -settle 0.3s -d 0.3s -c 64)
+	DEFLATE_BCAST=(-n 300 -rate 10 -d 1s -warmup 0.2s)
 	if [ -z "$OUT" ]; then
 		# one directory per run: several test runs may share the machine
 		mkdir -p "$ROOT/bench/results/tmp"
@@ -102,7 +110,7 @@ if [ "$QUICK" = 1 ]; then
 		OUT=$(mktemp -d "$ROOT/bench/results/tmp/quick.XXXXXX")
 	fi
 else
-	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo}"
+	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
 	HS=(-d 10s -warmup 3s -c 64)
 	LAT=(-rate 10000 -c 1024 -d 10s -warmup 2s)
 	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
@@ -117,6 +125,8 @@ else
 	TLS_ECHO=(-n 100 -size 128 -d 10s -warmup 2s)
 	TLS_HS_SHARES="x25519 default" TLS_HOLD_SHARES="x25519 default" TLS_ECHO_SHARES="default"
 	DEFLATE_ECHO=(-n 100 -d 10s -warmup 2s)
+	DEFLATE_HOLD=(-n 10000 -hold-from 1000 -settle 2s -d 5s -c 256)
+	DEFLATE_BCAST=(-n 10000 -rate 5 -d 10s -warmup 1s)
 	if [ -z "$OUT" ]; then
 		OUT=$ROOT/bench/results/$(date +%F)
 		[ -e "$OUT" ] && OUT=$OUT-$(date +%H%M%S)
@@ -310,11 +320,12 @@ run_tls() {
 	esac
 }
 
-# run_deflate SERVER REP MODE: one measured deflate-echo run with the
-# client's -deflate MODE (none, no-takeover, takeover); the peers get
-# -deflate (and -deflate-takeover for takeover), but for the baseline.
+# run_deflate SCENARIO SERVER REP MODE: one measured run of deflate-echo,
+# deflate-hold or deflate-broadcast with the client's -deflate MODE (none,
+# no-takeover, takeover); the peers get -deflate (and -deflate-takeover for
+# takeover), but for the baseline.
 run_deflate() {
-	local server=$1 rep=$2 mode=$3 tag="deflate-echo-$3-$1-r$2"
+	local scenario=$1 server=$2 rep=$3 mode=$4 tag="$1-$4-$2-r$3"
 	local args=(-server "$server" -rep "$rep" -deflate "$mode")
 	local sargs=()
 	[ "$server" = upgate ] && [ "$IMPL" = loop ] && args+=(-notes "upgate via bench/peers/upgate")
@@ -322,8 +333,18 @@ run_deflate() {
 		sargs=(-deflate)
 		[ "$mode" = takeover ] && sargs+=(-deflate-takeover)
 	fi
+	case $scenario in
+	deflate-echo) args+=("${DEFLATE_ECHO[@]}" echo) ;;
+	deflate-hold) args+=("${DEFLATE_HOLD[@]}" hold) ;;
+	deflate-broadcast)
+		# as in run: the binary's publishers subscribe too
+		local pub=/pub/bench
+		[ "$server" = upgate ] && [ "$IMPL" = binary ] && pub=/ws/bench
+		args+=("${DEFLATE_BCAST[@]}" -path /ws/bench -pub-path "$pub" broadcast)
+		;;
+	esac
 	DECLINE_OK=1
-	measure "$tag" "$server" ${sargs[@]+"${sargs[@]}"} -- "${args[@]}" "${DEFLATE_ECHO[@]}" echo
+	measure "$tag" "$server" ${sargs[@]+"${sargs[@]}"} -- "${args[@]}"
 	DECLINE_OK=0
 }
 
@@ -413,14 +434,23 @@ for rep in $(seq "$REPS"); do
 				done
 			done
 			;;
-		deflate-echo)
-			echo "==> [rep $rep/$REPS] deflate-echo"
+		deflate-echo | deflate-hold)
+			echo "==> [rep $rep/$REPS] $scenario"
 			for s in "${order[@]}"; do
 				case $DEFLATE_SERVERS in *" $s "*) ;; *) continue ;; esac
-				run_deflate "$s" "$rep" none
-				run_deflate "$s" "$rep" no-takeover
-				[ "$s" = gws ] && run_deflate gws "$rep" takeover
+				run_deflate "$scenario" "$s" "$rep" none
+				run_deflate "$scenario" "$s" "$rep" no-takeover
+				[ "$scenario" = deflate-echo ] && [ "$s" = gws ] && run_deflate deflate-echo gws "$rep" takeover
 			done
+			;;
+		deflate-broadcast)
+			echo "==> [rep $rep/$REPS] deflate-broadcast"
+			# Only servers with pub/sub: upgate.
+			case " $SERVERS " in *" upgate "*)
+				run_deflate deflate-broadcast upgate "$rep" none
+				run_deflate deflate-broadcast upgate "$rep" no-takeover
+				;;
+			esac
 			;;
 		*) die "unknown scenario $scenario" ;;
 		esac

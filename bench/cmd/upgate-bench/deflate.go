@@ -250,23 +250,9 @@ func (d *deflateClient) send(c *conn) {
 
 // check verifies the echo of c's message; it returns why it is wrong, or "".
 func (d *deflateClient) check(c *conn, op byte, payload []byte) string {
-	msg := payload
-	if op&loadgen.RSV1 != 0 {
-		if d.comp == nil {
-			return "RSV1 without permessage-deflate"
-		}
-		var err error
-		if c.takeover {
-			err = d.inflateWindow(c, payload)
-		} else {
-			d.out, err = d.dec.Decompress(d.out[:0], payload, maxMessage)
-		}
-		if err != nil {
-			return "inflate: " + err.Error()
-		}
-		msg = d.out
-	} else if d.comp != nil && d.e.counting {
-		d.info.Uncompressed++
+	msg, why := d.inflate(c, op, payload)
+	if why != "" {
+		return why
 	}
 	if !bytes.Equal(msg, c.out) {
 		return "echo mismatch"
@@ -276,6 +262,32 @@ func (d *deflateClient) check(c *conn, op byte, payload []byte) string {
 		d.recv += int64(loadgen.FrameLen(len(payload), false))
 	}
 	return ""
+}
+
+// inflate returns the message of a data frame that c received: payload
+// inflated when RSV1 is set (valid until the next call), else payload
+// itself, counted as uncompressed when the extension was negotiated. It
+// returns why the frame is wrong, or "".
+func (d *deflateClient) inflate(c *conn, op byte, payload []byte) ([]byte, string) {
+	if op&loadgen.RSV1 == 0 {
+		if d.comp != nil && d.e.counting {
+			d.info.Uncompressed++
+		}
+		return payload, ""
+	}
+	if d.comp == nil {
+		return nil, "RSV1 without permessage-deflate"
+	}
+	var err error
+	if c.takeover {
+		err = d.inflateWindow(c, payload)
+	} else {
+		d.out, err = d.dec.Decompress(d.out[:0], payload, maxMessage)
+	}
+	if err != nil {
+		return nil, "inflate: " + err.Error()
+	}
+	return d.out, ""
 }
 
 // emptyFinal is the tail removed by the sender (RFC 7692 §7.2.2) followed by
@@ -314,9 +326,10 @@ func (d *deflateClient) inflateWindow(c *conn, payload []byte) error {
 	return nil
 }
 
-// finish records the run's deflate figures in r, for the messages echoed.
+// finish records the run's deflate figures in r, for the messages echoed
+// (or delivered): r's scenario gets the deflate- prefix.
 func (d *deflateClient) finish(r *Result, messages int64) {
-	r.Scenario = "deflate-echo"
+	r.Scenario = "deflate-" + r.Scenario
 	r.Settings.Size = 0
 	if messages > 0 {
 		d.info.SentWireBytes = float64(d.sent) / float64(messages)

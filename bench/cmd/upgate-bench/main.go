@@ -120,7 +120,11 @@ With -deflate MODE, echo sends 16 JSON messages of about 2 KiB, cycled, as
 text: compressed at level 1 with RSV1 (no-takeover, takeover), the echoes
 inflated and checked byte by byte, the frame bytes counted both ways. A 101
 without permessage-deflate ends the run (declined). Results are recorded as
-deflate-echo, with the offer and the negotiated extension.
+deflate-echo, with the offer and the negotiated extension. hold -deflate
+MODE has every connection echo one such message (checked) before the
+memory readings (deflate-hold); broadcast -deflate MODE publishes them,
+prefixed with the 32-digit stamp, to subscribers that offer the extension
+and inflate and check every delivery (deflate-broadcast).
 
 flags:
 `)
@@ -172,7 +176,7 @@ func main() {
 	flag.StringVar(&cfg.tlsCA, "tls-ca", "", "TLS: trust the certificates in this PEM file")
 	flag.BoolVar(&cfg.tlsInsecure, "tls-insecure", false, "TLS: do not verify the server's certificate")
 	flag.StringVar(&cfg.tlsCurves, "tls-curves", "default", "TLS key shares: x25519 (X25519 only) or default\n(Go's: X25519MLKEM768 and X25519, as current browsers send)")
-	flag.StringVar(&cfg.deflate, "deflate", "", "echo: 16 JSON messages of about 2 KiB, cycled, with permessage-deflate:\nno-takeover (offer no context takeover both ways), takeover (let the\nserver keep its context) or none (the same messages, no offer: the baseline)")
+	flag.StringVar(&cfg.deflate, "deflate", "", "echo, hold, broadcast: 16 JSON messages of about 2 KiB, cycled, with\npermessage-deflate: no-takeover (offer no context takeover both ways), takeover (let the\nserver keep its context) or none (the same messages, no offer: the baseline)")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -254,8 +258,8 @@ func run(cfg *config) error {
 		}
 	}
 	if cfg.deflate != "" {
-		if cfg.scenario != "echo" || cfg.tls {
-			return fmt.Errorf("-deflate runs echo over ws://, not %s", cfg.scenario)
+		if (cfg.scenario != "echo" && cfg.scenario != "hold" && cfg.scenario != "broadcast") || cfg.tls {
+			return fmt.Errorf("-deflate runs echo, hold and broadcast over ws://, not %s", cfg.scenario)
 		}
 		if _, ok := deflateOffers[cfg.deflate]; !ok {
 			return fmt.Errorf("-deflate must be none, no-takeover or takeover")

@@ -98,14 +98,8 @@ func runEcho(cfg *config, pr *progress) (*Result, error) {
 	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, cfg.warmup, time.Minute, func(int64) {
 		pr.set(int64(e.open), "")
 	}); err != nil {
-		if e.dfl == nil {
-			return nil, err
-		}
-		// Record why the server cannot run it (it declined the extension).
-		r := newResult(cfg)
-		r.Failed, r.Errors = e.failed, e.errs
-		e.dfl.finish(r, 0)
-		return r, err
+		// With -deflate, record why the server cannot run it.
+		return declined(e, newResult(cfg), err)
 	}
 	r := newResult(cfg)
 	label := "echo"
@@ -167,6 +161,7 @@ type pubState struct {
 type broadcastHooks struct {
 	e         *engine
 	subs      int
+	size      int
 	delivered int64
 	complete  int64
 	bad       int64
@@ -184,13 +179,34 @@ func stampPayload(dst []byte, seq uint64, at int64, size int) []byte {
 	return dst
 }
 
+// payload writes the message published as seq at at: the stamp padded to
+// -size, or with -deflate the stamp followed by JSON message seq (cycled).
+func (h *broadcastHooks) payload(dst []byte, seq uint64, at int64) []byte {
+	if d := h.e.dfl; d != nil {
+		dst = stampPayload(dst, seq, at, 32)
+		return append(dst, d.msgs[seq%uint64(len(d.msgs))]...)
+	}
+	return stampPayload(dst, seq, at, h.size)
+}
+
 func (h *broadcastHooks) opened(c *conn) {
 	c.mask = [4]byte{byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32())}
 }
 
-func (h *broadcastHooks) message(c *conn, _ byte, p []byte) {
+func (h *broadcastHooks) message(c *conn, op byte, p []byte) {
 	if c.pub || !h.e.counting {
 		return
+	}
+	d := h.e.dfl
+	if d != nil {
+		wire := int64(loadgen.FrameLen(len(p), false))
+		var why string
+		if p, why = d.inflate(c, op, p); why != "" {
+			h.bad++
+			h.e.errs[why]++
+			return
+		}
+		d.recv += wire
 	}
 	if len(p) < 32 {
 		h.bad++
@@ -200,6 +216,11 @@ func (h *broadcastHooks) message(c *conn, _ byte, p []byte) {
 	at, err2 := strconv.ParseInt(string(p[16:32]), 16, 64)
 	if err1 != nil || err2 != nil {
 		h.bad++
+		return
+	}
+	if d != nil && !bytes.Equal(p[32:], d.msgs[seq%uint64(len(d.msgs))]) {
+		h.bad++
+		h.e.errs["delivery mismatch"]++
 		return
 	}
 	lat := h.e.now() - at
@@ -220,7 +241,7 @@ func (h *broadcastHooks) message(c *conn, _ byte, p []byte) {
 func (h *broadcastHooks) lost(*conn) { h.lostN++ }
 
 func runBroadcast(cfg *config, pr *progress) (*Result, error) {
-	h := &broadcastHooks{subs: cfg.conns, ring: make([]pubState, 1<<16), last: newHist(), any: newHist()}
+	h := &broadcastHooks{subs: cfg.conns, size: cfg.size, ring: make([]pubState, 1<<16), last: newHist(), any: newHist()}
 	e, err := newEngine(cfg, h)
 	if err != nil {
 		return nil, err
@@ -236,12 +257,12 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 	if err := e.fillTo(e.keys, first, cfg.concurrency, 0, time.Minute, func(int64) {
 		pr.set(int64(e.open), "")
 	}); err != nil {
-		return nil, err
+		return declined(e, newResult(cfg), err)
 	}
 	if cfg.addr2 != "" {
 		// The other half on the second node: a publish on the first one
 		// reaches them through the fleet's bus.
-		ring := loadgen.NewKeyRing(4096, cfg.addr2, cfg.path)
+		ring := loadgen.NewKeyRing(4096, cfg.addr2, cfg.path, e.dfl.headers()...)
 		dst, err := loadgen.Sockaddr4(cfg.addr2)
 		if err != nil {
 			return nil, err
@@ -254,13 +275,16 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 		}
 	}
 	var publish func(seq uint64) error
+	var pubWire int64 // frame bytes published over the WebSocket
 	var httpPub *httpPublisher
 	if cfg.publishURL != "" {
-		httpPub = newHTTPPublisher(cfg.publishURL, e)
+		httpPub = newHTTPPublisher(cfg.publishURL, e, h.payload)
 		defer httpPub.close()
 		publish = httpPub.publish
 	} else {
-		ring := loadgen.NewKeyRing(16, cfg.addr, cfg.pubPath)
+		// With -deflate the publisher offers the extension too: on a route
+		// that also subscribes it, it is a subscriber like the others.
+		ring := loadgen.NewKeyRing(16, cfg.addr, cfg.pubPath, e.dfl.headers()...)
 		if err := e.fillTo(ring, cfg.conns+1, 1, 0, 10*time.Second, nil); err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
@@ -279,7 +303,8 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 			if pub.state != stOpen {
 				return fmt.Errorf("publisher connection lost")
 			}
-			buf = stampPayload(buf, seq, e.now(), cfg.size)
+			buf = h.payload(buf, seq, e.now())
+			pubWire += int64(loadgen.FrameLen(len(buf), true))
 			e.send(pub, loadgen.OpText, buf)
 			return nil
 		}
@@ -340,6 +365,15 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 	}
 	r.LastSubscriber = summarize(h.last, true)
 	r.AnyDelivery = summarize(h.any, false)
+	if d := e.dfl; d != nil {
+		r.Messages = h.delivered
+		d.finish(r, h.delivered)
+		// Sent: per message published, not per delivery.
+		d.info.SentWireBytes = 0
+		if r.Published > 0 && httpPub == nil {
+			d.info.SentWireBytes = float64(pubWire) / float64(r.Published)
+		}
+	}
 	if h.delivered == 0 {
 		return r, fmt.Errorf("no message delivered")
 	}
@@ -351,14 +385,15 @@ func runBroadcast(cfg *config, pr *progress) (*Result, error) {
 type httpPublisher struct {
 	url    string
 	e      *engine
+	mk     func(dst []byte, seq uint64, at int64) []byte
 	ch     chan uint64
 	wg     sync.WaitGroup
 	errors atomic.Int64
 	client http.Client
 }
 
-func newHTTPPublisher(url string, e *engine) *httpPublisher {
-	p := &httpPublisher{url: url, e: e, ch: make(chan uint64, 1024), client: http.Client{Timeout: 5 * time.Second}}
+func newHTTPPublisher(url string, e *engine, mk func([]byte, uint64, int64) []byte) *httpPublisher {
+	p := &httpPublisher{url: url, e: e, mk: mk, ch: make(chan uint64, 1024), client: http.Client{Timeout: 5 * time.Second}}
 	p.wg.Add(1)
 	go p.run()
 	return p
@@ -368,7 +403,7 @@ func (p *httpPublisher) run() {
 	defer p.wg.Done()
 	var buf []byte
 	for seq := range p.ch {
-		buf = stampPayload(buf, seq, p.e.now(), 32)
+		buf = p.mk(buf, seq, p.e.now())
 		resp, err := p.client.Post(p.url, "text/plain", bytes.NewReader(buf))
 		if err != nil {
 			p.errors.Add(1)

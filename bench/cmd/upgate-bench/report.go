@@ -356,6 +356,9 @@ func settingsLine(gs []*group) string {
 	case "hold":
 		add(true, "%d connections opened %d at a time, memory read at %d and at %d connections, then held %gs",
 			s.Conns, s.Concurrency, r.HoldFrom, s.Conns, s.Duration)
+		if r.Deflate != nil {
+			add(true, "before the readings every connection echoed one message: %s", deflateSettings(r.Deflate))
+		}
 	case "echo":
 		if r.Deflate != nil {
 			add(true, "%d connections, one message in flight on each, warm-up %gs, measured %gs; %s",
@@ -365,6 +368,11 @@ func settingsLine(gs []*group) string {
 		add(true, "%d connections, one %d-byte binary message in flight on each, warm-up %gs, measured %gs",
 			s.Conns, s.Size, s.Warmup, s.Duration)
 	case "broadcast":
+		if r.Deflate != nil {
+			add(true, "%d subscribers on %s, %.0f messages published per second by %s, measured %gs; %s",
+				s.Conns, s.Path, s.Rate, s.Publish, s.Duration, deflateBroadcastSettings(r.Deflate))
+			break
+		}
 		add(true, "%d subscribers on %s, %.0f messages of %d bytes published per second by %s, measured %gs",
 			s.Conns, s.Path, s.Rate, s.Size, s.Publish, s.Duration)
 	}
@@ -440,6 +448,18 @@ func report(args []string) error {
 			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
 		{"deflate-echo-takeover", "Echo with permessage-deflate, server context takeover allowed",
 			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
+		{"deflate-hold-none", "Memory per connection after one JSON echo, without permessage-deflate (baseline)",
+			func(gs []*group) *table { return deflateHoldTable(gs, nil) }, nil},
+		{"deflate-hold-no-takeover", "Memory per connection with permessage-deflate, after one compressed echo",
+			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, nil},
+		{"deflate-hold-takeover", "Memory per connection with permessage-deflate, context takeover allowed, after one compressed echo",
+			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, nil},
+		{"deflate-broadcast-none", "Broadcast of JSON messages without permessage-deflate (baseline)",
+			func(gs []*group) *table { return deflateBroadcastTable(gs, nil) }, nil},
+		{"deflate-broadcast-no-takeover", "Broadcast of JSON messages with permessage-deflate",
+			func(gs []*group) *table {
+				return deflateBroadcastTable(gs, pick(groups, "deflate-broadcast-none", false))
+			}, nil},
 	}
 	var csvRows [][]string
 	for _, s := range sections {

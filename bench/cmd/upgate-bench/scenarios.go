@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/upgate/upgate/bench/internal/loadgen"
@@ -128,12 +129,40 @@ func (e *engine) fill(r *Result) {
 	r.HandshakeLatency = summarize(e.hist, true)
 }
 
-// holdHooks keep every connection open.
-type holdHooks struct{ lostN int64 }
+// holdHooks keep every connection open. With -deflate each connection
+// first echoes one JSON message (compressed when negotiated), so that a
+// server that sets up its codecs lazily has set them up.
+type holdHooks struct {
+	e      *engine
+	lostN  int64
+	echoed int64 // -deflate: echoes checked
+	bad    int64 // -deflate: echoes wrong
+}
 
-func (h *holdHooks) opened(*conn)                {}
-func (h *holdHooks) message(*conn, byte, []byte) {}
-func (h *holdHooks) lost(*conn)                  { h.lostN++ }
+func (h *holdHooks) opened(c *conn) {
+	if h.e.dfl == nil {
+		return
+	}
+	c.mask = [4]byte{byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32()), byte(rand.Uint32())}
+	c.seq = uint64(c.fd)
+	h.e.dfl.send(c)
+}
+
+func (h *holdHooks) message(c *conn, op byte, payload []byte) {
+	if h.e.dfl == nil || c.out == nil {
+		return
+	}
+	if why := h.e.dfl.check(c, op, payload); why != "" {
+		h.bad++
+		h.e.failed++
+		h.e.errs[why]++
+	} else {
+		h.echoed++
+	}
+	c.out = nil
+}
+
+func (h *holdHooks) lost(*conn) { h.lostN++ }
 
 // fillTo opens connections from ring (at most conc at a time) until n are
 // open, then keeps polling for settle. It fails after limit.
@@ -168,6 +197,21 @@ func (e *engine) fillTo(ring *loadgen.KeyRing, n, conc int, settle, limit time.D
 	return e.idle(settle)
 }
 
+// waitFor polls without dialing until done reports true; it fails after
+// limit.
+func (e *engine) waitFor(done func() bool, limit time.Duration, what string) error {
+	deadline := e.now() + int64(limit)
+	for !done() {
+		if e.now() > deadline {
+			return fmt.Errorf("%s: not done after %v (errors %v)", what, limit, e.errs)
+		}
+		if err := e.poll(10); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // idle polls without dialing for d.
 func (e *engine) idle(d time.Duration) error {
 	until := e.now() + int64(d)
@@ -185,6 +229,7 @@ func runHold(cfg *config, pr *progress) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.e = e
 	defer e.p.Close()
 	defer e.closeAll()
 	r := newResult(cfg)
@@ -197,12 +242,26 @@ func runHold(cfg *config, pr *progress) (*Result, error) {
 	start := e.now()
 	pr.phase(fmt.Sprintf("hold %s", cfg.server), int64(cfg.conns))
 	tick := func(int64) { pr.set(int64(e.open), fmt.Sprintf("%d open", e.open)) }
-	if err := e.fillTo(e.keys, from, cfg.concurrency, settle, time.Minute, tick); err != nil {
-		return nil, err
+	// fill opens n connections and, with -deflate, waits for their echoes
+	// before settling.
+	fill := func(n int, limit time.Duration) error {
+		if e.dfl == nil {
+			return e.fillTo(e.keys, n, cfg.concurrency, settle, limit, tick)
+		}
+		if err := e.fillTo(e.keys, n, cfg.concurrency, 0, limit, tick); err != nil {
+			return err
+		}
+		if err := e.waitFor(func() bool { return h.echoed+h.bad+h.lostN >= int64(n) }, limit, "echoes"); err != nil {
+			return err
+		}
+		return e.idle(settle)
+	}
+	if err := fill(from, time.Minute); err != nil {
+		return declined(e, r, err)
 	}
 	rssFrom, cliFrom := loadgen.ProcRSS(cfg.serverPID), loadgen.ProcRSS(0)
-	if err := e.fillTo(e.keys, cfg.conns, cfg.concurrency, settle, 2*time.Minute, tick); err != nil {
-		return nil, err
+	if err := fill(cfg.conns, 2*time.Minute); err != nil {
+		return declined(e, r, err)
 	}
 	rssN, cliN := loadgen.ProcRSS(cfg.serverPID), loadgen.ProcRSS(0)
 	pr.set(int64(e.open), "holding")
@@ -226,8 +285,27 @@ func runHold(cfg *config, pr *progress) (*Result, error) {
 		r.ServerBytesPerConn = float64(rssN-rssFrom) / d
 		r.ClientBytesPerConn = float64(cliN-cliFrom) / d
 	}
+	if e.dfl != nil {
+		r.Messages = h.echoed
+		e.dfl.finish(r, h.echoed)
+		if h.bad > 0 {
+			return r, fmt.Errorf("%d echoes wrong (%v)", h.bad, r.Errors)
+		}
+	}
 	if r.Held < cfg.conns {
 		return r, fmt.Errorf("%d of %d connections still open at the end", r.Held, cfg.conns)
 	}
 	return r, nil
+}
+
+// declined returns the result of a -deflate run that could not fill its
+// connections, recording why (the server declined the extension), or
+// only err without -deflate.
+func declined(e *engine, r *Result, err error) (*Result, error) {
+	if e.dfl == nil {
+		return nil, err
+	}
+	r.Failed, r.Errors = e.failed, e.errs
+	e.dfl.finish(r, 0)
+	return r, err
 }

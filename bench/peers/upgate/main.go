@@ -1,7 +1,8 @@
 // Command upgate is the benchmark's server on upgate's own event loop
 // (package loop) with the smallest handler: every WebSocket path echoes,
 // except /ws/{topic} (subscribe to a topic) and /pub/{topic} (every message
-// sent on it goes to the topic's subscribers, encoded once and shared).
+// sent on it goes to the topic's subscribers, encoded once and shared, and
+// compressed once for those that negotiated permessage-deflate).
 // It stands in for cmd/upgate where the binary is not available, and it
 // exposes the loop's kernel options as flags for the kernel-lever runs.
 // With -tls-cert and -tls-key the loop's listener speaks TLS (wss://,
@@ -40,6 +41,7 @@ type sub struct {
 type handler struct {
 	mu     sync.Mutex
 	topics map[string]map[*loop.Conn]struct{}
+	zpool  deflate.Pool // compressors of the publishes
 }
 
 func (h *handler) OnRequest(r *loop.Request, d *loop.Decision) {
@@ -92,11 +94,48 @@ func (h *handler) OnMessage(c *loop.Conn, op ws.OpCode, payload []byte) {
 		return
 	}
 	f := frame.AppendFrame(nil, op, true, payload)
+	// Compressed frames, one per (level, window bits) the subscribers
+	// take, each compressed once and shared, as the gateway does.
+	var zf map[[2]int][]byte
 	h.mu.Lock()
 	for sc := range h.topics[s.topic] {
-		_ = sc.SendFrame(f)
+		level, bits, ok := sc.Compresses(op, len(payload))
+		if !ok {
+			_ = sc.SendFrame(f)
+			continue
+		}
+		k := [2]int{level, bits}
+		z, done := zf[k]
+		if !done {
+			z = h.compressedFrame(op, payload, level, bits)
+			if zf == nil {
+				zf = map[[2]int][]byte{}
+			}
+			zf[k] = z
+		}
+		if z == nil {
+			z = f
+		}
+		_ = sc.SendFrame(z)
 	}
 	h.mu.Unlock()
+}
+
+// compressedFrame returns the frame of payload compressed at level with
+// 2^bits bytes of window, RSV1 set, or nil if it cannot compress.
+func (h *handler) compressedFrame(op ws.OpCode, payload []byte, level, bits int) []byte {
+	c, err := h.zpool.Get(level, bits)
+	if err != nil {
+		return nil
+	}
+	defer h.zpool.Put(c)
+	z, err := c.Compress(nil, payload)
+	if err != nil {
+		return nil
+	}
+	f := frame.AppendFrame(nil, op, true, z)
+	f[0] |= 0x40 // RSV1: compressed (RFC 7692 §6)
+	return f
 }
 
 func (h *handler) OnClose(c *loop.Conn, _ ws.StatusCode, _ error) {
