@@ -44,8 +44,8 @@ func NewDecompressor() *Decompressor {
 //
 // It copies payload and the tail into a buffer of its own, reused from one
 // message to the next, and inflates from a *bytes.Reader over it: the
-// library reads that type without an interface call per byte, which costs
-// far more than copying the compressed bytes. The buffer grows only with
+// library reads that type without an interface call per byte, which saves
+// more than copying the compressed bytes costs. The buffer grows only with
 // the payloads given, up to 1 MiB; a larger payload is read in place,
 // through an interface call per byte, rather than copied.
 //
