@@ -1,6 +1,7 @@
 package deflate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,26 +13,41 @@ import (
 // minGrow is the least by which Decompress grows dst when it is full.
 const minGrow = 512
 
+// copyKeep is the largest payload, with its tail, that Decompress copies
+// into the Decompressor's input buffer, and so the most that buffer holds.
+// A larger payload is read in place.
+const copyKeep = 1 << 20
+
 // Decompressor inflates the payloads of compressed messages for
 // permessage-deflate without context takeover: every message is inflated
 // from an empty window. It accepts any window size the sender used (8..15
 // bits): its own window is always 32 KiB. It is not safe for concurrent use.
 type Decompressor struct {
 	r     io.Reader
-	in    messageReader
+	in    messageReader // a payload over copyKeep, read in place
+	buf   []byte        // a payload and tail, copied; cap at most copyKeep
+	br    bytes.Reader  // reads buf
+	keep  int           // copyKeep; tests lower it to read payloads in place
 	probe [1]byte
 }
 
 // NewDecompressor returns a Decompressor.
 func NewDecompressor() *Decompressor {
-	d := &Decompressor{}
+	d := &Decompressor{keep: copyKeep}
 	d.r = flate.NewReader(&d.in)
 	return d
 }
 
 // Decompress appends to dst the message inflated from payload, the payload
 // of one compressed message (RFC 7692 §7.2.2): it reads payload and then the
-// 00 00 ff ff tail the sender removed, without copying payload.
+// 00 00 ff ff tail the sender removed.
+//
+// It copies payload and the tail into a buffer of its own, reused from one
+// message to the next, and inflates from a *bytes.Reader over it: the
+// library reads that type without an interface call per byte, which saves
+// more than copying the compressed bytes costs. The buffer grows only with
+// the payloads given, up to 1 MiB; a larger payload is read in place,
+// through an interface call per byte, rather than copied.
 //
 // It inflates at most limit bytes (a negative limit counts as 0): as soon as
 // the message would exceed limit, it stops and returns ErrTooLarge, with
@@ -53,9 +69,19 @@ func NewDecompressor() *Decompressor {
 // declares; with dst's capacity large enough, Decompress allocates nothing.
 func (d *Decompressor) Decompress(dst, payload []byte, limit int) ([]byte, error) {
 	limit = max(limit, 0)
-	d.in.reset(payload)
+	var src flate.Reader = &d.br
+	if n := len(payload) + len(tail); n <= d.keep {
+		if cap(d.buf) < n {
+			d.buf = make([]byte, 0, min(max(n, 2*cap(d.buf)), d.keep))
+		}
+		d.buf = append(append(d.buf[:0], payload...), tail...)
+		d.br.Reset(d.buf)
+	} else {
+		d.in.reset(payload)
+		src = &d.in
+	}
 	// The reader returned by flate.NewReader always implements Resetter.
-	_ = d.r.(flate.Resetter).Reset(&d.in, nil)
+	_ = d.r.(flate.Resetter).Reset(src, nil)
 	start := len(dst)
 	for {
 		n := len(dst) - start

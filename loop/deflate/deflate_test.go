@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -203,38 +204,87 @@ func TestBomb(t *testing.T) {
 }
 
 // TestCorrupt: data that is not DEFLATE returns ErrCorrupt, and the
-// Decompressor works again for the next message.
+// Decompressor works again for the next message, whether it copies the
+// payload or reads it in place.
 func TestCorrupt(t *testing.T) {
 	c := mustCompressor(t, DefaultLevel, 15)
 	good, _ := c.Compress(nil, corpus()[2])
-	d := NewDecompressor()
-	for i, payload := range [][]byte{
-		{0x06},                         // BTYPE 11, reserved
-		{0x00, 0x05, 0x00, 0x00, 0x00}, // stored block, NLEN not ~LEN
-		{0x00, 0x05, 0x00, 0xfa, 0xff}, // stored block without its data
-		{0xf2, 0x48},                   // Huffman block cut short
-		{0x02, 0x82, 0x00},             // a back reference before the start
-		good[:len(good)/2],             // half a message
-		append(append([]byte{}, good...), syncTail...), // tail left in
-		bytes.Repeat([]byte{0xff}, 64),
-	} {
-		got, err := d.Decompress(nil, payload, 1<<20)
-		if !errors.Is(err, ErrCorrupt) {
-			t.Errorf("#%d: % x: got %d bytes, %v; want ErrCorrupt", i, payload, len(got), err)
+	for _, d := range bothDecompressors() {
+		for i, payload := range [][]byte{
+			{0x06},                         // BTYPE 11, reserved
+			{0x00, 0x05, 0x00, 0x00, 0x00}, // stored block, NLEN not ~LEN
+			{0x00, 0x05, 0x00, 0xfa, 0xff}, // stored block without its data
+			{0xf2, 0x48},                   // Huffman block cut short
+			{0x02, 0x82, 0x00},             // a back reference before the start
+			good[:len(good)/2],             // half a message
+			append(append([]byte{}, good...), syncTail...), // tail left in
+			bytes.Repeat([]byte{0xff}, 64),
+		} {
+			got, err := d.Decompress(nil, payload, 1<<20)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("keep %d: #%d: % x: got %d bytes, %v; want ErrCorrupt", d.keep, i, payload, len(got), err)
+			}
 		}
-	}
-	if m, err := d.Decompress(nil, good, 1<<20); err != nil || !bytes.Equal(m, corpus()[2]) {
-		t.Errorf("got %d bytes, %v after corrupt data; want the message", len(m), err)
+		if m, err := d.Decompress(nil, good, 1<<20); err != nil || !bytes.Equal(m, corpus()[2]) {
+			t.Errorf("keep %d: got %d bytes, %v after corrupt data; want the message", d.keep, len(m), err)
+		}
 	}
 }
 
 // TestAfterFinal: bytes after a final block are ignored.
 func TestAfterFinal(t *testing.T) {
-	d := NewDecompressor()
 	p := []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0xde, 0xad}
-	if m, err := d.Decompress(nil, p, 5); err != nil || string(m) != "Hello" {
-		t.Errorf("got %q, %v; want Hello", m, err)
+	for _, d := range bothDecompressors() {
+		if m, err := d.Decompress(nil, p, 5); err != nil || string(m) != "Hello" {
+			t.Errorf("keep %d: got %q, %v; want Hello", d.keep, m, err)
+		}
 	}
+}
+
+// TestInPlace: a payload too large for the input buffer is read in place
+// and inflates the same, the buffer never grows past copyKeep, and the
+// Decompressor copies small payloads again afterwards.
+func TestInPlace(t *testing.T) {
+	c := mustCompressor(t, BestSpeed, 15)
+	rng := rand.New(rand.NewPCG(1, 2))
+	big := make([]byte, copyKeep+copyKeep/4)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	bigP, _ := c.Compress(nil, big)
+	if len(bigP) <= copyKeep {
+		t.Fatalf("got a payload of %d bytes; want more than %d", len(bigP), copyKeep)
+	}
+	d := NewDecompressor()
+	for i, msg := range [][]byte{corpus()[0], big, corpus()[1], sample(copyKeep - 64), big} {
+		p, _ := c.Compress(nil, msg)
+		m, err := d.Decompress(nil, p, len(msg))
+		if err != nil || !bytes.Equal(m, msg) {
+			t.Errorf("#%d: got %d bytes, %v; want the %d bytes compressed", i, len(m), err, len(msg))
+		}
+		if m, err := d.Decompress(nil, p, len(msg)-1); !errors.Is(err, ErrTooLarge) || len(m) != len(msg)-1 {
+			t.Errorf("#%d: limit one short: got %d bytes, %v; want ErrTooLarge", i, len(m), err)
+		}
+		if cap(d.buf) > copyKeep {
+			t.Errorf("#%d: got an input buffer of %d bytes; want at most %d", i, cap(d.buf), copyKeep)
+		}
+	}
+	// Every payload of the corpus, read in place.
+	d.keep = 0
+	for i, msg := range corpus() {
+		p, _ := c.Compress(nil, msg)
+		if m, err := d.Decompress(nil, p, len(msg)); err != nil || !bytes.Equal(m, msg) {
+			t.Errorf("in place: #%d: got %d bytes, %v; want the message", i, len(m), err)
+		}
+	}
+}
+
+// bothDecompressors returns a Decompressor that copies payloads and one
+// that reads them in place.
+func bothDecompressors() []*Decompressor {
+	inPlace := NewDecompressor()
+	inPlace.keep = 0
+	return []*Decompressor{NewDecompressor(), inPlace}
 }
 
 // TestBadArgs: levels and window bits out of range are refused.

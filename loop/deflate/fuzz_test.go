@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzDecompress: Decompress never panics, never returns more than limit
-// bytes, and returns only its own errors; data compressed by a Compressor
-// comes back intact.
+// bytes, and returns only its own errors, the same whether it copies the
+// payload or reads it in place; data compressed by a Compressor comes back
+// intact.
 func FuzzDecompress(f *testing.F) {
 	c := mustCompressor(f, DefaultLevel, 15)
 	for _, msg := range append(corpus()[:4], []byte("Hello"), nil, sample(5000)) {
@@ -18,6 +19,8 @@ func FuzzDecompress(f *testing.F) {
 	f.Add([]byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}, uint16(5), uint8(9))
 	f.Add([]byte{0x06}, uint16(10), uint8(8))
 	d := NewDecompressor()
+	inPlace := NewDecompressor()
+	inPlace.keep = 0
 	var l Loop
 	f.Fuzz(func(t *testing.T, data []byte, limit16 uint16, bits uint8) {
 		limit := int(limit16)
@@ -27,6 +30,10 @@ func FuzzDecompress(f *testing.F) {
 		}
 		if err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("got %v; want nil, ErrTooLarge or ErrCorrupt", err)
+		}
+		got2, err2 := inPlace.Decompress([]byte("ab"), data, limit)
+		if !bytes.Equal(got2, got) || errors.Is(err2, ErrTooLarge) != errors.Is(err, ErrTooLarge) || (err2 == nil) != (err == nil) {
+			t.Fatalf("in place: got %d bytes, %v; want %d bytes, %v as copied", len(got2), err2, len(got), err)
 		}
 		// The data as a message: compress it and inflate it back.
 		bits = MinWindowBits + bits%(MaxWindowBits-MinWindowBits+1)

@@ -10,7 +10,8 @@ import "io"
 // complete one: the former runs past the tail and fails.
 const tail = "\x00\x00\xff\xff\x01\x00\x00\xff\xff"
 
-// messageReader reads a payload then tail without copying the payload. It
+// messageReader reads a payload then tail without copying the payload, for
+// a payload too large for the Decompressor's input buffer. It
 // implements io.ByteReader, so the inflater reads from it directly and adds
 // no buffering of its own.
 type messageReader struct {
