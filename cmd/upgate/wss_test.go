@@ -265,8 +265,8 @@ func TestWSSChromium(t *testing.T) {
 	if !res.OK || res.CloseCode != 1000 || res.Messages != 4 {
 		t.Errorf("the page: got %s; want ok, 4 echoes, close 1000", run.raw)
 	}
-	if res.Extensions != "" {
-		t.Errorf("ws.extensions = %q, want \"\" (the gateway negotiates no extension)", res.Extensions)
+	if res.Extensions != pmdAnswer {
+		t.Errorf("ws.extensions = %q, want %q (permessage-deflate over wss:// as over ws://)", res.Extensions, pmdAnswer)
 	}
 	run.checkDOM(t)
 	t.Logf("chromium over wss: %s", run.raw)
