@@ -136,18 +136,7 @@ func TestDeflateGorillaEcho(t *testing.T) {
 			}
 		}
 	}
-	// Explicitly fragmented.
-	w, err := c.NextWriter(websocket.TextMessage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, part := range []string{"frag", "men", "ted é"} {
-		_, _ = w.Write([]byte(part))
-	}
-	_ = w.Close()
-	if _, got, err := c.ReadMessage(); err != nil || string(got) != "fragmented é" {
-		t.Fatalf("fragmented: got %q, %v; want %q", got, err, "fragmented é")
-	}
+	gorillaFragmented(t, c) // explicitly fragmented
 	if st := s.Stats(); st.ProtocolErrors != 0 {
 		t.Fatalf("got %d protocol errors; want 0", st.ProtocolErrors)
 	}

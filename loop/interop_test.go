@@ -58,18 +58,7 @@ func TestInteropGorilla(t *testing.T) {
 			}
 		}
 	}
-	// An explicitly fragmented message.
-	w, err := c.NextWriter(websocket.TextMessage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, part := range []string{"frag", "men", "ted é"} {
-		_, _ = w.Write([]byte(part))
-	}
-	_ = w.Close()
-	if _, got, err := c.ReadMessage(); err != nil || string(got) != "fragmented é" {
-		t.Fatalf("fragmented: %q %v", got, err)
-	}
+	gorillaFragmented(t, c)
 	// Ping/pong.
 	pong := make(chan string, 1)
 	c.SetPongHandler(func(s string) error { pong <- s; return nil })
@@ -308,5 +297,22 @@ func TestInteropNode(t *testing.T) {
 			}
 			t.Logf("node: %s", line)
 		})
+	}
+}
+
+// gorillaFragmented sends a text message in three frames through gorilla
+// client c and checks that it comes back whole.
+func gorillaFragmented(t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	w, err := c.NextWriter(websocket.TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"frag", "men", "ted é"} {
+		_, _ = w.Write([]byte(part))
+	}
+	_ = w.Close()
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "fragmented é" {
+		t.Fatalf("fragmented: got %q, %v; want %q", got, err, "fragmented é")
 	}
 }
