@@ -204,3 +204,21 @@ func cpuChart(gs []*group, title, file string) error {
 	p.Y.Min, p.Y.Max = 0, top*1.15
 	return p.Save(7*vg.Inch, 4*vg.Inch, file)
 }
+
+// barOf returns a section chart drawing NAME.png: the median of f per
+// server as bars, titled title over a y axis labelled ylabel.
+func barOf(f func(*Result) float64, title, ylabel string) func([]*group, string, string) error {
+	return func(gs []*group, dir, name string) error {
+		if err := barChart(gs, f, chartLabel(gs)+title, ylabel, filepath.Join(dir, name+".png")); err != nil {
+			return fmt.Errorf("%s chart: %w", name, err)
+		}
+		return nil
+	}
+}
+
+// Charts of the permessage-deflate sections: what their targets compare.
+var (
+	chartDeflateEcho  = barOf(srvPerOp, "Server CPU per 2 KiB JSON message echoed (median)", "µs of CPU per message")
+	chartDeflateHold  = barOf(func(r *Result) float64 { return r.ServerBytesPerConn }, "Server memory per connection after one JSON echo (median)", "bytes per connection")
+	chartDeflateBcast = barOf(srvPerOp, "Server CPU per delivery of a 2 KiB JSON publish (median)", "µs of CPU per delivery")
+)

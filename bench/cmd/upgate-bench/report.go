@@ -443,23 +443,23 @@ func report(args []string) error {
 		{"tls-echo-default", "TLS echo", tlsEchoTable, chartEcho},
 		{"tls-echo-x25519", "TLS echo, X25519 key share", tlsEchoTable, chartEcho},
 		{"deflate-echo-none", "Echo of JSON messages without permessage-deflate (baseline)",
-			func(gs []*group) *table { return deflateTable(gs, nil) }, nil},
+			func(gs []*group) *table { return deflateTable(gs, nil) }, chartDeflateEcho},
 		{"deflate-echo-no-takeover", "Echo with permessage-deflate, no context takeover",
-			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
+			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, chartDeflateEcho},
 		{"deflate-echo-takeover", "Echo with permessage-deflate, server context takeover allowed",
-			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, nil},
+			func(gs []*group) *table { return deflateTable(gs, pick(groups, "deflate-echo-none", false)) }, chartDeflateEcho},
 		{"deflate-hold-none", "Memory per connection after one JSON echo, without permessage-deflate (baseline)",
-			func(gs []*group) *table { return deflateHoldTable(gs, nil) }, nil},
+			func(gs []*group) *table { return deflateHoldTable(gs, nil) }, chartDeflateHold},
 		{"deflate-hold-no-takeover", "Memory per connection with permessage-deflate, after one compressed echo",
-			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, nil},
+			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, chartDeflateHold},
 		{"deflate-hold-takeover", "Memory per connection with permessage-deflate, context takeover allowed, after one compressed echo",
-			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, nil},
+			func(gs []*group) *table { return deflateHoldTable(gs, pick(groups, "deflate-hold-none", false)) }, chartDeflateHold},
 		{"deflate-broadcast-none", "Broadcast of JSON messages without permessage-deflate (baseline)",
-			func(gs []*group) *table { return deflateBroadcastTable(gs, nil) }, nil},
+			func(gs []*group) *table { return deflateBroadcastTable(gs, nil) }, chartDeflateBcast},
 		{"deflate-broadcast-no-takeover", "Broadcast of JSON messages with permessage-deflate",
 			func(gs []*group) *table {
 				return deflateBroadcastTable(gs, pick(groups, "deflate-broadcast-none", false))
-			}, nil},
+			}, chartDeflateBcast},
 	}
 	var csvRows [][]string
 	for _, s := range sections {
