@@ -115,13 +115,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 	sub, err := h.SelectSubprotocol(rt.Subprotocols)
 	if err != nil {
-		pe, _ := err.(*parser.Error)
-		if pe == nil {
-			pe = parser.ErrBadSubprotocols
-		}
-		g.stats.rejections[rejSubprotocol].Add(1)
-		rt.stats.handshake(pe.Status)
-		d.RejectError(pe)
+		g.rejectHeader(rt, d, rejSubprotocol, err, parser.ErrBadSubprotocols)
 		return
 	}
 	if sub == nil && rt.RequireSubprotocol {
@@ -134,13 +128,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		it := h.Extensions()
 		var err error
 		if pmd, agreed, err = deflate.Negotiate(&it, deflateConfig); err != nil {
-			pe, _ := err.(*parser.Error)
-			if pe == nil {
-				pe = parser.ErrBadExtensions
-			}
-			g.stats.rejections[rejExtensions].Add(1)
-			rt.stats.handshake(pe.Status)
-			d.RejectError(pe)
+			g.rejectHeader(rt, d, rejExtensions, err, parser.ErrBadExtensions)
 			return
 		}
 	}
@@ -366,4 +354,17 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 	if c.kind == kindCustom {
 		rt.h.OnClose(c, StatusCode(code), err)
 	}
+}
+
+// rejectHeader answers a handshake whose header field the parser found
+// malformed (err, or fallback when err is not the parser's) with the
+// parser's status, counted under the rejection reason why.
+func (g *Gateway) rejectHeader(rt *route, d *loop.Decision, why int, err error, fallback *parser.Error) {
+	pe, _ := err.(*parser.Error)
+	if pe == nil {
+		pe = fallback
+	}
+	g.stats.rejections[why].Add(1)
+	rt.stats.handshake(pe.Status)
+	d.RejectError(pe)
 }
