@@ -195,7 +195,8 @@ func TestAllocsPerHandshake(t *testing.T) {
 
 // TestAllocsPerProxiedHandshake: reading a PROXY protocol header (v1 with
 // IPv4 addresses, v2) on the way to the 101 allocates nothing more than the
-// Conn.
+// Conn and the connExtra that holds the client's address (32 bytes: the
+// Conn of every connection is 32 bytes smaller for it).
 func TestAllocsPerProxiedHandshake(t *testing.T) {
 	o := testOptions()
 	o.ProxyProtocol = true
@@ -224,8 +225,8 @@ func TestAllocsPerProxiedHandshake(t *testing.T) {
 		for range 100 {
 			run()
 		}
-		if a := testing.AllocsPerRun(1000, run); a != 1 {
-			t.Fatalf("%v allocations per proxied connection cycle, want 1 (the Conn)", a)
+		if a := testing.AllocsPerRun(1000, run); a != 2 {
+			t.Fatalf("%v allocations per proxied connection cycle, want 2 (the Conn and its connExtra)", a)
 		}
 	}
 }
@@ -348,13 +349,15 @@ func TestConnectionCost(t *testing.T) {
 		for _, site := range slices.Sorted(maps.Keys(owners[o])) {
 			n := owners[o][site]
 			total += n
-			if n >= cycles/20 {
+			if o == ownerUpgate || n >= cycles/20 {
 				t.Logf("  %s: %.2f per cycle at %s", o, float64(n)/cycles, site)
 			}
 		}
 		t.Logf("%s: %.2f allocations per connection cycle", o, float64(total)/cycles)
-		if o == ownerUpgate && total > cycles {
-			t.Errorf("upgate's code allocates %.2f objects per connection cycle; want at most 1 (the Conn)", float64(total)/cycles)
+		// A stray allocation besides the Conns (a free list growing, the
+		// ticker's work) is tolerated: 2 % of the cycles.
+		if o == ownerUpgate && total > cycles+cycles/50 {
+			t.Errorf("upgate's code allocates %.2f objects per connection cycle; want 1 (the Conn)", float64(total)/cycles)
 		}
 	}
 
@@ -381,3 +384,14 @@ func TestConnectionCost(t *testing.T) {
 }
 
 var sizeofConn = unsafe.Sizeof(Conn{})
+
+// TestConnSize keeps Conn within its size class on 64-bit platforms: every
+// idle connection holds one.
+func TestConnSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("64-bit platforms only")
+	}
+	if got, want := unsafe.Sizeof(Conn{}), uintptr(144); got > want {
+		t.Fatalf("Conn is %d bytes; want at most %d (the size class of 144)", got, want)
+	}
+}

@@ -120,7 +120,10 @@ func (l *evloop) protocolError(c *Conn, err error) {
 		c.flags |= fCloseSent
 		c.code = code
 	}
-	c.perr = pe
+	if l.perrs == nil {
+		l.perrs = make(map[*Conn]*frame.ProtocolError)
+	}
+	l.perrs[c] = pe // until OnClose (events.OnClose)
 	l.beginLinger(c)
 }
 
@@ -167,7 +170,7 @@ func (l *evloop) flushed(c *Conn) bool {
 // shutdownWrite sends FIN after the last byte and waits for the peer's.
 func (l *evloop) shutdownWrite(c *Conn) {
 	c.setPhase(stLinger)
-	if st := c.tls; st != nil && st.rec != nil {
+	if st := c.tlsSt(); st != nil && st.rec != nil {
 		l.recAlert(c, st, tlsrec.AlertCloseNotify) // before the FIN
 	} else if st != nil && st.ready {
 		_ = st.conn.CloseWrite() // close_notify, before the FIN

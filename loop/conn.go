@@ -70,7 +70,8 @@ type Conn struct {
 	why      uint8           // why the connection is ending (whyXxx), for OnClose
 	code     ws.StatusCode   // close code reported to OnClose
 	tslot    int16           // wheel list holding c, -1 when none
-	pport    uint16          // PROXY protocol source port (see paddr)
+	onTLS    bool            // accepted by the TLS listener; never changes
+	tlsEnded bool            // the end of the TLS handshake is counted (tlsfail.go); loop goroutine
 	tat      uint32          // tick at which the timer fires
 	lastRead uint32          // tick of the last inbound bytes
 	mark     uint32          // stOpen: tick of the outstanding ping; else the deadline
@@ -79,24 +80,49 @@ type Conn struct {
 	part     *partial        // frame in progress, from the loop's free list
 	tnext    *Conn
 	tprev    *Conn
-	perr     *frame.ProtocolError // the peer's protocol violation, for OnClose
-	tls      *tlsState            // with Options.TLS (tls.go), else nil
-	pmd      pmd                  // permessage-deflate agreement; set at the 101, then read-only
+	x        *connExtra // what only some connections need, else nil; see connExtra
+	pmd      pmd        // permessage-deflate agreement; set at the 101, then read-only
 
-	// The client's address from the PROXY protocol header, with pport:
-	// written once, before the head reaches the Handler, then read-only.
-	// Conn is 176 bytes (a size class of its own).
-	pkind uint8 // 0: none (the TCP peer is the client), 4 or 6
-	paddr [16]byte
+	// Conn is 144 bytes on 64-bit platforms, a size class of its own: every
+	// idle connection holds one, so a field added here costs every
+	// connection 16 bytes once the size passes 144 (TestConnSize). The
+	// peer's protocol violation, rare, lives in evloop.perrs.
+}
 
-	onTLS    bool // accepted by the TLS listener; never changes
-	tlsEnded bool // the end of the TLS handshake is counted (tlsfail.go); loop goroutine
+// connExtra holds what only some connections need: TLS connections their
+// TLS state, connections behind a PROXY protocol header the client's
+// address. It is attached by the loop before the request head reaches the
+// Handler (the TLS state at accept, the address when the PROXY header is
+// read) and read-only after, so any goroutine may read it once the Handler
+// has the Conn.
+type connExtra struct {
+	tls   *tlsState // with Options.TLS (tls.go), else nil
+	pkind uint8     // 0: no PROXY address (the TCP peer is the client), 4 or 6
+	pport uint16    // PROXY protocol source port
+	paddr [16]byte  // PROXY protocol source address
+}
+
+// extra returns c's connExtra, attaching one first if c has none. Loop
+// goroutine, before the head reaches the Handler.
+func (c *Conn) extra() *connExtra {
+	if c.x == nil {
+		c.x = new(connExtra)
+	}
+	return c.x
+}
+
+// tlsSt returns c's TLS state, nil for a plain connection.
+func (c *Conn) tlsSt() *tlsState {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.tls
 }
 
 // err returns the error OnClose reports, nil when none was recorded.
 func (c *Conn) err() error {
-	if c.perr != nil {
-		return c.perr
+	if pe := c.l.perrs[c]; pe != nil {
+		return pe
 	}
 	return closeErrs[c.why]
 }
@@ -122,11 +148,13 @@ func (c *Conn) RemoteAddr() net.Addr {
 // sent them mapped. Any goroutine once the request head reached
 // Handler.OnRequest; never changes after. No allocation.
 func (c *Conn) ClientAddr() netip.AddrPort {
-	switch c.pkind {
-	case 4:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(c.paddr[:4])), c.pport)
-	case 6:
-		return netip.AddrPortFrom(netip.AddrFrom16(c.paddr), c.pport)
+	if x := c.x; x != nil {
+		switch x.pkind {
+		case 4:
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte(x.paddr[:4])), x.pport)
+		case 6:
+			return netip.AddrPortFrom(netip.AddrFrom16(x.paddr), x.pport)
+		}
 	}
 	if c.remote == nil {
 		return netip.AddrPort{}
@@ -137,16 +165,16 @@ func (c *Conn) ClientAddr() netip.AddrPort {
 
 // setProxied records the client address of a PROXY protocol header.
 func (c *Conn) setProxied(a netip.AddrPort) {
-	ip := a.Addr()
+	ip, x := a.Addr(), c.extra()
 	if ip.Is4() {
 		v4 := ip.As4()
-		copy(c.paddr[:], v4[:])
-		c.pkind = 4
+		copy(x.paddr[:], v4[:])
+		x.pkind = 4
 	} else {
-		c.paddr = ip.As16()
-		c.pkind = 6
+		x.paddr = ip.As16()
+		x.pkind = 6
 	}
-	c.pport = a.Port()
+	x.pport = a.Port()
 }
 
 // AcceptedAt returns when the server took the TCP connection in (its event

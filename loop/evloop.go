@@ -73,6 +73,11 @@ type evloop struct {
 	reqs  []*parser.Request
 	parts []*partial
 
+	// perrs holds the protocol violation of each connection that
+	// committed one, from the moment it is found until the connection's
+	// OnClose: rare, so not a field of every Conn.
+	perrs map[*Conn]*frame.ProtocolError
+
 	cur    *Conn  // connection whose read callback is running
 	batch  []byte // frames for cur not yet written
 	wbuf   []byte // scratch for a frame written at once

@@ -239,7 +239,7 @@ func (l *evloop) proxyBeforeTLS(c *Conn, buf []byte) (int, bool) {
 		return 0, false // incomplete
 	}
 	_, _ = c.gc.Discard(len(buf))
-	c.tlsEnded = true // a PROXY error, not a TLS failure
-	c.tls.tr.Close()  // the handshake goroutine returns
+	c.tlsEnded = true    // a PROXY error, not a TLS failure
+	c.tlsSt().tr.Close() // the handshake goroutine returns
 	return 0, false
 }

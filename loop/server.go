@@ -298,7 +298,7 @@ func (l *evloop) drainTask() {
 		case stOpen:
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
 		case stHead:
-			if c.tls != nil && !c.tls.ready {
+			if c.tlsSt() != nil && !c.tlsSt().ready {
 				c.tlsEnded = true // not a failure
 				l.hardClose(c)    // mid TLS handshake: nothing to say
 			} else if c.inBuffered() > 0 && c.flags&fProxy == 0 {
@@ -463,14 +463,14 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := c.l
 	l.cur = c
 	c.lastRead = l.stamp()
-	if c.tls != nil {
+	if c.tlsSt() != nil {
 		switch c.phase() {
 		case stHead, stOpen, stClosing, stWait:
 			if !l.tlsTraffic(c) {
 				l.cur = nil
 				return gnet.Close
 			}
-			if !c.tls.ready {
+			if !c.tlsSt().ready {
 				l.cur = nil
 				return gnet.None // the handshake goroutine has the bytes
 			}
@@ -508,7 +508,7 @@ func (l *evloop) serve(c *Conn) gnet.Action {
 	default:
 		c.discardIn(c.inBuffered())
 	}
-	if st := c.tls; st != nil && st.err != nil && c.phase() != stClosed {
+	if st := c.tlsSt(); st != nil && st.err != nil && c.phase() != stClosed {
 		// The peer's close_notify, or a TLS error: the input ends here,
 		// as at EOF.
 		l.hardClose(c)
@@ -535,19 +535,21 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c != l.cur {
 		l.releaseAux(c)
 		l.endTLS(c)
-	} else if c.tls != nil {
-		c.tls.closeTransport() // the read callback still uses the plaintext
+	} else if c.tlsSt() != nil {
+		c.tlsSt().closeTransport() // the read callback still uses the plaintext
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)
 	if c.onTLS {
 		l.stats.TLSConnsOpen.Add(-1)
 	}
+	why := c.err()
+	delete(l.perrs, c)
 	if c.flags&fUpgraded == 0 {
 		return gnet.None
 	}
 	l.stats.WebSocketsOpen.Add(-1)
-	code, why := c.code, c.err()
+	code := c.code
 	if code == 0 {
 		code = ws.StatusAbnormalClosure
 	}

@@ -194,7 +194,7 @@ func (l *evloop) fire(c *Conn) {
 			// More of the head arrived and waits for a loop that is behind:
 			// judge it once read, within a second handshake timeout at most.
 			l.postpone(c)
-		case c.tls != nil && !c.tls.ready:
+		case c.tlsSt() != nil && !c.tlsSt().ready:
 			// Still in its TLS handshake: no HTTP answer can be sent.
 			l.stats.HandshakeTimeouts.Add(1)
 			if c.flags&fProxy != 0 {
@@ -228,7 +228,7 @@ func (l *evloop) fire(c *Conn) {
 			c.mark = l.now + l.srv.closeTicks
 		} else if !before(l.now, c.mark) {
 			l.stats.CloseTimeouts.Add(1)
-			if c.why == whyNone && c.perr == nil {
+			if c.why == whyNone && l.perrs[c] == nil {
 				c.why = whyCloseTimeout
 			}
 			l.hardClose(c)

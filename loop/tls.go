@@ -246,7 +246,7 @@ func (s *Server) tlsAcquire() bool {
 func (l *evloop) startTLS(c *Conn) {
 	t := &transport{c: c, blocking: true, async: true}
 	t.cond.L = &t.mu
-	c.tls = &tlsState{tr: t}
+	c.extra().tls = &tlsState{tr: t}
 }
 
 // beginHandshake starts c's handshake on a goroutine holding a slot, once
@@ -255,7 +255,7 @@ func (l *evloop) startTLS(c *Conn) {
 // when every slot is taken: c is closed and counted in Stats.TLSRefused.
 // Loop goroutine.
 func (l *evloop) beginHandshake(c *Conn) bool {
-	st := c.tls
+	st := c.tlsSt()
 	if st.conn != nil || !st.tr.firstRecord() {
 		return true
 	}
@@ -295,7 +295,7 @@ func (l *evloop) handshake(c *Conn, st *tlsState) {
 
 // handshakeDone runs on the loop once c's handshake goroutine is done.
 func (l *evloop) handshakeDone(c *Conn, err error) {
-	st := c.tls
+	st := c.tlsSt()
 	if err != nil {
 		l.handshakeFailed(c, err) // tlsfail.go
 		return
@@ -339,7 +339,7 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 // goroutine, or decrypted into c's plaintext buffer. false when c was
 // closed. Loop goroutine.
 func (l *evloop) tlsTraffic(c *Conn) bool {
-	st := c.tls
+	st := c.tlsSt()
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
 	if !st.ready {
@@ -462,7 +462,7 @@ func (l *evloop) putPlain(st *tlsState) {
 // peekIn returns the input not consumed yet: gnet's buffer, or the
 // plaintext of a TLS connection. Loop goroutine.
 func (c *Conn) peekIn() []byte {
-	if st := c.tls; st != nil {
+	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return nil
 		}
@@ -474,7 +474,7 @@ func (c *Conn) peekIn() []byte {
 
 // discardIn consumes n bytes of the input. Loop goroutine.
 func (c *Conn) discardIn(n int) {
-	if st := c.tls; st != nil {
+	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return
 		}
@@ -499,7 +499,7 @@ func discard(gc gnet.Conn, n int) {
 
 // inBuffered returns the bytes of input not consumed yet. Loop goroutine.
 func (c *Conn) inBuffered() int {
-	if st := c.tls; st != nil {
+	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return 0
 		}
@@ -511,7 +511,7 @@ func (c *Conn) inBuffered() int {
 // out writes b to c's socket, encrypted for a TLS connection (dropped
 // before its handshake is done: nothing is due then). Loop goroutine.
 func (l *evloop) out(c *Conn, b []byte) {
-	if st := c.tls; st != nil {
+	if st := c.tlsSt(); st != nil {
 		switch {
 		case st.rec != nil:
 			l.recOut(c, st, b, nil)
@@ -525,11 +525,11 @@ func (l *evloop) out(c *Conn, b []byte) {
 
 // outv writes the buffers of iov as out does.
 func (l *evloop) outv(c *Conn, iov [][]byte) {
-	if st := c.tls; st != nil && st.rec != nil && len(iov) == 2 {
+	if st := c.tlsSt(); st != nil && st.rec != nil && len(iov) == 2 {
 		l.recOut(c, st, iov[0], iov[1])
 		return
 	}
-	if c.tls != nil {
+	if c.tlsSt() != nil {
 		for _, b := range iov {
 			l.out(c, b)
 		}
@@ -541,7 +541,7 @@ func (l *evloop) outv(c *Conn, iov [][]byte) {
 // endTLS runs when c closes: a handshake goroutine blocked in Read
 // returns, and the plaintext buffer goes back. Loop goroutine.
 func (l *evloop) endTLS(c *Conn) {
-	if st := c.tls; st != nil {
+	if st := c.tlsSt(); st != nil {
 		st.closeTransport()
 		l.putPlain(st)
 		if st.carry != nil {

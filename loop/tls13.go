@@ -223,7 +223,7 @@ func (l *evloop) recOut(c *Conn, st *tlsState, a, b []byte) {
 // tlsIdleDue returns when c's record layer drops its ciphers, if it holds
 // any. Loop goroutine.
 func (l *evloop) tlsIdleDue(c *Conn) (uint32, bool) {
-	st := c.tls
+	st := c.tlsSt()
 	if st == nil || st.rec == nil || l.srv.tlsIdle == 0 || !st.rec.Holding() {
 		return 0, false
 	}
@@ -253,7 +253,7 @@ func (l *evloop) tlsArmIdle(c *Conn, held bool) {
 // more per connection while it connects. The first message rebuilds them.
 // Loop goroutine.
 func (l *evloop) tlsQuiet(c *Conn, head bool) {
-	st := c.tls
+	st := c.tlsSt()
 	if !head || st == nil || st.rec == nil || c.phase() != stOpen || l.srv.tlsIdle == 0 ||
 		st.plain != nil || st.carry != nil || c.gc.InboundBuffered() > 0 || !st.rec.Holding() {
 		return
@@ -266,7 +266,7 @@ func (l *evloop) tlsQuiet(c *Conn, head bool) {
 // record. Loop goroutine, from c's timer.
 func (l *evloop) tlsIdleCheck(c *Conn) {
 	if at, ok := l.tlsIdleDue(c); ok && !before(l.now, at) {
-		c.tls.rec.Release()
+		c.tlsSt().rec.Release()
 		l.stats.TLSCipherReleases.Add(1)
 	}
 }

@@ -164,7 +164,7 @@ func (l *evloop) tlsFailed(c *Conn, r TLSFailure) {
 // goroutine.
 func (l *evloop) handshakeFailed(c *Conn, err error) {
 	if !c.tlsEnded {
-		r := classifyTLS(err, c.tls.tr.sentAlert(), l.srv.opts.TLSFailureOf)
+		r := classifyTLS(err, c.tlsSt().tr.sentAlert(), l.srv.opts.TLSFailureOf)
 		l.tlsFailed(c, r)
 		if r == TLSFailNotTLS && c.phase() == stHead {
 			_, _ = c.gc.Write(notTLSResponse)
@@ -174,7 +174,7 @@ func (l *evloop) handshakeFailed(c *Conn, err error) {
 	if c.phase() == stClosed {
 		return
 	}
-	c.tls.tr.Close()
+	c.tlsSt().tr.Close()
 	l.beginLinger(c)
 }
 
@@ -186,16 +186,16 @@ func (l *evloop) handshakeFailed(c *Conn, err error) {
 // the ciphertext the goroutine did not read yet: an alert record waiting
 // there is counted here. Loop goroutine.
 func (l *evloop) tlsClosed(c *Conn) {
-	if !c.onTLS || c.tls == nil || c.tls.ready || c.tlsEnded {
+	if !c.onTLS || c.tlsSt() == nil || c.tlsSt().ready || c.tlsEnded {
 		return
 	}
-	if c.tls.conn == nil {
+	if c.tlsSt().conn == nil {
 		// Closed by the client before its first record was whole: no
 		// goroutine ran to report it.
 		l.tlsFailed(c, TLSFailClientGone)
 		return
 	}
-	t := c.tls.tr
+	t := c.tlsSt().tr
 	t.mu.Lock()
 	alert := len(t.in) > t.off && t.in[t.off] == byte(tlsrec.TypeAlert) &&
 		t.left == 0 && t.hn%tlsrec.HeaderLen == 0 // at a record's start

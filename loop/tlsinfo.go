@@ -36,8 +36,8 @@ func newTLSInfo(cs *tls.ConnectionState) *TLSInfo {
 // The TLSInfo is set before Handler.OnRequest and never modified after;
 // any goroutine may read it from then on.
 func (c *Conn) TLS() *TLSInfo {
-	if c.tls == nil {
+	if c.tlsSt() == nil {
 		return nil
 	}
-	return c.tls.info
+	return c.tlsSt().info
 }
