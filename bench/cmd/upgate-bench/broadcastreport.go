@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // broadcastFloor is the server whose CPU time per delivery is the floor of
@@ -38,4 +39,30 @@ func findLoops(gs []*group, server string, loops int) *group {
 		}
 	}
 	return nil
+}
+
+// publishers names where the broadcast runs of gs published: the one
+// place, or each with its servers ("/ws/bench (upgate), /pub/bench
+// (writefloor)").
+func publishers(gs []*group) string {
+	var pubs []string
+	servers := map[string][]string{}
+	for _, g := range gs {
+		for _, r := range g.runs {
+			p := r.Settings.Publish
+			if !slices.Contains(pubs, p) {
+				pubs = append(pubs, p)
+			}
+			if !slices.Contains(servers[p], g.server) {
+				servers[p] = append(servers[p], g.server)
+			}
+		}
+	}
+	if len(pubs) == 1 {
+		return pubs[0]
+	}
+	for i, p := range pubs {
+		pubs[i] = p + " (" + strings.Join(servers[p], ", ") + ")"
+	}
+	return strings.Join(pubs, ", ")
 }

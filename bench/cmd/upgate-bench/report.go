@@ -382,11 +382,11 @@ func settingsLine(gs []*group) string {
 	case "broadcast":
 		if r.Deflate != nil {
 			add(true, "%d subscribers on %s, %.0f messages published per second by %s, measured %gs; %s",
-				s.Conns, s.Path, s.Rate, s.Publish, s.Duration, deflateBroadcastSettings(r.Deflate))
+				s.Conns, s.Path, s.Rate, publishers(gs), s.Duration, deflateBroadcastSettings(r.Deflate))
 			break
 		}
 		add(true, "%d subscribers on %s, %.0f messages of %d bytes published per second by %s, measured %gs",
-			s.Conns, s.Path, s.Rate, s.Size, s.Publish, s.Duration)
+			s.Conns, s.Path, s.Rate, s.Size, publishers(gs), s.Duration)
 	}
 	if r.TLS != nil {
 		add(true, "%s", tlsSettings(r.TLS))

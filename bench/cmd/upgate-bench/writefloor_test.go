@@ -65,7 +65,11 @@ func TestBroadcastWriteFloor(t *testing.T) {
 
 func TestFloorBroadcastTable(t *testing.T) {
 	run := func(server string, loops int, perOp float64) *group {
-		r := &Result{Scenario: "broadcast", Server: server, ServerCPUPerOpUs: perOp, Settings: Settings{ServerLoops: loops}}
+		pub := "/pub/bench"
+		if server == "upgate" {
+			pub = "/ws/bench"
+		}
+		r := &Result{Scenario: "broadcast", Server: server, ServerCPUPerOpUs: perOp, Settings: Settings{ServerLoops: loops, Publish: pub}}
 		return &group{scenario: "broadcast", server: server, loops: loopsOf(r), runs: []*Result{r}}
 	}
 	gs := []*group{run("upgate", 0, 11), run("writefloor", 1, 10), run("upgate", 2, 6), run("writefloor", 2, 4), run("upgate", 3, 5)}
@@ -89,5 +93,11 @@ func TestFloorBroadcastTable(t *testing.T) {
 		if got := col(c.row, c.name); got != c.want {
 			t.Errorf("#%d: row %d, %s: got %q; want %q", i, c.row, c.name, got, c.want)
 		}
+	}
+	if got, want := publishers(gs), "/ws/bench (upgate), /pub/bench (writefloor)"; got != want {
+		t.Errorf("publishers: got %q; want %q", got, want)
+	}
+	if got, want := publishers(gs[1:2]), "/pub/bench"; got != want {
+		t.Errorf("publishers of one: got %q; want %q", got, want)
 	}
 }
