@@ -55,7 +55,7 @@ func TestBroadcastWriteFloor(t *testing.T) {
 			t.Errorf("#%d: got loops %d, last-subscriber latency %+v; want %d loops and one figure per message", i, r.Settings.ServerLoops, r.LastSubscriber, writers)
 		}
 		st := srv.Stats()
-		if st.Subscribers != subs || st.Publishers != 1 || st.Rejected != 0 || st.Published != r.Published ||
+		if st.Subscribers != subs || st.Publishers != 1 || st.Rejected != 0 || st.Unfinished != 0 || st.Published != r.Published ||
 			st.Written != r.Delivered || st.EAGAIN != 0 || st.Short != 0 || st.Gone != 0 {
 			t.Errorf("#%d: server counted %+v; want %d subscribers, 1 publisher, %d published and %d written, nothing else",
 				i, st, subs, r.Published, r.Delivered)

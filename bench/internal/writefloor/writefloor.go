@@ -104,12 +104,14 @@ type Options struct {
 type Stats struct {
 	Subscribers int64 // subscribers that got their 101 and were not dropped (Close drops none)
 	Publishers  int64 // publishers that got their 101
-	Rejected    int64 // request heads answered with an error, or not finished in time
+	Rejected    int64 // request heads answered with an error status
+	Unfinished  int64 // connections that ended or timed out before a whole request head
 	Published   int64 // messages received from publishers and given to the writers
 	Written     int64 // frames written whole to a subscriber: deliveries
 	EAGAIN      int64 // writes refused by a full send buffer: a message missed
 	Short       int64 // writes that took part of a frame: the subscriber dropped
 	Gone        int64 // writes that failed otherwise: the subscriber dropped
+	Rounds      int64 // messages the writers are done with, summed over the writers
 }
 
 // Server is the write(2) floor. Serve accepts on one or more listeners;
@@ -125,7 +127,7 @@ type Server struct {
 	lns    map[net.Listener]struct{}
 	conns  map[net.Conn]struct{} // handshakes in progress and publishers
 
-	publishers, rejected, published atomic.Int64
+	publishers, rejected, unfinished, published atomic.Int64
 }
 
 // New returns a Server with opts, its writers running.
@@ -260,13 +262,14 @@ func (s *Server) Close() error {
 
 // Stats returns the counters; a writer adds its own after each message.
 func (s *Server) Stats() Stats {
-	st := Stats{Publishers: s.publishers.Load(), Rejected: s.rejected.Load(), Published: s.published.Load()}
+	st := Stats{Publishers: s.publishers.Load(), Rejected: s.rejected.Load(), Unfinished: s.unfinished.Load(), Published: s.published.Load()}
 	for _, w := range s.writers {
 		st.Subscribers += w.live.Load()
 		st.Written += w.written.Load()
 		st.EAGAIN += w.eagain.Load()
 		st.Short += w.short.Load()
 		st.Gone += w.gone.Load()
+		st.Rounds += w.rounds.Load()
 	}
 	return st
 }
@@ -274,8 +277,9 @@ func (s *Server) Stats() Stats {
 // String is the one line the command prints at exit.
 func (st Stats) String() string {
 	return fmt.Sprintf("%d messages published, %d deliveries written, %d EAGAIN (message missed), "+
-		"%d short writes and %d write errors (subscriber dropped); %d subscribers, %d publishers, %d handshakes rejected",
-		st.Published, st.Written, st.EAGAIN, st.Short, st.Gone, st.Subscribers, st.Publishers, st.Rejected)
+		"%d short writes and %d write errors (subscriber dropped); %d subscribers, %d publishers, "+
+		"%d requests rejected, %d connections without a whole request",
+		st.Published, st.Written, st.EAGAIN, st.Short, st.Gone, st.Subscribers, st.Publishers, st.Rejected, st.Unfinished)
 }
 
 // headConn reads a request head from a connection and keeps the response
@@ -316,10 +320,12 @@ func (s *Server) handshake(c net.Conn) {
 	}
 	h := &headConn{r: c}
 	if _, err := u.Upgrade(h); err != nil {
-		s.rejected.Add(1)
-		if len(h.out) > 0 {
-			_, _ = c.Write(h.out)
+		if len(h.out) == 0 {
+			s.unfinished.Add(1)
+			return
 		}
+		s.rejected.Add(1)
+		_, _ = c.Write(h.out)
 		return
 	}
 	if pub {
@@ -332,7 +338,6 @@ func (s *Server) handshake(c net.Conn) {
 	}
 	fd, err := dupFd(c)
 	if err != nil {
-		s.rejected.Add(1)
 		return
 	}
 	if !s.writers[fd%len(s.writers)].add(fd, h.out) {
@@ -442,7 +447,7 @@ type writer struct {
 
 	fds []int // the writer goroutine's alone
 
-	live, written, eagain, short, gone atomic.Int64
+	live, written, eagain, short, gone, rounds atomic.Int64
 }
 
 // run is the writer goroutine, locked to its thread, until done.
@@ -523,4 +528,5 @@ func (w *writer) write(f []byte) {
 	w.short.Add(short)
 	w.gone.Add(gone)
 	w.live.Add(-(short + gone))
+	w.rounds.Add(1)
 }
