@@ -13,7 +13,7 @@
 # Options:
 #   --reps N             repetitions (full: 3)
 #   --servers "A B ..."  servers to run (default: upgate ceiling tlsfloor
-#                        gnetws nbio gws gobwas gorilla)
+#                        writefloor gnetws nbio gws gobwas gorilla)
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
 #                        tls-handshake tls-hold tls-echo deflate-echo
 #                        deflate-hold deflate-broadcast
@@ -30,6 +30,13 @@
 # (X25519MLKEM768 and X25519); tls-echo with the defaults (--quick: the
 # defaults only, but for tls-handshake).
 #
+# broadcast runs against upgate and writefloor (the floor: one write(2)
+# of the same frame to every subscriber, nothing else; it runs only
+# there), first with one loop as every other scenario, then with two: the
+# server on CPUs 0 and 1 (GOMAXPROCS=2 taskset -c 0-1; upgate --loops 2,
+# writefloor -loops 2), so that the client shares CPU 1 with it. The
+# results record the loops (-server-loops), the report has a row for each.
+#
 # deflate-echo (permessage-deflate, RFC 7692) runs against upgate, nbio, gws
 # and gorilla: 16 JSON messages of about 2 KiB cycled, once without the
 # extension (the baseline: the same messages, the server without its
@@ -44,10 +51,11 @@
 # (--quick 300) of upgate, without and with the extension: the server's CPU
 # time and the wire bytes per delivery.
 #
-# Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0), a fresh
-# process for every run; the client runs on CPU 1 (taskset -c 1). Servers
-# take turns within each repetition, in an order that rotates between
-# repetitions. Every process started here is stopped on exit, also on error.
+# Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0; broadcast's
+# two-loop runs excepted), a fresh process for every run; the client runs
+# on CPU 1 (taskset -c 1). Servers take turns within each repetition, in an
+# order that rotates between repetitions. Every process started here is
+# stopped on exit, also on error.
 #
 # The machine may be shared: the client measures how much CPU other work
 # used during each run, and a full run measures a run again (up to twice)
@@ -64,7 +72,7 @@ set -euo pipefail
 QUICK=0
 REPS=""
 OUT=""
-SERVERS="upgate ceiling tlsfloor gnetws nbio gws gobwas gorilla"
+SERVERS="upgate ceiling tlsfloor writefloor gnetws nbio gws gobwas gorilla"
 TLS_SERVERS=" upgate tlsfloor nbio gws gorilla "
 DEFLATE_SERVERS=" upgate nbio gws gorilla "
 SCENARIOS=""
@@ -188,21 +196,27 @@ esac
 
 # -------------------------------------------------------------- servers --
 
+# SRV_LOOPS: the loops of the servers started next (1: alone on CPU 0;
+# N: GOMAXPROCS=N on CPUs 0 to N-1, the binary with --loops N; the peers
+# get -loops N from the caller).
+SRV_LOOPS=1
+
 # start_server NAME LOGTAG [ARGS...]: start NAME on a fresh port, alone on
-# CPU 0; sets SRV_PID and ADDR.
+# CPU 0 (SRV_LOOPS CPUs from 0 on); sets SRV_PID and ADDR.
 start_server() {
 	local name=$1 tag=$2
 	shift 2
 	next_port
 	ADDR=127.0.0.1:$PORT
-	local cmd
+	local cmd cpu=(${SERVER_CPU[@]+"${SERVER_CPU[@]}"})
+	[ "$SRV_LOOPS" -gt 1 ] && [ ${#cpu[@]} -gt 0 ] && cpu=(taskset -c "0-$((SRV_LOOPS - 1))")
 	if [ "$name" = upgate ] && [ "$IMPL" = binary ]; then
-		cmd=("$BIN/upgate" --listen "$ADDR" --admin off --loops 1 --log-level error --drain-timeout 1s)
+		cmd=("$BIN/upgate" --listen "$ADDR" --admin off --loops "$SRV_LOOPS" --log-level error --drain-timeout 1s)
 		if [ "${1:-}" = -tls-cert ]; then
 			# The peers' -tls-cert C -tls-key K: the binary's TLS listener
 			# alone.
 			cmd=("$BIN/upgate" --listen off --tls-listen "$ADDR" --tls-cert "$2" --tls-key "$4"
-				--admin off --loops 1 --log-level error --drain-timeout 1s)
+				--admin off --loops "$SRV_LOOPS" --log-level error --drain-timeout 1s)
 			shift 4
 		fi
 	else
@@ -210,7 +224,7 @@ start_server() {
 	fi
 	local try up
 	for try in 1 2 3; do
-		GOMAXPROCS=1 ${SERVER_CPU[@]+"${SERVER_CPU[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
+		GOMAXPROCS=$SRV_LOOPS ${cpu[@]+"${cpu[@]}"} "${cmd[@]}" "$@" >"$LOGS/$tag.server.log" 2>&1 &
 		SRV_PID=$!
 		up=0
 		await_listen "${ADDR#*:}" || up=$?
@@ -283,12 +297,14 @@ measure() {
 	done
 }
 
-# run SCENARIO SERVER REP: one measured run of a scenario.
+# run SCENARIO SERVER REP [LOOPS]: one measured run of a scenario; broadcast
+# takes the server's LOOPS (default 1).
 run() {
-	local scenario=$1 server=$2 rep=$3 tag="$1-$2-r$3"
-	local args=(-server "$server" -rep "$rep")
+	local scenario=$1 server=$2 rep=$3 loops=${4:-1} tag="$1-$2-r$3"
+	local args=(-server "$server" -rep "$rep") notes=()
 	[ "$server" = ceiling ] && args+=(-verify-accept=false)
-	[ "$server" = upgate ] && [ "$IMPL" = loop ] && args+=(-notes "upgate via bench/peers/upgate")
+	[ "$server" = upgate ] && [ "$IMPL" = loop ] && notes+=("upgate via bench/peers/upgate")
+	[ ${#notes[@]} -gt 0 ] && [ "$scenario" != broadcast ] && args+=(-notes "${notes[0]}")
 	case $scenario in
 	handshake) measure "$tag" "$server" -- "${args[@]}" "${HS[@]}" handshake ;;
 	latency) measure "$tag" "$server" -- "${args[@]}" "${LAT[@]}" latency ;;
@@ -298,9 +314,19 @@ run() {
 	broadcast)
 		# The binary's /ws/{topic} route lets subscribers publish; the bench
 		# server takes publishers on /pub/{topic}.
-		local pub=/pub/bench
+		local pub=/pub/bench sargs=()
 		[ "$server" = upgate ] && [ "$IMPL" = binary ] && pub=/ws/bench
-		measure "$tag" "$server" -- "${args[@]}" "${BCAST[@]}" -path /ws/bench -pub-path "$pub" broadcast
+		if [ "$loops" -gt 1 ]; then
+			tag="$1-${loops}loops-$2-r$3"
+			# the binary takes --loops from start_server, the peers -loops
+			[ "$server" = upgate ] && [ "$IMPL" = binary ] || sargs=(-loops "$loops")
+			notes+=("server on CPUs 0-$((loops - 1)) (GOMAXPROCS=$loops), sharing CPU 1 with the client")
+		fi
+		[ ${#notes[@]} -gt 0 ] && args+=(-notes "$(IFS=';'; echo "${notes[*]}")")
+		SRV_LOOPS=$loops
+		measure "$tag" "$server" ${sargs[@]+"${sargs[@]}"} -- "${args[@]}" -server-loops "$loops" \
+			"${BCAST[@]}" -path /ws/bench -pub-path "$pub" broadcast
+		SRV_LOOPS=1
 		;;
 	esac
 }
@@ -407,17 +433,26 @@ for rep in $(seq "$REPS"); do
 		case $scenario in
 		levers) echo "==> [rep $rep/$REPS] kernel levers"; levers "$rep" ;;
 		broadcast)
-			echo "==> [rep $rep/$REPS] broadcast"
-			# Only servers with pub/sub: upgate.
-			case " $SERVERS " in *" upgate "*) run broadcast upgate "$rep" ;; esac
+			# Only servers with pub/sub, upgate, and the floor; with one
+			# loop, then with two on both CPUs.
+			for loops in 1 2; do
+				if [ "$loops" -gt "$(nproc)" ]; then
+					echo "==> [rep $rep/$REPS] broadcast, $loops loops: skipped, $(nproc) CPU(s)"
+					continue
+				fi
+				echo "==> [rep $rep/$REPS] broadcast, $loops loop(s)"
+				for s in "${order[@]}"; do
+					case $s in upgate | writefloor) run broadcast "$s" "$rep" "$loops" ;; esac
+				done
+			done
 			;;
 		handshake | latency | hold | echo)
 			echo "==> [rep $rep/$REPS] $scenario"
 			for s in "${order[@]}"; do
 				# the ceiling answers the handshake only: it cannot echo
 				[ "$scenario" = echo ] && [ "$s" = ceiling ] && continue
-				# the TLS floor speaks TLS only
-				[ "$s" = tlsfloor ] && continue
+				# the TLS floor speaks TLS only, the write floor broadcasts only
+				case $s in tlsfloor | writefloor) continue ;; esac
 				run "$scenario" "$s" "$rep"
 			done
 			;;

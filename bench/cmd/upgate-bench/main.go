@@ -55,6 +55,7 @@ type config struct {
 	tlsInsecure  bool
 	tlsCurves    string
 	deflate      string
+	serverLoops  int
 }
 
 func newResult(cfg *config) *Result {
@@ -83,6 +84,7 @@ func newResult(cfg *config) *Result {
 			r.Settings.Publish = cfg.publishURL
 		}
 	}
+	r.Settings.ServerLoops = cfg.serverLoops
 	if !cfg.verifyAccept {
 		r.Notes = append(r.Notes, "status only: Sec-WebSocket-Accept not verified")
 	}
@@ -152,6 +154,7 @@ func main() {
 	flag.StringVar(&cfg.server, "server", "server", "server name recorded in the result")
 	flag.StringVar(&cfg.variant, "variant", "", "variant recorded in the result (server options)")
 	flag.IntVar(&cfg.serverPID, "server-pid", 0, "server process id, for its CPU time and memory")
+	flag.IntVar(&cfg.serverLoops, "server-loops", 0, "the server's event loops (writers for writefloor), recorded in the result:\nthe report's broadcast rows are by loop count (0: not recorded, one)")
 	flag.DurationVar(&cfg.duration, "d", 10*time.Second, "measured duration (hold: how long to hold)")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "warm-up before measuring")
 	flag.IntVar(&cfg.concurrency, "c", 64, "handshakes in flight")
@@ -264,6 +267,9 @@ func run(cfg *config) error {
 		if _, ok := deflateOffers[cfg.deflate]; !ok {
 			return fmt.Errorf("-deflate must be none, no-takeover or takeover")
 		}
+	}
+	if cfg.serverLoops < 0 {
+		return fmt.Errorf("-server-loops must not be negative")
 	}
 	if cfg.sources < 1 || cfg.sources > 60000 {
 		return fmt.Errorf("-sources must be in 1..60000")

@@ -14,11 +14,16 @@ import (
 	"strings"
 )
 
-// group holds the repetitions of one scenario against one server variant.
+// group holds the repetitions of one scenario against one server variant
+// with one number of loops.
 type group struct {
 	scenario, server, variant string
+	loops                     int
 	runs                      []*Result
 }
+
+// loopsOf is the number of loops r's server ran: 1 unless recorded.
+func loopsOf(r *Result) int { return max(r.Settings.ServerLoops, 1) }
 
 // med returns the median of f over the group's runs.
 func (g *group) med(f func(*Result) float64) float64 {
@@ -58,9 +63,9 @@ func (g *group) notes() string {
 	return strings.Join(out, "; ")
 }
 
-// serverOrder puts upgate first, the ceiling (or the TLS floor) second, the
-// peers after.
-var serverOrder = []string{"upgate", "ceiling", "tlsfloor", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
+// serverOrder puts upgate first, the ceiling (or the TLS or the write
+// floor) second, the peers after.
+var serverOrder = []string{"upgate", "ceiling", "tlsfloor", "writefloor", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
 
 func rank(s string) int {
 	if i := slices.Index(serverOrder, s); i >= 0 {
@@ -70,7 +75,11 @@ func rank(s string) int {
 }
 
 func loadResults(dirs []string) ([]*group, error) {
-	idx := map[[3]string]*group{}
+	type key struct {
+		scenario, server, variant string
+		loops                     int
+	}
+	idx := map[key]*group{}
 	var groups []*group
 	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -90,10 +99,10 @@ func loadResults(dirs []string) ([]*group, error) {
 				continue
 			}
 			sc := section(r)
-			k := [3]string{sc, r.Server, r.Variant}
+			k := key{sc, r.Server, r.Variant, loopsOf(r)}
 			g := idx[k]
 			if g == nil {
-				g = &group{scenario: sc, server: r.Server, variant: r.Variant}
+				g = &group{scenario: sc, server: r.Server, variant: r.Variant, loops: k.loops}
 				idx[k] = g
 				groups = append(groups, g)
 			}
@@ -104,6 +113,9 @@ func loadResults(dirs []string) ([]*group, error) {
 		a, b := groups[i], groups[j]
 		if a.scenario != b.scenario {
 			return a.scenario < b.scenario
+		}
+		if a.loops != b.loops {
+			return a.loops < b.loops
 		}
 		if rank(a.server) != rank(b.server) {
 			return rank(a.server) < rank(b.server)
@@ -314,7 +326,7 @@ func echoTable(gs []*group) *table {
 
 func broadcastTable(gs []*group) *table {
 	t := &table{head: []string{"server", "subscribers", "published/s", "delivered/s", "last subscriber p50 µs", "p99 µs", "p99.9 µs",
-		"any delivery p50 µs", "incomplete", "server CPU µs/delivery", "server CPU %", "client CPU %", "other CPU %", "runs"}}
+		"any delivery p50 µs", "incomplete", "server CPU µs/delivery", "server CPU %", "client CPU %", "other CPU %", "runs", "notes"}}
 	for _, g := range gs {
 		t.rows = append(t.rows, []string{g.server,
 			num(g.med(func(r *Result) float64 { return float64(r.Settings.Conns) }), 0),
@@ -328,7 +340,7 @@ func broadcastTable(gs []*group) *table {
 				return r.AnyDelivery.P50
 			}), 0),
 			num(g.med(func(r *Result) float64 { return float64(r.Incomplete) }), 0),
-			num(g.med(srvPerOp), 2), num(g.med(srvUtil), 0), num(g.med(cliUtil), 0), num(g.med(othUtil), 0), strconv.Itoa(len(g.runs))})
+			num(g.med(srvPerOp), 2), num(g.med(srvUtil), 0), num(g.med(cliUtil), 0), num(g.med(othUtil), 0), strconv.Itoa(len(g.runs)), g.notes()})
 	}
 	return t
 }
@@ -370,11 +382,11 @@ func settingsLine(gs []*group) string {
 	case "broadcast":
 		if r.Deflate != nil {
 			add(true, "%d subscribers on %s, %.0f messages published per second by %s, measured %gs; %s",
-				s.Conns, s.Path, s.Rate, s.Publish, s.Duration, deflateBroadcastSettings(r.Deflate))
+				s.Conns, s.Path, s.Rate, publishers(gs), s.Duration, deflateBroadcastSettings(r.Deflate))
 			break
 		}
 		add(true, "%d subscribers on %s, %.0f messages of %d bytes published per second by %s, measured %gs",
-			s.Conns, s.Path, s.Rate, s.Size, s.Publish, s.Duration)
+			s.Conns, s.Path, s.Rate, s.Size, publishers(gs), s.Duration)
 	}
 	if r.TLS != nil {
 		add(true, "%s", tlsSettings(r.TLS))
@@ -435,7 +447,7 @@ func report(args []string) error {
 		{"latency", "Handshake latency at a fixed rate", latencyTable, chartLatency},
 		{"hold", "Memory per idle connection", holdTable, nil},
 		{"echo", "Echo", echoTable, chartEcho},
-		{"broadcast", "Broadcast", broadcastTable, nil},
+		{"broadcast", "Broadcast", floorBroadcastTable, nil},
 		{"tls-handshake-x25519", "TLS handshakes, X25519 key share", tlsHandshakeTable, chartHandshakes},
 		{"tls-handshake-default", "TLS handshakes, Go's default key shares (X25519MLKEM768 and X25519)", tlsHandshakeTable, chartHandshakes},
 		{"tls-hold-x25519", "Memory per idle TLS connection, X25519 key share", tlsHoldTable, nil},

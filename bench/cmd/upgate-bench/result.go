@@ -138,6 +138,9 @@ type Settings struct {
 	Sources     int     `json:"sources"`
 	Path        string  `json:"path,omitempty"`
 	Publish     string  `json:"publish,omitempty"`
+	// ServerLoops is the server's event loops (writers for writefloor) as
+	// the script started it (-server-loops); 0 when not recorded: one.
+	ServerLoops int `json:"server_loops,omitempty"`
 }
 
 // cpuMeter measures the CPU time of the server and of the client itself
@@ -246,6 +249,9 @@ func (r *Result) summary() string {
 	fmt.Fprintf(&b, "%-9s %-8s", r.Scenario, r.Server)
 	if r.Variant != "" {
 		fmt.Fprintf(&b, " [%s]", r.Variant)
+	}
+	if r.Settings.ServerLoops > 1 {
+		fmt.Fprintf(&b, " [%d loops]", r.Settings.ServerLoops)
 	}
 	if r.TLS != nil {
 		fmt.Fprintf(&b, " [%s: %s]", r.TLS.KeyShares, r.TLS.negotiated())
