@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command for upgate. Runs, in order, failing fast:
 #   1. gofmt      every Go file (tracked and untracked) must be gofmt-clean
-#   2. vet        go vet ./...
+#   2. vet        go vet ./..., in the module and in bench/
 #   3. cross      go build and go vet ./... for linux/386 (32-bit),
 #                 linux/arm64 and linux/riscv64; go vet of the loop for
 #                 darwin/arm64 and freebsd/amd64; parser and loop/frame for
@@ -13,7 +13,7 @@
 #                 rules) when they are absent: as root, this runs apt-get
 #                 update && apt-get install (UPGATE_TEST_SKIP_BROWSER=1 skips
 #                 the chromium install and the browser test outside CI)
-#   5. test       go test -race ./...
+#   5. test       go test -race ./..., in the module and in bench/
 #      test-norace go test ./... (allocation tests, full-size load tests)
 #   6. fuzz       a short run of every FuzzXxx target in the module
 #   7. soak       scripts/soak.sh --quick: load and fault scenarios against
@@ -130,8 +130,9 @@ step_end
 
 # -------------------------------------------------------------------- vet --
 
-step_begin vet "go vet ./..."
+step_begin vet "go vet ./... (the module, then bench/'s)"
 go vet ./... || step_fail "go vet reported problems (see above)"
+(cd bench && go vet ./...) || step_fail "go vet reported problems in bench/ (see above)"
 step_end
 
 # ------------------------------------------------------------------ cross --
@@ -314,6 +315,12 @@ if [ "$(go env CGO_ENABLED)" != "1" ]; then
 fi
 go test -race -count=1 -timeout 15m ${test_args[@]+"${test_args[@]}"} ./... ||
 	step_fail "go test failed (see above)"
+# The load generator and the floors of the benchmark (bench/, a module of
+# its own: the peers' libraries stay out of upgate's go.mod).
+if [ -z "${UPGATE_TEST_ARGS:-}" ]; then
+	(cd bench && go test -race -count=1 -timeout 10m ./...) ||
+		step_fail "go test of bench/ failed (see above)"
+fi
 step_end
 
 # Allocation tests (//go:build !race) and the full-size load tests only run
