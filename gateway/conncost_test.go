@@ -61,8 +61,8 @@ func TestConnectionCost(t *testing.T) {
 		topic string
 		max   float64 // bytes per idle connection
 	}{
-		{"/echo", "", 840},
-		{"/ws/idle", "idle", 850},
+		{"/echo", "", 670},
+		{"/ws/idle", "idle", 680},
 	} {
 		per := idleCost(t, c.path, c.topic)
 		t.Logf("%s: heap per idle connection: %.0f bytes", c.path, per)
