@@ -251,13 +251,13 @@ func infoOf(c *Conn) connInfo {
 		remote = a.String()
 	}
 	fleet := ""
-	if c.g.bus != nil {
+	if c.rt.g.bus != nil {
 		fleet = c.FleetID()
 	}
 	return connInfo{
 		ID:          c.ID(),
 		Conn:        fleet,
-		User:        c.user,
+		User:        c.User(),
 		Route:       c.Route(),
 		Topic:       c.Topic(),
 		Subprotocol: c.Subprotocol(),

@@ -13,14 +13,10 @@ import (
 // ids returns the ids of the open connections.
 func ids(g *Gateway) []uint64 {
 	var out []uint64
-	for i := range g.conns.shards {
-		sh := &g.conns.shards[i]
-		sh.mu.RLock()
-		for id := range sh.m {
-			out = append(out, id)
-		}
-		sh.mu.RUnlock()
-	}
+	g.conns.each(func(c *Conn) bool {
+		out = append(out, c.ID())
+		return true
+	})
 	return out
 }
 

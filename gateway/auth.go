@@ -6,6 +6,7 @@ import (
 
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
+	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -23,8 +24,8 @@ func (g *Gateway) authRequest(lc *loop.Conn, h *parser.Request, c *Conn) *bus.Au
 		Path:        string(h.Path()),
 		Query:       string(h.Query()),
 		Topic:       c.topicName,
-		Remote:      remoteString(lc, c.client),
-		Subprotocol: c.sub,
+		Remote:      remoteString(lc, c.ClientAddr()),
+		Subprotocol: c.Subprotocol(),
 	}
 	for i := 0; i < h.NumFields(); i++ {
 		name, value := h.Field(i)
@@ -42,11 +43,12 @@ func (g *Gateway) authRequest(lc *loop.Conn, h *parser.Request, c *Conn) *bus.Au
 	return req
 }
 
-// deferAuth puts the handshake of c off until the authorisation service on
-// the bus answers (or the wait ends): the event loop goes on meanwhile. The
-// connection slot c holds is released when the answer refuses it or the
-// connection went away.
-func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *Conn) {
+// deferAuth puts the handshake of c, with its permessage-deflate
+// agreement pmd, off until the authorisation service on the bus answers
+// (or the wait ends): the event loop goes on meanwhile. The connection slot
+// c holds is released when the answer refuses it or the connection went
+// away.
+func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *Conn, pmd deflate.Params) {
 	lc := r.Conn
 	req := g.authRequest(lc, r.Head, c)
 	d.Defer()
@@ -56,14 +58,14 @@ func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *Conn) {
 				g.releaseSlot()
 				return
 			}
-			g.authorized(lc, d, c, res)
+			g.authorized(lc, d, c, res, pmd)
 		})
 	})
 }
 
 // authorized completes a deferred handshake with the service's answer, on
 // the connection's loop.
-func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.AuthResult) {
+func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.AuthResult, pmd deflate.Params) {
 	rt := c.rt
 	if !res.Allowed() {
 		g.releaseSlot()
@@ -81,15 +83,23 @@ func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.A
 			return
 		}
 	}
-	c.user, c.joins = res.User, res.Topics
+	if res.User != "" || len(res.Topics) > 0 {
+		x := c.extra()
+		x.user, x.joins = res.User, res.Topics
+	}
 	lc.SetContext(c)
 	var sub []byte
-	if c.sub != "" {
-		sub = []byte(c.sub)
+	if c.sub != 0 {
+		sub = []byte(c.Subprotocol())
 	}
-	upgrade(d, c, sub)
+	upgrade(d, c, sub, pmd)
 }
 
 // User returns the user id the authorisation service gave the connection,
 // or "". Any goroutine once the connection is open.
-func (c *Conn) User() string { return c.user }
+func (c *Conn) User() string {
+	if x := c.x.Load(); x != nil {
+		return x.user
+	}
+	return ""
+}

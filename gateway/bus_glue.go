@@ -71,12 +71,22 @@ func (g *Gateway) routeSubject(r *Route) string {
 // busOpened tells the bus about a connection that opened: its description
 // for bridged messages, and the open event.
 func (g *Gateway) busOpened(c *Conn) {
+	x := c.extra()
 	path := c.rt.Path
-	if c.req != nil {
-		path = c.req.Path
+	if x.req != nil {
+		path = x.req.Path
 	}
-	c.bc = g.bus.NewConn(c.lc.ID(), c.rt.Path, g.routeSubject(&c.rt.Route), remoteString(c.lc, c.client), c.sub, c.topicName, c.user, path)
-	g.bus.Event(bus.EventOpen, c.bc, 0)
+	x.bc = g.bus.NewConn(c.lc.ID(), c.rt.Path, g.routeSubject(&c.rt.Route), remoteString(c.lc, c.ClientAddr()), c.Subprotocol(), c.topicName, x.user, path)
+	g.bus.Event(bus.EventOpen, x.bc, 0)
+}
+
+// busConn returns the connection's description on the bus, nil without
+// one. On the connection's loop.
+func (c *Conn) busConn() *bus.Conn {
+	if x := c.x.Load(); x != nil {
+		return x.bc
+	}
+	return nil
 }
 
 // busReady reports whether the bus, if any, is connected, and its state.

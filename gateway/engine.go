@@ -151,10 +151,17 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 	}
-	c := &Conn{lc: r.Conn, g: g, rt: rt, kind: rt.kind, pmd: pmd, deflate: agreed}
-	c.client = g.clientAddr(r.Conn.ClientAddr().Addr(), h)
+	c := &Conn{lc: r.Conn, rt: rt, kind: rt.kind}
+	if agreed {
+		c.flags |= connDeflate
+	}
+	peer := r.Conn.ClientAddr().Addr()
+	client := g.clientAddr(peer, h)
+	if client != peer.Unmap() {
+		c.extra().client = client // else derived from lc
+	}
 	if sub != nil {
-		c.sub = rt.subprotocolName(sub)
+		c.setSubprotocol(sub)
 	}
 	switch rt.kind {
 	case kindPubSub:
@@ -166,9 +173,9 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	case kindCustom:
 		req := copyRequest(h)
 		req.Route, req.Topic = rt.Path, string(topic)
-		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.sub, r.Conn.RemoteAddr(), c.client
+		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.Subprotocol(), r.Conn.RemoteAddr(), client
 		req.TLS = tlsState(r.Conn.TLS())
-		c.req = req
+		c.extra().req = req
 		if rt.authz != nil {
 			if err := rt.authz.Authorize(req); err != nil {
 				g.releaseSlot()
@@ -183,11 +190,11 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		}
 	}
 	if rt.Auth {
-		g.deferAuth(r, d, c)
+		g.deferAuth(r, d, c, pmd)
 		return
 	}
 	r.Conn.SetContext(c)
-	upgrade(d, c, sub)
+	upgrade(d, c, sub, pmd)
 }
 
 // deflateConfig is what the routes agree to: no context takeover, any
@@ -195,12 +202,12 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 var deflateConfig = deflate.Config{}
 
 // upgrade accepts the handshake of c with subprotocol sub, and with the
-// permessage-deflate agreement of c when it has one.
-func upgrade(d *loop.Decision, c *Conn, sub []byte) {
+// permessage-deflate agreement pmd when c agreed to it.
+func upgrade(d *loop.Decision, c *Conn, sub []byte, pmd deflate.Params) {
 	rt := c.rt
 	d.Upgrade(sub, nil, rt.maxMessage)
-	if c.deflate {
-		d.Deflate(c.pmd, rt.deflateLevel, rt.deflateThreshold)
+	if c.flags&connDeflate != 0 {
+		d.Deflate(pmd, rt.deflateLevel, rt.deflateThreshold)
 	}
 }
 
@@ -260,24 +267,25 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	rt := c.rt
 	rt.stats.open.Add(1)
 	rt.stats.handshake(101)
-	if c.deflate {
+	if c.flags&connDeflate != 0 {
 		rt.stats.deflate.Add(1)
 	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.client, "topic", c.topicName, "subprotocol", c.sub)
+		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.ClientAddr(), "topic", c.topicName, "subprotocol", c.Subprotocol())
 	}
-	c.subscription = subscriber{lc: lc, conn: c, group: g.topics.group(lc.LoopIndex())}
+	c.subscription = subscriber{conn: c, group: g.topics.group(lc.LoopIndex())}
 	if c.topicName != "" && (c.kind == kindPubSub || c.kind == kindBridge) {
-		c.topic = g.topics.subscribe(c.topicName, &c.subscription)
+		g.topics.subscribe(c.topicName, &c.subscription)
 	}
-	if len(c.joins) > 0 {
-		g.joinTopics(c)
+	x := c.x.Load()
+	if x != nil && len(x.joins) > 0 {
+		g.joinTopics(c, x)
 	}
 	if g.bus != nil {
 		g.busOpened(c)
 	}
 	if c.kind == kindCustom {
-		rt.h.OnOpen(c, c.req)
+		rt.h.OnOpen(c, x.req)
 	}
 }
 
@@ -302,21 +310,22 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			return
 		}
 		g := (*Gateway)(e)
-		if g.behind(c.topic, lc.LoopIndex(), len(payload)) {
+		t := c.subscription.topic
+		if g.behind(t, lc.LoopIndex(), len(payload)) {
 			// Nothing is delivered and the publisher is told: 1013,
 			// try again later (fanout.go).
 			g.stats.refused[srcClient].Add(1)
 			_ = lc.WriteClose(ws.StatusCode(StatusTryAgainLater), reasonBehind)
 			return
 		}
-		n := g.fanout(c.topic, OpCode(op), payload, lc.LoopIndex())
+		n := g.fanout(t, OpCode(op), payload, lc.LoopIndex())
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
 		if g.bus != nil {
 			_ = g.bus.Publish(c.topicName, bus.OpCode(op), payload)
 		}
 	case kindBridge:
-		_ = e.bus.Forward(c.bc, bus.OpCode(op), payload)
+		_ = e.bus.Forward(c.busConn(), bus.OpCode(op), payload)
 	case kindCustom:
 		c.rt.h.OnMessage(c, OpCode(op), payload)
 	}
@@ -331,14 +340,16 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 		return
 	}
 	c.closed.Store(true)
-	if c.topic != nil {
+	if c.subscription.topic != nil {
 		g.topics.unsubscribe(&c.subscription)
 	}
-	for _, s := range c.joined {
-		g.topics.unsubscribe(s)
-	}
-	if c.bc != nil {
-		g.bus.Event(bus.EventClose, c.bc, uint16(code))
+	if x := c.x.Load(); x != nil {
+		for _, s := range x.joined {
+			g.topics.unsubscribe(s)
+		}
+		if x.bc != nil {
+			g.bus.Event(bus.EventClose, x.bc, uint16(code))
+		}
 	}
 	g.conns.remove(c)
 	g.releaseSlot()

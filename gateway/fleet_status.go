@@ -55,8 +55,9 @@ func (g *Gateway) NodeID() string {
 // backends address it on the bus; without Config.NATS, the decimal ID. Any
 // goroutine.
 func (c *Conn) FleetID() string {
-	if c.g.bus == nil {
+	b := c.rt.g.bus
+	if b == nil {
 		return strconv.FormatUint(c.ID(), 10)
 	}
-	return c.g.bus.Subjects().FleetID(c.ID())
+	return b.Subjects().FleetID(c.ID())
 }

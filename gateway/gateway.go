@@ -120,6 +120,7 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
 	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage, cfg.Deflate)
 	for i, rt := range g.routes.all {
+		rt.g = g
 		if rt.kind == kindCustom && !rt.setHandler(g.handler) {
 			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i),
 				Reason: "a custom route needs a Handler: set Route.Handler or give New the option WithHandler"}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/tls"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/upgate/upgate/gateway/bus"
 	"github.com/upgate/upgate/loop"
-	"github.com/upgate/upgate/loop/deflate"
 	"github.com/upgate/upgate/parser"
 )
 
@@ -144,33 +144,91 @@ const (
 // safe to call from any goroutine, except Write, which belongs to the
 // connection's event loop. A Conn may outlive its connection: once the
 // close handshake began, Send, Write, Ping and Close return ErrClosed.
+//
+// Every connection has one, so it keeps only what every connection needs
+// (80 bytes on 64-bit platforms, a size class of its own): what only some
+// connections need is in a connExtra, attached to those alone.
 type Conn struct {
-	lc     *loop.Conn
-	g      *Gateway
-	rt     *route
-	kind   uint8
+	lc *loop.Conn
+	rt *route
+
+	// x is the state of the connections that need more: attached on the
+	// loop before OnOpen (Custom routes, a client address named by
+	// X-Forwarded-For, authorisation over the bus), by OnOpen with a bus,
+	// or by SetData from any goroutine; never replaced after (see extra).
+	x atomic.Pointer[connExtra]
+
+	// Pubsub and bridge routes: the topic, interned; set before OnOpen.
+	topicName string
+	// c in its topic's subscriber list (pubsub and bridge routes with a
+	// topic): set by OnOpen, read by OnMessage and OnClose (loop
+	// goroutine). Its group is set by OnOpen for every connection.
+	subscription subscriber
+
 	closed atomic.Bool
+	kind   uint8
+	flags  uint8 // connDeflate
+	// sub is the chosen subprotocol: 0 for none, else 1 + its index in
+	// rt.Subprotocols, or subInExtra when that does not fit (x.sub).
+	sub uint16
+}
 
-	topicName    string     // pubsub: the topic, interned
-	topic        *topic     // pubsub: subscription's topic, set by OnOpen, read by OnMessage and OnClose (loop goroutine)
-	subscription subscriber // pubsub: c in its topic's subscriber list; its group is set by OnOpen for every connection
+// Conn.flags.
+const (
+	connDeflate uint8 = 1 << iota // the handshake agreed to permessage-deflate
+)
 
-	sub     string         // chosen subprotocol
-	pmd     deflate.Params // permessage-deflate agreement, when deflate
-	deflate bool           // the handshake agreed to permessage-deflate
-	client  netip.Addr     // client address after the PROXY protocol and X-Forwarded-For
-	req     *Request       // Custom routes: the copied request
+// subInExtra is Conn.sub for a subprotocol whose index in the route's list
+// does not fit: its name is then in connExtra.sub.
+const subInExtra = math.MaxUint16
 
-	// With a bus (Config.NATS): the connection's description on the bus,
-	// set by OnOpen; the user and topics its authorisation gave (set on
-	// the loop before the 101); c's entries in the subscriber lists of
+// connExtra is what some connections need besides their Conn. The fields
+// written before OnOpen (all but bc and joined) are read-only after it:
+// any goroutine may read them then.
+type connExtra struct {
+	req    *Request   // Custom routes: the copied request
+	client netip.Addr // the client address, when X-Forwarded-For named one other than the peer
+	sub    string     // the subprotocol, with Conn.sub == subInExtra
+
+	// With a bus (Config.NATS): the user and topics the connection's
+	// authorisation gave (set on the loop before the 101); its description
+	// on the bus, set by OnOpen; its entries in the subscriber lists of
 	// those topics (loop goroutine).
-	bc     *bus.Conn
 	user   string
 	joins  []string
+	bc     *bus.Conn
 	joined []*subscriber
 
 	data atomic.Pointer[dataBox]
+}
+
+// extra returns the connExtra of c, attaching an empty one when it has
+// none. Any goroutine.
+func (c *Conn) extra() *connExtra {
+	if x := c.x.Load(); x != nil {
+		return x
+	}
+	x := new(connExtra)
+	if c.x.CompareAndSwap(nil, x) {
+		return x
+	}
+	return c.x.Load()
+}
+
+// setSubprotocol records the chosen subprotocol, a view of the request
+// equal to one of rt.Subprotocols. On the loop, before OnOpen.
+func (c *Conn) setSubprotocol(sub []byte) {
+	for i, s := range c.rt.Subprotocols {
+		if string(sub) == s {
+			if i+1 < subInExtra {
+				c.sub = uint16(i + 1)
+				return
+			}
+			break
+		}
+	}
+	c.sub = subInExtra
+	c.extra().sub = string(sub)
 }
 
 type dataBox struct{ v any }
@@ -219,19 +277,26 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 
 // Data returns the value last given to SetData, or nil. Any goroutine.
 func (c *Conn) Data() any {
-	if b := c.data.Load(); b != nil {
-		return b.v
+	if x := c.x.Load(); x != nil {
+		if b := x.data.Load(); b != nil {
+			return b.v
+		}
 	}
 	return nil
 }
 
 // SetData attaches a value of the application's to the connection. Any
 // goroutine; the gateway never reads it.
-func (c *Conn) SetData(v any) { c.data.Store(&dataBox{v}) }
+func (c *Conn) SetData(v any) { c.extra().data.Store(&dataBox{v}) }
 
 // Request returns the copied handshake request of a Custom route, or nil for
 // the built-in behaviours. Any goroutine.
-func (c *Conn) Request() *Request { return c.req }
+func (c *Conn) Request() *Request {
+	if x := c.x.Load(); x != nil {
+		return x.req
+	}
+	return nil
+}
 
 // Route returns the configured path of the connection's route. Any goroutine.
 func (c *Conn) Route() string { return c.rt.Path }
@@ -240,11 +305,24 @@ func (c *Conn) Route() string { return c.rt.Path }
 func (c *Conn) Topic() string { return c.topicName }
 
 // Subprotocol returns the negotiated subprotocol, or "". Any goroutine.
-func (c *Conn) Subprotocol() string { return c.sub }
+func (c *Conn) Subprotocol() string {
+	switch c.sub {
+	case 0:
+		return ""
+	case subInExtra:
+		return c.x.Load().sub
+	}
+	return c.rt.Subprotocols[c.sub-1]
+}
 
 // ClientAddr returns the client's address (see Request.ClientAddr). Any
 // goroutine.
-func (c *Conn) ClientAddr() netip.Addr { return c.client }
+func (c *Conn) ClientAddr() netip.Addr {
+	if x := c.x.Load(); x != nil && x.client.IsValid() {
+		return x.client
+	}
+	return c.lc.ClientAddr().Addr().Unmap()
+}
 
 // RemoteAddr returns the TCP peer's address: the load balancer's with
 // Config.ProxyProtocol. Any goroutine.

@@ -117,7 +117,7 @@ func (s *subscribers) without(p int) *subscribers {
 		copy(ch, old)
 		ch[i] = moved
 		ns.chunks[ci] = ch
-		moved.pos = p
+		moved.pos = int32(p)
 	}
 	return ns
 }
@@ -204,7 +204,7 @@ func (r *topicRegistry) lookup(name string) *topic {
 }
 
 // subscribe adds c to the topic called name, creating it, and returns it
-// (c.topic too). c.group must be set.
+// (c.topic too). c.conn and c.group must be set.
 func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 	sh := r.shardOfString(name)
 	sh.mu.Lock()
@@ -220,14 +220,14 @@ func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 			r.watch(name, true)
 		}
 	}
-	c.z = profileOf(c.lc)
+	c.z = profileOf(c.lc())
 	if c.z.bits != 0 {
 		// Before the snapshot: see compress.go.
 		t.zk.Store(t.zk.Load().add(c.z, 1))
 	}
 	g := &t.loops[c.group]
 	s := g.Load()
-	c.topic, c.pos = t, s.n
+	c.topic, c.pos = t, int32(s.n)
 	g.Store(s.with(c))
 	t.n.Add(1)
 	return t
@@ -241,10 +241,11 @@ func (r *topicRegistry) unsubscribe(c *subscriber) {
 	defer sh.mu.Unlock()
 	g := &t.loops[c.group]
 	s := g.Load()
-	if c.pos >= s.n || s.chunks[c.pos/chunkSize][c.pos%chunkSize] != c {
+	p := int(c.pos)
+	if p >= s.n || s.chunks[p/chunkSize][p%chunkSize] != c {
 		return // not subscribed (cannot happen: OnClose runs once)
 	}
-	g.Store(s.without(c.pos))
+	g.Store(s.without(p))
 	if c.z.bits != 0 {
 		t.zk.Store(t.zk.Load().add(c.z, -1))
 	}
@@ -294,7 +295,7 @@ func (s *subscribers) send(buf []byte, z *zframes) int {
 			if z != nil {
 				b = z.frameFor(c.z, buf)
 			}
-			if c.lc.WriteFrame(b) == nil {
+			if c.lc().WriteFrame(b) == nil {
 				n++
 			}
 		}

@@ -186,7 +186,7 @@ func TestSubscriberList(t *testing.T) {
 	}()
 	for step := range 20000 {
 		if len(model) == 0 || rng.IntN(100) < 55 {
-			c := &subscriber{group: r.group(rng.IntN(loops))}
+			c := &subscriber{conn: &Conn{}, group: r.group(rng.IntN(loops))}
 			if r.subscribe("t", c) != c.topic {
 				t.Fatal("subscribe returned another topic than the subscriber's")
 			}
@@ -220,7 +220,7 @@ func TestSubscriberList(t *testing.T) {
 					t.Fatalf("step %d: group %d chunk %d has %d", step, gi, ci, len(ch))
 				}
 				for _, c := range ch {
-					if c.pos != pos || c.group != int32(gi) {
+					if int(c.pos) != pos || c.group != int32(gi) {
 						t.Fatalf("step %d: pos %d group %d at %d of group %d", step, c.pos, c.group, pos, gi)
 					}
 					seen[c] = true

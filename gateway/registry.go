@@ -18,44 +18,43 @@ type registry struct {
 
 type regShard struct {
 	mu sync.RWMutex
-	m  map[uint64]*Conn
-	_  [32]byte // keep neighbouring shards' locks off one cache line
+	t  idTable[*Conn]
+	_  [8]byte // keep neighbouring shards' locks off one cache line
 }
 
-func newRegistry() *registry {
-	r := new(registry)
-	for i := range r.shards {
-		r.shards[i].m = make(map[uint64]*Conn)
-	}
-	return r
-}
+func newRegistry() *registry { return new(registry) }
+
+// tableID is c's key in the registry: its id, which never changes.
+func (c *Conn) tableID() uint64 { return c.lc.ID() }
 
 func (r *registry) shard(id uint64) *regShard { return &r.shards[id%regShards] }
 
 func (r *registry) add(c *Conn) {
-	id := c.lc.ID()
-	sh := r.shard(id)
+	sh := r.shard(c.lc.ID())
 	sh.mu.Lock()
-	sh.m[id] = c
+	n := sh.t.n
+	sh.t.put(c)
+	added := sh.t.n > n // else c replaced a Conn of its id (cannot happen)
 	sh.mu.Unlock()
-	r.n.Add(1)
+	if added {
+		r.n.Add(1)
+	}
 }
 
 func (r *registry) remove(c *Conn) {
-	id := c.lc.ID()
-	sh := r.shard(id)
+	sh := r.shard(c.lc.ID())
 	sh.mu.Lock()
-	if sh.m[id] == c {
-		delete(sh.m, id)
+	ok := sh.t.remove(c)
+	sh.mu.Unlock()
+	if ok {
 		r.n.Add(-1)
 	}
-	sh.mu.Unlock()
 }
 
 func (r *registry) get(id uint64) *Conn {
 	sh := r.shard(id)
 	sh.mu.RLock()
-	c := sh.m[id]
+	c := sh.t.get(id)
 	sh.mu.RUnlock()
 	return c
 }
@@ -66,13 +65,11 @@ func (r *registry) each(fn func(*Conn) bool) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-		for _, c := range sh.m {
-			if !fn(c) {
-				sh.mu.RUnlock()
-				return
-			}
-		}
+		more := sh.t.each(fn)
 		sh.mu.RUnlock()
+		if !more {
+			return
+		}
 	}
 }
 

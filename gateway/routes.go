@@ -16,6 +16,7 @@ const maxTopicLen = 256
 // plain-HTTP answer and its counters.
 type route struct {
 	Route
+	g          *Gateway
 	kind       uint8
 	pattern    bool   // Path ends in "/{topic}"
 	prefix     string // Path without "/{topic}" for a pattern route
@@ -108,17 +109,6 @@ func (rt *route) originOK(origin []byte) bool {
 		}
 	}
 	return false
-}
-
-// subprotocolName returns the configured string equal to the chosen
-// subprotocol view, so that keeping it costs no allocation.
-func (rt *route) subprotocolName(sub []byte) string {
-	for _, s := range rt.Subprotocols {
-		if string(sub) == s {
-			return s
-		}
-	}
-	return string(sub)
 }
 
 // routeTable finds the route of a request path.
