@@ -61,8 +61,8 @@ func TestConnectionCost(t *testing.T) {
 		topic string
 		max   float64 // bytes per idle connection
 	}{
-		{"/echo", "", 645},
-		{"/ws/idle", "idle", 650},
+		{"/echo", "", 615},
+		{"/ws/idle", "idle", 620},
 	} {
 		per := idleCost(t, c.path, c.topic)
 		t.Logf("%s: heap per idle connection: %.0f bytes", c.path, per)
