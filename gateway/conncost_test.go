@@ -4,8 +4,13 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
 	"net"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -64,8 +69,13 @@ func TestConnectionCost(t *testing.T) {
 		{"/echo", "", 615},
 		{"/ws/idle", "idle", 620},
 	} {
-		per := idleCost(t, c.path, c.topic)
+		per := idleCost(t, c.path, c.topic, false)
 		t.Logf("%s: heap per idle connection: %.0f bytes", c.path, per)
+		if testing.Verbose() {
+			// Again, to name what holds the bytes: sampling every
+			// allocation adds some 30 bytes of its own to the heap.
+			idleCost(t, c.path, c.topic, true)
+		}
 		if per > c.max {
 			t.Errorf("#%d: %s: got %.0f bytes of heap per idle connection; want at most %.0f", i, c.path, per, c.max)
 		}
@@ -74,8 +84,10 @@ func TestConnectionCost(t *testing.T) {
 
 // idleCost opens idle connections on path (subscribers of topic, when
 // not "") of a gateway of its own and returns the heap they hold, per
-// connection.
-func idleCost(t *testing.T, path, topic string) float64 {
+// connection. With sites, every allocation is sampled meanwhile and the
+// sites still holding 8 bytes or more per connection are logged, largest
+// first.
+func idleCost(t *testing.T, path, topic string, sites bool) float64 {
 	const idle = 2000
 	cfg := testConfig()
 	cfg.Limits.MaxConnections = 2 * idle
@@ -101,6 +113,12 @@ func idleCost(t *testing.T, path, topic string) float64 {
 	eventually(t, "warm-up connections to open", func() bool { return g.Connections() == len(fds) })
 
 	var m0, m1 runtime.MemStats
+	var before map[string]int64
+	old := runtime.MemProfileRate
+	if sites {
+		before = heapSites()
+		runtime.MemProfileRate = 1
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	for range idle {
@@ -110,7 +128,64 @@ func idleCost(t *testing.T, path, topic string) float64 {
 	if topic != "" {
 		eventually(t, "subscriptions", func() bool { return g.Subscribers(topic) == len(fds) })
 	}
+	runtime.MemProfileRate = old
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
-	return float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / idle
+	per := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / idle
+	if !sites {
+		return per
+	}
+	after := heapSites()
+	type site struct {
+		name  string
+		bytes int64
+	}
+	var held []site
+	for k, b := range after {
+		if d := b - before[k]; d >= 8*idle {
+			held = append(held, site{k, d})
+		}
+	}
+	slices.SortFunc(held, func(a, b site) int { return cmp.Compare(b.bytes, a.bytes) })
+	for _, h := range held {
+		t.Logf("  %s: %4.0f B per connection held by %s", path, float64(h.bytes)/idle, h.name)
+	}
+	return per
+}
+
+// heapSites returns the heap bytes in use by allocating site: the first
+// function outside the runtime, with its caller when that function is a
+// constructor of the standard library or x/sys.
+func heapSites() map[string]int64 {
+	runtime.GC()
+	runtime.GC() // the profile lags up to two cycles
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	out := map[string]int64{}
+	for _, r := range recs {
+		frames := runtime.CallersFrames(r.Stack())
+		var site []string
+		for {
+			fr, more := frames.Next()
+			if !strings.HasPrefix(fr.Function, "runtime.") {
+				site = append(site, fmt.Sprintf("%s (%s:%d)", fr.Function, filepath.Base(fr.File), fr.Line))
+				if strings.HasPrefix(fr.Function, "github.com/") {
+					break
+				}
+			}
+			if !more {
+				break
+			}
+		}
+		out[strings.Join(site, " < ")] += r.InUseBytes()
+	}
+	return out
 }
