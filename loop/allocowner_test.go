@@ -49,7 +49,11 @@ func allocOwners(n int, fn, settle func()) map[string]map[string]int64 {
 }
 
 // ownedProfile returns the objects allocated so far, keyed "owner|site".
-func ownedProfile() map[string]int64 {
+func ownedProfile() map[string]int64 { return profileBy(ownerOf) }
+
+// profileBy returns the objects allocated so far, added up by key(stack)
+// of their allocation.
+func profileBy(key func([]uintptr) string) map[string]int64 {
 	runtime.GC()
 	runtime.GC() // the profile lags up to two cycles
 	var recs []runtime.MemProfileRecord
@@ -64,7 +68,7 @@ func ownedProfile() map[string]int64 {
 	}
 	out := map[string]int64{}
 	for _, r := range recs {
-		out[ownerOf(r.Stack())] += r.AllocObjects
+		out[key(r.Stack())] += r.AllocObjects
 	}
 	return out
 }

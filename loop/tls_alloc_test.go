@@ -351,35 +351,19 @@ func allocSites(warm, n int, fn func()) map[string]int64 {
 }
 
 // memProfile returns the objects allocated so far by allocating function
-// and line.
-func memProfile() map[string]int64 {
-	runtime.GC()
-	runtime.GC() // the profile lags up to two cycles
-	var recs []runtime.MemProfileRecord
-	n, _ := runtime.MemProfile(nil, true)
+// and line (the first caller outside the runtime).
+func memProfile() map[string]int64 { return profileBy(siteOf) }
+
+// siteOf names the first caller outside the runtime in stack.
+func siteOf(stack []uintptr) string {
+	frames := runtime.CallersFrames(stack)
 	for {
-		recs = make([]runtime.MemProfileRecord, n+50)
-		var ok bool
-		if n, ok = runtime.MemProfile(recs, true); ok {
-			recs = recs[:n]
-			break
+		fr, more := frames.Next()
+		if !strings.HasPrefix(fr.Function, "runtime.") {
+			return fmt.Sprintf("%s (%s:%d)", fr.Function, filepath.Base(fr.File), fr.Line)
+		}
+		if !more {
+			return "?"
 		}
 	}
-	out := map[string]int64{}
-	for _, r := range recs {
-		frames := runtime.CallersFrames(r.Stack())
-		site := "?"
-		for {
-			fr, more := frames.Next()
-			if !strings.HasPrefix(fr.Function, "runtime.") {
-				site = fmt.Sprintf("%s (%s:%d)", fr.Function, filepath.Base(fr.File), fr.Line)
-				break
-			}
-			if !more {
-				break
-			}
-		}
-		out[site] += r.AllocObjects
-	}
-	return out
 }
