@@ -109,6 +109,7 @@ func TestEnvNames(t *testing.T) {
 		{"admin", "UPGATE_ADMIN"},
 		{"loops", "UPGATE_LOOPS"},
 		{"reuse-port", "UPGATE_REUSE_PORT"},
+		{"exclusive-port", "UPGATE_EXCLUSIVE_PORT"},
 		{"proxy-protocol", "UPGATE_PROXY_PROTOCOL"},
 		{"trusted-proxies", "UPGATE_TRUSTED_PROXIES"},
 		{"max-connections", "UPGATE_MAX_CONNECTIONS"},
