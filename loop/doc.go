@@ -181,10 +181,10 @@
 // and at most 4096: 625 under 20,000 descriptors, which leaves room for
 // about 19,300 connections; 4096 under 1,048,576) covers the descriptors the
 // process opens after Start (admin connections, NATS, files), and the
-// connections accepted but not yet refused: gnet's acceptor accepts until
-// EAGAIN and hands each connection to a loop, where OnOpen runs later, so a
-// burst is bounded by the listen backlog (plus what arrives while it is
-// drained). While the open connections are within one full backlog
+// connections accepted but not yet refused: gnet's acceptor (several loops)
+// accepts until EAGAIN and hands each connection to a loop, where OnOpen
+// runs later, so a burst is bounded by the listen backlog (plus what arrives
+// while it is drained); a single loop runs OnOpen before its next accept. While the open connections are within one full backlog
 // (net.core.somaxconn) of the most, the server lowers the backlog, with
 // listen(2) on the listener's descriptor from Engine.Dup, to a quarter of
 // the reserve, and raises it back a quarter of a backlog below: one
