@@ -30,6 +30,7 @@ type Server struct {
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
 	deferTicks                                           uint32 // see evloop.postpone
 	nloops                                               int
+	reusePort                                            bool // gnet's ReusePort: see ownListeners
 
 	start time.Time
 	zpool deflate.Pool // Compressors for Send (compression.go)
@@ -80,6 +81,7 @@ func New(h Handler, o Options) (*Server, error) {
 		closeTicks: ticks(o.CloseTimeout, res),
 		deferTicks: max(1, uint32(deferStep/res)),
 		nloops:     numLoops(o),
+		reusePort:  ownListeners(o, numLoops(o)),
 		start:      time.Now(),
 		booted:     make(chan struct{}),
 		done:       make(chan struct{}),
@@ -118,10 +120,10 @@ func (s *Server) Start() error {
 	opts := []gnet.Option{
 		gnet.WithMulticore(o.Multicore),
 		gnet.WithNumEventLoop(o.NumLoops),
-		gnet.WithReusePort(o.ReusePort),
+		gnet.WithReusePort(s.reusePort),
 		// As net.Listen does on Unix: a restart may bind the port while
 		// connections the previous process closed sit in TIME_WAIT. It
-		// never lets two listeners share a port (that is ReusePort).
+		// never lets two listeners share a port (SO_REUSEPORT does).
 		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(nodelay),
 		gnet.WithReadBufferCap(o.ReadBufferCap),
