@@ -177,11 +177,6 @@ type Config struct {
 	Loops int `yaml:"loops"`
 	// ReusePort gives each loop its own listening socket (SO_REUSEPORT).
 	ReusePort bool `yaml:"reuse_port"`
-	// ExclusivePort keeps SO_REUSEPORT off the listeners of a single loop,
-	// which then takes its connections from an accept goroutine beside it:
-	// no other process can bind the ports, at the cost of a handshake
-	// latency tail (see loop.Options.ExclusivePort).
-	ExclusivePort bool `yaml:"exclusive_port"`
 	// ProxyProtocol expects a PROXY protocol header (v1 or v2) at the start
 	// of every connection on the public listener and the TLS listener
 	// (there before the TLS ClientHello), as an L4 load balancer sends it. The header's source address is then the client's (before
@@ -320,9 +315,6 @@ func (e *ConfigError) Error() string { return "gateway: config: " + e.Key + ": "
 func (c *Config) Validate() error {
 	bad := func(key, format string, a ...any) error {
 		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, a...)}
-	}
-	if c.ReusePort && c.ExclusivePort {
-		return bad("exclusive_port", "cannot be combined with reuse_port")
 	}
 	if c.Listen != ListenOff {
 		_, port, err := net.SplitHostPort(c.Listen)

@@ -160,7 +160,6 @@ func (g *Gateway) loopOptions() loop.Options {
 		Multicore:        c.Loops == 0,
 		NumLoops:         c.Loops,
 		ReusePort:        c.ReusePort,
-		ExclusivePort:    c.ExclusivePort,
 		ProxyProtocol:    c.ProxyProtocol,
 		Head:             parser.Limits{MaxHeadBytes: c.Limits.MaxHeadBytes, MaxFields: c.Limits.MaxHeaderFields},
 		MaxMessage:       c.Limits.MaxMessage,

@@ -200,7 +200,6 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"routes[0].behaviour", func(c *Config) { c.Routes = []Route{{Path: "/c", Behaviour: Custom}} }},
 		{"reuse_port", func(c *Config) { c.ReusePort = true }},
-		{"exclusive_port", func(c *Config) { c.Listen, c.ReusePort, c.ExclusivePort = "127.0.0.1:8080", true, true }},
 		{"routes[0].path", func(c *Config) { c.Routes = []Route{{Path: "/healthz"}} }},
 		{"routes[0].subprotocols[0]", func(c *Config) { c.Routes = []Route{{Path: "/a", Subprotocols: []string{"a b"}}} }},
 		{"timeouts.drain_delay", func(c *Config) { c.Timeouts.DrainDelay = -time.Second }},

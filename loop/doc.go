@@ -181,10 +181,10 @@
 // and at most 4096: 625 under 20,000 descriptors, which leaves room for
 // about 19,300 connections; 4096 under 1,048,576) covers the descriptors the
 // process opens after Start (admin connections, NATS, files), and the
-// connections accepted but not yet refused: gnet's acceptor (several loops)
-// accepts until EAGAIN and hands each connection to a loop, where OnOpen
-// runs later, so a burst is bounded by the listen backlog (plus what arrives
-// while it is drained); a single loop runs OnOpen before its next accept. While the open connections are within one full backlog
+// connections accepted but not yet refused: gnet's acceptor accepts until
+// EAGAIN and hands each connection to a loop, where OnOpen runs later, so a
+// burst is bounded by the listen backlog (plus what arrives while it is
+// drained). While the open connections are within one full backlog
 // (net.core.somaxconn) of the most, the server lowers the backlog, with
 // listen(2) on the listener's descriptor from Engine.Dup, to a quarter of
 // the reserve, and raises it back a quarter of a backlog below: one
@@ -194,11 +194,9 @@
 // few falls in the reserve.
 //
 // A backlog bounds the accept queue, not the rate at which gnet's acceptor,
-// which runs apart from several loops and accepts until EAGAIN, takes
+// which runs apart from the loops and accepts until EAGAIN, takes
 // connections from it: under a flood (or on a starved CPU) it can take them
-// faster than the loops refuse them (a single loop accepts on its own
-// listener, see [Options.ExclusivePort], but takes them as fast as the
-// queue refills all the same). So a quarter of the reserve before the
+// faster than the loops refuse them. So a quarter of the reserve before the
 // most, the server pauses the listener, as HAProxy does at maxconn: a
 // socket filter that drops every packet (SO_ATTACH_FILTER, socket(7)) on the
 // listener's descriptor makes the kernel drop new SYNs, which clients
@@ -213,13 +211,12 @@
 // and closes a TLS connection beyond the most without the 503, which a TLS
 // client could not read.
 //
-// With [Options.ReusePort] and several loops every loop has its own
-// listener and Engine.Dup reaches only the first, so the backlogs are left
-// alone and the reserve is the only margin. gnet (v2.9.7) accepts one
-// connection per readiness event on loops with their own listeners (a
-// single loop's too) and runs OnOpen before the next accept, which bounds
-// the connections in flight by the number of loops; that is what its
-// source does, not a promise of its API.
+// With [Options.ReusePort] every loop has its own listener and Engine.Dup
+// reaches only the first, so the backlogs are left alone and the reserve is
+// the only margin. gnet (v2.9.7) accepts one connection per readiness event
+// on such loops and runs OnOpen before the next accept, which bounds the
+// connections in flight by the number of loops; that is what its source
+// does, not a promise of its API.
 //
 // Handing connections to gnet from an acceptor of the server's own
 // (accept on a net.Listener, then EventLoop.Enroll) would see EMFILE itself

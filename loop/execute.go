@@ -21,21 +21,6 @@ func numLoops(o Options) int {
 	return min(n, maxLoops)
 }
 
-// ownListeners reports whether the loops accept on listeners of their own,
-// which gnet (v2.9.7) does in its ReusePort mode, giving each listener
-// SO_REUSEPORT, instead of taking their connections from an acceptor
-// goroutine apart from the loops: with Options.ReusePort, and for a single
-// loop unless Options.ExclusivePort. An acceptor beside a single loop
-// makes two goroutines blocking in epoll_wait, each keeping its P of the
-// Go runtime while it blocks, with a P to share when GOMAXPROCS is 1:
-// whichever is woken while the other blocks waits for the runtime to take
-// the P back, up to about 20 ms (see Options.ExclusivePort). That the
-// ReusePort mode runs no acceptor is gnet's source, not its API:
-// TestSingleLoopAcceptsItself checks it.
-func ownListeners(o Options, nloops int) bool {
-	return o.ReusePort || nloops == 1 && !o.ExclusivePort
-}
-
 // Loops returns the number of event loops the server runs (or will run, once
 // started): every Conn.LoopIndex is below it. Any goroutine. It never
 // changes, unless gnet runs more loops than Options asked for (it does not

@@ -47,8 +47,7 @@ type FDLimit struct {
 	// Limit - Reserve - InUse. Connections beyond are answered 503.
 	MaxConns int
 	// Backlog and LowBacklog are the listen backlogs far from and near
-	// MaxConns; both 0 when the backlog is left alone (ReusePort with
-	// several loops).
+	// MaxConns; both 0 when the backlog is left alone (ReusePort).
 	Backlog, LowBacklog int
 }
 
@@ -94,12 +93,11 @@ func defaultFDReserve(limit int) int {
 
 // engineFDs estimates the descriptors gnet opens after OnBoot: on Linux,
 // an epoll instance and an eventfd per poller, one poller per loop plus
-// the acceptor's, or in gnet's ReusePort mode (see ownListeners) no
-// acceptor but each listener again per loop after the first. This is read
-// from gnet's source, not promised by its API; an error of a few
-// descriptors falls in the reserve.
-func engineFDs(reusePort bool, nloops, nlisteners int) int {
-	if reusePort {
+// the acceptor's, or with ReusePort no acceptor but each listener again per
+// loop after the first. This is read from gnet's source, not promised by its
+// API; an error of a few descriptors falls in the reserve.
+func engineFDs(o Options, nloops, nlisteners int) int {
+	if o.ReusePort {
 		return 2*nloops + nlisteners*(nloops-1)
 	}
 	return 2 * (nloops + 1)
@@ -131,7 +129,7 @@ func (g *fdGuard) boot(s *Server, lns []int) (kept bool, err error) {
 	if err != nil || o.FDReserve < 0 {
 		return false, nil
 	}
-	inUse += engineFDs(s.reusePort, s.nloops, len(lns))
+	inUse += engineFDs(o, s.nloops, len(lns))
 	reserve := o.FDReserve
 	if reserve == 0 {
 		reserve = defaultFDReserve(limit)
@@ -143,10 +141,9 @@ func (g *fdGuard) boot(s *Server, lns []int) (kept bool, err error) {
 	}
 	g.FDLimit = FDLimit{Limit: limit, Reserve: reserve, InUse: inUse, MaxConns: maxConns}
 	g.max = int64(maxConns)
-	if s.reusePort && s.nloops > 1 {
+	if o.ReusePort {
 		// Engine.Dup reaches only the first loop's listener: leave the
-		// backlogs alone (see the package doc). A single loop's listeners
-		// are the engine's own, which it reaches.
+		// backlogs alone (see the package doc).
 		return false, nil
 	}
 	high, low := maxBacklog(), max(reserve/4, 1)
@@ -160,17 +157,15 @@ func (g *fdGuard) boot(s *Server, lns []int) (kept bool, err error) {
 	// of the most, raise it again a quarter of a backlog lower.
 	g.near = int64(maxConns - high)
 	g.restore = g.near - int64(high/4)
-	// gnet's acceptor (several loops) runs apart from the loops and
-	// accepts until EAGAIN, so under a flood it takes connections faster
-	// than the loops can refuse them, however short the backlog: the
-	// accept queue refills as fast as clients connect; a single loop
-	// accepting itself refuses between accepts, but keeps accepting as
-	// long as the queue refills. A quarter of the reserve before the
-	// most, the listener is paused instead, as HAProxy pauses at maxconn:
-	// a socket filter that drops every packet (SO_ATTACH_FILTER,
-	// socket(7)) makes the kernel drop new SYNs, which clients retry, and
-	// the accepts run dry after the connections already queued. It
-	// resumes (SO_DETACH_FILTER) a further quarter of the reserve below.
+	// gnet's acceptor runs apart from the loops and accepts until EAGAIN,
+	// so under a flood it takes connections faster than the loops can
+	// refuse them, however short the backlog: the accept queue refills as
+	// fast as clients connect. A quarter of the reserve before the most,
+	// the listener is paused instead, as HAProxy pauses at maxconn: a
+	// socket filter that drops every packet (SO_ATTACH_FILTER, socket(7))
+	// makes the kernel drop new SYNs, which clients retry, and the
+	// acceptor runs dry after the connections already queued. It resumes
+	// (SO_DETACH_FILTER) a further quarter of the reserve below.
 	step := int64(max(reserve/4, 1))
 	g.pauseAt = max(int64(maxConns)-step, 1)
 	g.resumeAt = g.pauseAt - step

@@ -63,29 +63,9 @@ type Options struct {
 	NumLoops  int
 
 	// ReusePort gives each event loop its own listening socket with
-	// SO_REUSEPORT, letting the kernel spread accepts over the loops. With
-	// several loops it needs an explicit port: with port 0 every loop would
-	// get another one. A single loop accepts on its own listener, with
-	// SO_REUSEPORT, even without it, unless ExclusivePort.
+	// SO_REUSEPORT, letting the kernel spread accepts over the loops. It
+	// needs an explicit port: with port 0 every loop would get another one.
 	ReusePort bool
-
-	// ExclusivePort keeps SO_REUSEPORT off the listeners of a single event
-	// loop, so that no other socket can bind the port while the server
-	// listens. By default a single loop accepts on its own listener, which
-	// gnet gives SO_REUSEPORT: another process of the same effective user
-	// may then bind the same address and take a share of its connections
-	// (socket(7)) instead of failing with EADDRINUSE. With ExclusivePort,
-	// gnet (v2.9.7) accepts on a goroutine of its own beside the loop, as
-	// it always does for several loops without ReusePort, and that costs
-	// latency: both goroutines block in epoll_wait, a system call during
-	// which the Go runtime (as Go 1.26 is written) lets a goroutine keep
-	// its P, so when they share one P (GOMAXPROCS=1) the one woken while
-	// the other blocks waits for the runtime's monitor to take the P back,
-	// which it looks at every 20 µs to 10 ms: a handshake latency tail of
-	// up to about 20 ms
-	// (bench/README.md, "The handshake latency tail"). It cannot be
-	// combined with ReusePort; several loops ignore it.
-	ExclusivePort bool
 
 	// DeferAccept sets TCP_DEFER_ACCEPT (Linux): the kernel hands over a
 	// connection only once its first bytes arrived, or after this long.
@@ -303,9 +283,6 @@ func (o Options) normalize() (Options, error) {
 	if o.TLS != nil && o.HandshakeTimeout < 0 {
 		// A stalled handshake would hold its goroutine and its slot for ever.
 		return o, fmt.Errorf("loop: TLS needs a HandshakeTimeout")
-	}
-	if o.ReusePort && o.ExclusivePort {
-		return o, fmt.Errorf("loop: ExclusivePort cannot be combined with ReusePort")
 	}
 	if o.ReusePort && (o.Multicore || o.NumLoops > 1) {
 		if o.DeferAccept > 0 {

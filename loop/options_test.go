@@ -20,7 +20,6 @@ func TestOptionsValidation(t *testing.T) {
 		{Addr: "127.0.0.1:0", ReusePort: true, NumLoops: 2},
 		{Addr: "tcp://127.0.0.1:0", ReusePort: true, Multicore: true},
 		{Addr: "127.0.0.1:9000", ReusePort: true, NumLoops: 2, DeferAccept: time.Second},
-		{Addr: "127.0.0.1:9000", ReusePort: true, ExclusivePort: true},
 		{TLS: &tls.Config{}, HandshakeTimeout: -1},
 	}
 	for _, o := range bad {

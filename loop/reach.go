@@ -21,9 +21,8 @@ import (
 // every loop from the moment Start returns, before any client connected,
 // Start connects to its own listener until each loop has been seen: gnet's
 // acceptor hands the connections out by its load balancer (round robin by
-// default: one each; a single loop accepts them itself, see ownListeners;
-// with ReusePort the kernel spreads them), and each stays open until all
-// loops are bound, so that a least-connections balancer spreads them too. These probes bind
+// default: one each), and each stays open until all loops are bound, so
+// that a least-connections balancer spreads them too. These probes bind
 // their loop (loopOf) and are then closed; they never reach the Handler,
 // the counters or the descriptor guard. The server tells a probe from a
 // client by its source address, which the probe binds before it connects

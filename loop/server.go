@@ -30,7 +30,6 @@ type Server struct {
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
 	deferTicks                                           uint32 // see evloop.postpone
 	nloops                                               int
-	reusePort                                            bool // gnet's ReusePort: see ownListeners
 
 	start time.Time
 	zpool deflate.Pool // Compressors for Send (compression.go)
@@ -81,7 +80,6 @@ func New(h Handler, o Options) (*Server, error) {
 		closeTicks: ticks(o.CloseTimeout, res),
 		deferTicks: max(1, uint32(deferStep/res)),
 		nloops:     numLoops(o),
-		reusePort:  ownListeners(o, numLoops(o)),
 		start:      time.Now(),
 		booted:     make(chan struct{}),
 		done:       make(chan struct{}),
@@ -120,10 +118,10 @@ func (s *Server) Start() error {
 	opts := []gnet.Option{
 		gnet.WithMulticore(o.Multicore),
 		gnet.WithNumEventLoop(o.NumLoops),
-		gnet.WithReusePort(s.reusePort),
+		gnet.WithReusePort(o.ReusePort),
 		// As net.Listen does on Unix: a restart may bind the port while
 		// connections the previous process closed sit in TIME_WAIT. It
-		// never lets two listeners share a port (SO_REUSEPORT does).
+		// never lets two listeners share a port (that is ReusePort).
 		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(nodelay),
 		gnet.WithReadBufferCap(o.ReadBufferCap),

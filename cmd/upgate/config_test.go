@@ -109,7 +109,6 @@ func TestEnvNames(t *testing.T) {
 		{"admin", "UPGATE_ADMIN"},
 		{"loops", "UPGATE_LOOPS"},
 		{"reuse-port", "UPGATE_REUSE_PORT"},
-		{"exclusive-port", "UPGATE_EXCLUSIVE_PORT"},
 		{"proxy-protocol", "UPGATE_PROXY_PROTOCOL"},
 		{"trusted-proxies", "UPGATE_TRUSTED_PROXIES"},
 		{"max-connections", "UPGATE_MAX_CONNECTIONS"},
@@ -384,7 +383,7 @@ func TestUnknownYAMLKeys(t *testing.T) {
 		reason string
 	}{
 		{"lissen: :80\n", "upgate.yaml:1: lissen", "unknown key; did you mean listen?"},
-		{"listen: :80\nfoo: 1\n", "upgate.yaml:2: foo", "unknown key; known keys: admin, deflate, exclusive_port, limits, listen"},
+		{"listen: :80\nfoo: 1\n", "upgate.yaml:2: foo", "unknown key; known keys: admin, deflate, limits, listen"},
 		{"limits:\n  max_conections: 5\n", "upgate.yaml:2: limits.max_conections", "did you mean max_connections?"},
 		{"timeouts:\n  drain: 1s\n  drian_delay: 1s\n", "upgate.yaml:3: timeouts.drian_delay", "did you mean drain_delay?"},
 		{"routes:\n  - path: /a\n  - path: /b\n    behavior: echo\n", "upgate.yaml:4: routes[1].behavior", "did you mean behaviour?"},
