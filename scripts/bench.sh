@@ -17,6 +17,9 @@
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
 #                        tls-handshake tls-hold tls-echo deflate-echo
 #                        deflate-hold deflate-broadcast
+#   --latency-rate N     handshakes started per second in the latency scenario
+#                        (full: 10000, --quick: 5000); the rate must be one the
+#                        client sustains, or its queueing is what gets measured
 #   --port N             first port to try for the servers (default: random
 #                        in 10001-30000); each server takes the next free one
 #   --out DIR            results directory
@@ -77,6 +80,7 @@ TLS_SERVERS=" upgate tlsfloor nbio gws gorilla "
 DEFLATE_SERVERS=" upgate nbio gws gorilla "
 SCENARIOS=""
 FIRST_PORT=""
+LAT_RATE=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -84,6 +88,7 @@ while [ $# -gt 0 ]; do
 	--servers) SERVERS=$2; shift ;;
 	--scenarios) SCENARIOS=$2; shift ;;
 	--port) FIRST_PORT=$2; shift ;;
+	--latency-rate) LAT_RATE=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -99,7 +104,7 @@ if [ "$QUICK" = 1 ]; then
 	RETRIES=0
 	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
 	HS=(-d 1.5s -warmup 0.3s -c 64)
-	LAT=(-rate 5000 -c 1024 -d 1s -warmup 0.2s)
+	LAT=(-rate "${LAT_RATE:-5000}" -c 1024 -d 1s -warmup 0.2s)
 	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
 	ECHO=(-n 50 -size 64 -d 1s -warmup 0.2s)
 	BCAST=(-n 500 -rate 10 -d 1s -warmup 0.2s)
@@ -120,7 +125,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
 	HS=(-d 10s -warmup 3s -c 64)
-	LAT=(-rate 10000 -c 1024 -d 10s -warmup 2s)
+	LAT=(-rate "${LAT_RATE:-10000}" -c 1024 -d 10s -warmup 2s)
 	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
 	ECHO=(-n 100 -size 64 -d 10s -warmup 2s)
 	BCAST=(-n 10000 -rate 5 -d 10s -warmup 1s)
@@ -159,6 +164,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 pin_cpus
+case ${LAT_RATE:-1} in '' | 0 | *[!0-9]*) die "--latency-rate wants a positive number" ;; esac
 if [ -n "$FIRST_PORT" ]; then
 	case $FIRST_PORT in '' | *[!0-9]*) die "--port wants a number" ;; esac
 	PORT=$((FIRST_PORT - 1))
@@ -398,6 +404,7 @@ levers() {
 		lever $s "default" "$rep"
 		lever $s "TCP_DEFER_ACCEPT 1s" "$rep" -defer-accept 1s
 		lever $s "2 loops, SO_REUSEPORT" "$rep" -loops 2 -reuseport
+		lever $s "1 loop, SO_REUSEPORT (the loop accepts)" "$rep" -reuseport
 		lever $s "client closes with FIN" "$rep" -- -close fin
 		lever $s "1024 in flight" "$rep" -- -c 1024
 	done
