@@ -107,6 +107,18 @@ type zframes struct {
 	f0 [2]zframe // f's first array: one allocation for the usual one or two
 }
 
+// queued returns the bytes of z's compressed frames; 0 for a nil z.
+func (z *zframes) queued() int {
+	if z == nil {
+		return 0
+	}
+	n := 0
+	for i := range z.f {
+		n += len(z.f[i].buf)
+	}
+	return n
+}
+
 // frameFor returns the frame for a subscriber of profile p: the compressed
 // one it takes, or plain. z may be nil.
 func (z *zframes) frameFor(p zprofile, plain []byte) []byte {

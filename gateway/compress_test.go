@@ -11,6 +11,7 @@ import (
 	"github.com/upgate/upgate/internal/wstest"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/loop/deflate"
+	"github.com/upgate/upgate/loop/frame"
 )
 
 // deflateLoop wraps the gateway's loop Handler: it agrees to
@@ -178,9 +179,29 @@ func TestPublishDeflateJoined(t *testing.T) {
 		}
 	}
 	msgs := [][]byte{quotes(0), []byte("small 1"), quotes(1), quotes(2), []byte("small 2"), quotes(3)}
+	plain := 0
 	for _, m := range msgs {
 		if _, err := g.Publish("z", OpText, m); err != nil {
 			t.Fatal(err)
+		}
+		plain += frame.HeaderLen(len(m)) + len(m)
+	}
+	// The stalled loops' queues count every frame they hold against
+	// Limits.MaxLoopBacklog, the compressed copies too.
+	for i := range g.queues {
+		q := &g.queues[i]
+		q.mu.Lock()
+		held, copies := 0, 0
+		for _, it := range q.items {
+			held += len(it.buf)
+			copies += it.z.queued()
+		}
+		q.mu.Unlock()
+		if held != plain || copies == 0 {
+			t.Fatalf("loop %d: queued %d plain bytes and %d compressed; want %d and some", i, held, copies, plain)
+		}
+		if got := q.bytes.Load(); got != int64(held+copies) {
+			t.Errorf("loop %d: got a backlog of %d bytes; want %d (plain %d + compressed %d)", i, got, held+copies, held, copies)
 		}
 	}
 	close(release)

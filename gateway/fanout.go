@@ -99,8 +99,10 @@ func newLoopQueues(g *Gateway, loops int) []loopQueue {
 
 // behind reports whether a publish of a payload of n bytes to t must be
 // refused: a loop other than cur (the caller's, -1 for none) with
-// subscribers of t already holds Limits.MaxLoopBacklog bytes of frames.
-// Any goroutine.
+// subscribers of t already holds Limits.MaxLoopBacklog bytes of frames
+// (compressed copies included, see push). The publish's own size is taken
+// as its plain frame's: its compressed copies are made after this check,
+// so a queue may pass the limit by one publish's copies. Any goroutine.
 func (g *Gateway) behind(t *topic, cur, n int) bool {
 	limit := int64(g.cfg.Limits.MaxLoopBacklog)
 	size := int64(frame.HeaderLen(n) + n)
@@ -121,7 +123,9 @@ func (q *loopQueue) push(s *subscribers, buf []byte, z *zframes) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.items = append(q.items, fanItem{s, buf, z})
-	q.bytes.Add(int64(len(buf)))
+	// The compressed copies of the frame wait in the queue too: they count
+	// against Limits.MaxLoopBacklog as much as the plain one.
+	q.bytes.Add(int64(len(buf) + z.queued()))
 	if !q.scheduled {
 		// Queued under mu: see Ordering above.
 		if q.g.srv.Execute(q.loop, q.drainFn) != nil {
