@@ -25,6 +25,9 @@ var tlsBehaviourGroups = []struct {
 	{"9-limits", autobahn9Limits, false},
 	{"9-message-too-big", messageTooBig, true},
 	{"10-auto-fragmentation", autobahn10AutoFragmentation, true},
+	{"12-compression", autobahn12Compression, true},
+	{"13-parameters", autobahn13Parameters, true},
+	{"13-offers", autobahn13Offers, true},
 }
 
 // TestTLSBehaviour runs the conformance groups of the autobahnN_test.go
