@@ -52,7 +52,7 @@ type Route struct {
 	// Subprotocols lists the subprotocols the route speaks, in no particular
 	// order: the client's first one that is listed is chosen. When
 	// RequireSubprotocol is set, a handshake that offers none of them is
-	// answered 400.
+	// answered 400. At most 1024 (maxSubprotocols).
 	Subprotocols       []string `yaml:"subprotocols"`
 	RequireSubprotocol bool     `yaml:"require_subprotocol"`
 	// MaxMessage is the route's message size limit in bytes; zero takes
@@ -199,6 +199,11 @@ type Config struct {
 	// permessage-deflate (all but those with Route.NoDeflate).
 	Deflate Deflate `yaml:"deflate"`
 }
+
+// maxSubprotocols bounds Route.Subprotocols: a connection keeps its
+// subprotocol as a 16-bit index into the list, and the list is scanned at
+// every handshake that offers one.
+const maxSubprotocols = 1024
 
 // Defaults of Config.
 const (
@@ -373,6 +378,9 @@ func (c *Config) Validate() error {
 		}
 		if r.MaxMessage < 0 || r.MaxMessage > 1<<31 {
 			return bad(key+".max_message", "want 0 (limits.max_message) to 2 GiB, got %d", r.MaxMessage)
+		}
+		if len(r.Subprotocols) > maxSubprotocols {
+			return bad(key+".subprotocols", "want at most %d, got %d", maxSubprotocols, len(r.Subprotocols))
 		}
 		for j, p := range r.Subprotocols {
 			if !isToken(p) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,25 +14,22 @@ import (
 )
 
 // TestConnSubprotocol: Conn keeps the chosen subprotocol as its index in
-// the route's list, and the name itself past what the index holds.
+// the route's list, up to the longest list a route may have.
 func TestConnSubprotocol(t *testing.T) {
-	many := make([]string, subInExtra+5)
+	many := make([]string, maxSubprotocols)
 	for i := range many {
 		many[i] = fmt.Sprintf("p%d", i)
 	}
 	for i, tc := range []struct {
 		list  []string
 		chose string // "" for none
-		extra bool   // the name is kept in the connExtra
 	}{
-		{[]string{"a", "b", "c"}, "", false},
-		{[]string{"a", "b", "c"}, "a", false},
-		{[]string{"a", "b", "c"}, "c", false},
-		{[]string{"a", "b", "a"}, "a", false},
-		{many, "p0", false},
-		{many, fmt.Sprintf("p%d", subInExtra-2), false},
-		{many, fmt.Sprintf("p%d", subInExtra-1), true},
-		{many, fmt.Sprintf("p%d", subInExtra+4), true},
+		{[]string{"a", "b", "c"}, ""},
+		{[]string{"a", "b", "c"}, "a"},
+		{[]string{"a", "b", "c"}, "c"},
+		{[]string{"a", "b", "a"}, "a"},
+		{many, "p0"},
+		{many, fmt.Sprintf("p%d", maxSubprotocols-1)},
 	} {
 		c := &Conn{lc: &loop.Conn{}, rt: &route{Route: Route{Subprotocols: tc.list}}}
 		if tc.chose != "" {
@@ -40,9 +38,13 @@ func TestConnSubprotocol(t *testing.T) {
 		if got := c.Subprotocol(); got != tc.chose {
 			t.Errorf("#%d: got %q; want %q", i, got, tc.chose)
 		}
-		if got := c.x.Load() != nil; got != tc.extra {
-			t.Errorf("#%d: got a connExtra %v; want %v", i, got, tc.extra)
+		if c.x.Load() != nil {
+			t.Errorf("#%d: got a connExtra; want none", i)
 		}
+	}
+	cfg := testConfig(Route{Path: "/p", Behaviour: Echo, Subprotocols: append(many, "one-too-many")})
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "subprotocols") {
+		t.Fatalf("a route with %d subprotocols: got %v; want an error naming subprotocols", maxSubprotocols+1, err)
 	}
 }
 

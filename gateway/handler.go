@@ -3,7 +3,6 @@ package gateway
 import (
 	"crypto/tls"
 	"errors"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -169,7 +168,7 @@ type Conn struct {
 	kind   uint8
 	flags  uint8 // connDeflate
 	// sub is the chosen subprotocol: 0 for none, else 1 + its index in
-	// rt.Subprotocols, or subInExtra when that does not fit (x.sub).
+	// rt.Subprotocols (at most maxSubprotocols long, so it fits).
 	sub uint16
 }
 
@@ -178,17 +177,12 @@ const (
 	connDeflate uint8 = 1 << iota // the handshake agreed to permessage-deflate
 )
 
-// subInExtra is Conn.sub for a subprotocol whose index in the route's list
-// does not fit: its name is then in connExtra.sub.
-const subInExtra = math.MaxUint16
-
 // connExtra is what some connections need besides their Conn. The fields
 // written before OnOpen (all but bc and joined) are read-only after it:
 // any goroutine may read them then.
 type connExtra struct {
 	req    *Request   // Custom routes: the copied request
 	client netip.Addr // the client address, when X-Forwarded-For named one other than the peer
-	sub    string     // the subprotocol, with Conn.sub == subInExtra
 
 	// With a bus (Config.NATS): the user and topics the connection's
 	// authorisation gave (set on the loop before the 101); its description
@@ -216,19 +210,15 @@ func (c *Conn) extra() *connExtra {
 }
 
 // setSubprotocol records the chosen subprotocol, a view of the request
-// equal to one of rt.Subprotocols. On the loop, before OnOpen.
+// equal to one of rt.Subprotocols (parser.Request.SelectSubprotocol chose
+// it from that list). On the loop, before OnOpen.
 func (c *Conn) setSubprotocol(sub []byte) {
 	for i, s := range c.rt.Subprotocols {
 		if string(sub) == s {
-			if i+1 < subInExtra {
-				c.sub = uint16(i + 1)
-				return
-			}
-			break
+			c.sub = uint16(i + 1)
+			return
 		}
 	}
-	c.sub = subInExtra
-	c.extra().sub = string(sub)
 }
 
 type dataBox struct{ v any }
@@ -306,11 +296,8 @@ func (c *Conn) Topic() string { return c.topicName }
 
 // Subprotocol returns the negotiated subprotocol, or "". Any goroutine.
 func (c *Conn) Subprotocol() string {
-	switch c.sub {
-	case 0:
+	if c.sub == 0 {
 		return ""
-	case subInExtra:
-		return c.x.Load().sub
 	}
 	return c.rt.Subprotocols[c.sub-1]
 }
