@@ -27,7 +27,12 @@ func startWS(t *testing.T, compress bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := websocket.Upgrader{EnableCompression: compress}
+	serveEcho(t, ln, websocket.Upgrader{EnableCompression: compress})
+	return ln.Addr().String()
+}
+
+// serveEcho serves a gorilla echo on ln with up until the test ends.
+func serveEcho(t *testing.T, ln net.Listener, up websocket.Upgrader) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -43,10 +48,9 @@ func startWS(t *testing.T, compress bool) string {
 				return
 			}
 		}
-	}), ErrorLog: log.New(io.Discard, "", 0)}
+	}), ErrorLog: log.New(io.Discard, "", 0)} // handshakes cut off at the end of a run
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
 }
 
 func deflateTestConfig(addr, mode string) *config {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"crypto/tls"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,25 +22,7 @@ func startWSS(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := websocket.Upgrader{}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	}), ErrorLog: log.New(io.Discard, "", 0)} // handshakes cut off at the end of a run
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	serveEcho(t, ln, websocket.Upgrader{})
 	return ln.Addr().(*net.TCPAddr).String()
 }
 
