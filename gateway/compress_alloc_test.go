@@ -20,15 +20,7 @@ func TestPublishDeflateAllocations(t *testing.T) {
 	g, fleet, _ := deflateFleet(t, subs)
 	var got atomic.Int64
 	for _, rc := range fleet {
-		go func() {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, _, err := rc.ReadFrameInto(buf); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		go countFrames(rc, &got)
 	}
 	payload := quotes(0)
 	var total int64

@@ -230,19 +230,22 @@ func subscriberFleet(t testing.TB, g *Gateway, path string, n int) (*atomic.Int6
 	var got atomic.Int64
 	subs := make([]*wstest.Client, n)
 	for i := range subs {
-		rc := dialRaw(t, g, path)
-		subs[i] = rc
-		go func() {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, _, err := rc.ReadFrameInto(buf); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		subs[i] = dialRaw(t, g, path)
+		go countFrames(subs[i], &got)
 	}
 	return &got, subs
+}
+
+// countFrames reads frames from rc until it fails, adding one to got for
+// each.
+func countFrames(rc *wstest.Client, got *atomic.Int64) {
+	buf := make([]byte, 64<<10)
+	for {
+		if _, _, err := rc.ReadFrameInto(buf); err != nil {
+			return
+		}
+		got.Add(1)
+	}
 }
 
 // waitFor polls until v reaches want, without allocating: it yields first,
