@@ -14,9 +14,14 @@ import (
 
 // startClose begins a server-initiated close handshake on the loop: it sends
 // a close frame and waits up to CloseTimeout for the peer's. It does nothing
-// when c is no longer open (another goroutine may have begun closing).
+// when c is no longer open (another goroutine may have begun closing). A
+// stream ends with the linger once what was queued for it is written.
 func (l *evloop) startClose(c *Conn, code ws.StatusCode, reason string, why uint8) {
 	if !c.leaveOpen(stClosing) {
+		return
+	}
+	if c.stream() {
+		l.writeLast(c, nil, true, code, why)
 		return
 	}
 	l.writeLast(c, frame.AppendClose(l.ctl[:0], code, reason), true, code, why)
@@ -69,6 +74,12 @@ func (l *evloop) closeWritten(c *Conn, code ws.StatusCode, why uint8, err error)
 	}
 	if err != nil {
 		return // the write failed: gnet is closing the connection
+	}
+	if c.stream() {
+		// A stream has no close frame: what was queued is out, so it ends
+		// with the linger (FIN once flushed).
+		l.beginLinger(c)
+		return
 	}
 	c.flags |= fCloseSent
 	if c.flags&fPeerClose != 0 {

@@ -45,6 +45,18 @@ const (
 	fProxy                       // a PROXY protocol header is expected before the head
 )
 
+// Conn.xf: what kind of connection c is. xfTLS never changes; xfStream and
+// xfHandoff are set on the loop with the 101, before any other goroutine
+// has the Conn for writing.
+const (
+	xfTLS     uint8 = 1 << iota // accepted by the TLS listener
+	xfStream                    // switched to a byte stream (Decision.Switch), not WebSocket
+	xfHandoff                   // its socket was handed to the Handler (Decision.Handoff)
+)
+
+// stream reports whether c was switched to a byte stream.
+func (c *Conn) stream() bool { return c.xf&xfStream != 0 }
+
 // maxAsyncFrame is the largest frame another goroutine may queue: the
 // in-flight byte count is 32 bits.
 const maxAsyncFrame = 1 << 30
@@ -70,7 +82,7 @@ type Conn struct {
 	why      uint8           // why the connection is ending (whyXxx), for OnClose
 	code     ws.StatusCode   // close code reported to OnClose
 	tslot    int16           // wheel list holding c, -1 when none
-	onTLS    bool            // accepted by the TLS listener; never changes
+	xf       uint8           // xfTLS, xfStream, xfHandoff: what kind of connection c is
 	tlsEnded bool            // the end of the TLS handshake is counted (tlsfail.go); loop goroutine
 	tat      uint32          // tick at which the timer fires
 	lastRead uint32          // tick of the last inbound bytes
@@ -282,6 +294,9 @@ func (c *Conn) Write(op ws.OpCode, payload []byte) error {
 	if c.detached() {
 		return ErrNotOpen
 	}
+	if c.stream() {
+		return ErrStream
+	}
 	return c.l.send(c, op, payload)
 }
 
@@ -296,6 +311,9 @@ func (c *Conn) WriteFrame(b []byte) error {
 	}
 	if c.detached() {
 		return ErrNotOpen
+	}
+	if c.stream() {
+		return ErrStream
 	}
 	return c.l.sendFrame(c, b)
 }
@@ -335,6 +353,9 @@ func (c *Conn) Send(op ws.OpCode, payload []byte) error {
 	if c.detached() {
 		return ErrNotOpen
 	}
+	if c.stream() {
+		return ErrStream
+	}
 	return c.sendAsync(op, payload, nil)
 }
 
@@ -361,6 +382,9 @@ func (c *Conn) SendFrame(b []byte) error {
 	if c.detached() {
 		return ErrNotOpen
 	}
+	if c.stream() {
+		return ErrStream
+	}
 	return c.sendAsync(0, nil, b)
 }
 
@@ -370,7 +394,9 @@ func (c *Conn) SendFrame(b []byte) error {
 // waits up to Options.CloseTimeout for the peer's close frame and closes
 // TCP; Handler.OnClose follows. It returns ErrCloseCode for a code that may
 // not be sent, ErrNotOpen before the 101 and ErrClosed when the handshake
-// already began.
+// already began. On a stream connection code and reason are not sent: the
+// stream ends once what was queued before is written (FIN, then the wait
+// for the peer's, within CloseTimeout).
 func (c *Conn) Close(code ws.StatusCode, reason string) error {
 	if !frame.ValidCloseCode(code) {
 		return ErrCloseCode
@@ -444,7 +470,10 @@ func (c *Conn) closeAsync(code ws.StatusCode, reason string, why uint8) error {
 		return c.openErr()
 	}
 	buf := bytebufferpool.Get()
-	buf.B = frame.AppendClose(buf.B[:0], code, reason)
+	buf.B = buf.B[:0]
+	if !c.stream() {
+		buf.B = frame.AppendClose(buf.B, code, reason)
+	}
 	c.l.postLast(c, buf, true, code, why)
 	return nil
 }

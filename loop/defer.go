@@ -23,14 +23,15 @@ var (
 // A loop keeps them in a map by connection: only waiting connections pay.
 type waitState struct {
 	accept [parser.AcceptLen]byte
+	ws     bool // the request was a valid WebSocket handshake
 }
 
 // startWait moves c, whose head OnRequest deferred, to stWait.
-func (l *evloop) startWait(c *Conn) {
+func (l *evloop) startWait(c *Conn, ws bool) {
 	if l.waiting == nil {
 		l.waiting = make(map[*Conn]*waitState)
 	}
-	l.waiting[c] = &waitState{accept: l.accept}
+	l.waiting[c] = &waitState{accept: l.accept, ws: ws}
 	c.setPhase(stWait)
 	l.stats.Deferred.Add(1)
 	l.stats.Waiting.Add(1)
@@ -90,6 +91,15 @@ func (c *Conn) Resolve(decide func(d *Decision, ok bool)) {
 	}
 }
 
+// requireUpgrade answers 426 naming d.Protocols (WebSocket when empty) and
+// closes c once it is written.
+func (l *evloop) requireUpgrade(c *Conn, d *Decision) {
+	l.resp = parser.AppendUpgradeRequired(l.resp[:0], d.Protocols)
+	l.write(c, l.resp)
+	l.stats.reject(426)
+	l.beginLinger(c)
+}
+
 // resume runs a deferred decision on c's loop (a task of Execute: the
 // Handler-call depth is already raised).
 func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
@@ -113,7 +123,20 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 	l.cur = c
 	switch d.Action {
 	case ActUpgrade:
+		if !w.ws {
+			l.requireUpgrade(c, d)
+			break
+		}
+		if d.Handoff && !l.canHandoff(c, d) {
+			break
+		}
 		if !l.switching(c, &w.accept, d) {
+			break
+		}
+		if d.Handoff {
+			l.stats.HandshakesOK.Add(1)
+			l.handoff(c, c.peekIn())
+			l.hardClose(c)
 			break
 		}
 		l.opened(c, d.MaxMessage)
@@ -122,6 +145,19 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 			if len(buf) > 0 {
 				l.websocket(c, buf, 0)
 			}
+		}
+	case ActSwitch:
+		// The request asked for an upgrade: only such requests wait.
+		if !l.switchStream(c, d) {
+			break
+		}
+		if d.Handoff {
+			l.handoff(c, c.peekIn())
+			l.hardClose(c)
+			break
+		}
+		if buf := c.peekIn(); len(buf) > 0 && c.phase() == stOpen {
+			l.stream(c, buf, 0)
 		}
 	case ActRespond:
 		status := d.Status
@@ -134,10 +170,7 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 		l.stats.HTTPResponses.Add(1)
 		l.beginLinger(c)
 	case ActRequireUpgrade:
-		l.resp = parser.AppendUpgradeRequired(l.resp[:0], wsProtocols)
-		l.write(c, l.resp)
-		l.stats.reject(426)
-		l.beginLinger(c)
+		l.requireUpgrade(c, d)
 	default: // ActReject, or ActDefer again, which cannot be honoured
 		l.reject(c, d)
 	}

@@ -219,8 +219,18 @@ func (l *evloop) reportClose(c *Conn, code ws.StatusCode, err error) {
 		return
 	}
 	l.depth++
-	l.srv.h.OnClose(c, code, err)
+	l.onClose(c, code, err)
 	l.leave()
+}
+
+// onClose reports the end of c to the Handler: OnStreamClose for a stream,
+// else OnClose.
+func (l *evloop) onClose(c *Conn, code ws.StatusCode, err error) {
+	if c.stream() {
+		l.srv.sh.OnStreamClose(c, err)
+		return
+	}
+	l.srv.h.OnClose(c, code, err)
 }
 
 // leave ends a Handler call and, back at the outermost level, makes the
@@ -234,7 +244,7 @@ func (l *evloop) leave() {
 		r := l.deferred[i]
 		l.deferred[i] = closeReport{}
 		l.depth++
-		l.srv.h.OnClose(r.c, r.code, r.err)
+		l.onClose(r.c, r.code, r.err)
 		l.depth--
 	}
 	l.deferred = l.deferred[:0]

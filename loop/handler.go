@@ -80,8 +80,14 @@ type Request struct {
 	// WebSocket reports a valid WebSocket opening handshake (RFC 6455
 	// §4.2.1, checked by the parser): d.Upgrade may accept it. Otherwise the
 	// request is plain HTTP; Head.WantsUpgrade tells whether it asked for
-	// another protocol.
+	// another protocol, which d.Switch may accept (Head.SelectUpgrade).
 	WebSocket bool
+	// WebSocketErr is the parser's rejection of a request that offers
+	// "websocket" in Upgrade with an invalid handshake, given to a Handler
+	// that implements StreamHandler, which may still switch to another
+	// protocol of the list; to any other Handler the loop answers it
+	// itself. nil otherwise.
+	WebSocketErr *parser.Error
 }
 
 // Action is what a Decision does with a request.
@@ -103,9 +109,16 @@ const (
 	// "Upgrade: websocket", for a route that only speaks WebSocket.
 	ActRequireUpgrade
 	// ActDefer answers nothing yet: the decision comes later, from any
-	// goroutine, through Conn.Resolve. Only for a WebSocket handshake
-	// (Request.WebSocket); a plain request answered ActDefer gets 500.
+	// goroutine, through Conn.Resolve. Only for a request that asks for an
+	// upgrade (Head.WantsUpgrade); a plain request answered ActDefer gets
+	// 500.
 	ActDefer
+	// ActSwitch answers 101 Switching Protocols naming Decision.Protocol
+	// in Upgrade: the connection becomes a byte stream of that protocol,
+	// handled by the Handler's StreamHandler methods (or handed over, see
+	// Decision.Handoff). Only for a request that asks for an upgrade; for
+	// another it acts as ActRequireUpgrade.
+	ActSwitch
 )
 
 // Decision is Handler.OnRequest's answer. The loop owns it and resets it
@@ -139,6 +152,20 @@ type Decision struct {
 	// Compression is the permessage-deflate agreement of ActUpgrade, set
 	// with Deflate; zero for none.
 	Compression Compression
+	// Protocol is the Upgrade token ("name" or "name/version") of
+	// ActSwitch: one element of the client's Upgrade list, as
+	// Head.SelectUpgrade chose it.
+	Protocol []byte
+	// Protocols is the Upgrade list of ActRequireUpgrade's 426, in the
+	// server's order of preference; empty names WebSocket.
+	Protocols []parser.Protocol
+	// Handoff, with ActUpgrade or ActSwitch, gives the connection's socket
+	// to the Handler once the 101 is written, instead of keeping it on the
+	// loop: see HandoffHandler. A connection of the TLS listener cannot be
+	// handed over (the loop holds its TLS state) and is answered 500, as
+	// is a handoff with permessage-deflate or by a Handler that does not
+	// implement HandoffHandler.
+	Handoff bool
 }
 
 // Upgrade accepts a WebSocket handshake with the given subprotocol and
@@ -195,6 +222,22 @@ func (d *Decision) RejectError(e *parser.Error) {
 // WebSocket.
 func (d *Decision) RequireUpgrade() { d.Action = ActRequireUpgrade }
 
+// RequireUpgradeOf answers 426 Upgrade Required naming protocols, in the
+// server's order of preference, for a route that only speaks them.
+// protocols must stay valid until OnRequest returns.
+func (d *Decision) RequireUpgradeOf(protocols []parser.Protocol) {
+	d.Action = ActRequireUpgrade
+	d.Protocols = protocols
+}
+
+// Switch accepts an upgrade to a protocol other than WebSocket: protocol is
+// the element of the client's Upgrade list to name in the 101 (see
+// Decision.Protocol); it must stay valid until OnRequest returns.
+func (d *Decision) Switch(protocol []byte) {
+	d.Action = ActSwitch
+	d.Protocol = protocol
+}
+
 // Defer puts the decision off, for a WebSocket handshake that waits on
 // something slow (an authorisation service): the loop answers nothing, goes
 // on with its other connections, and completes the handshake when
@@ -205,6 +248,46 @@ func (d *Decision) RequireUpgrade() { d.Action = ActRequireUpgrade }
 // answered 400. OnRequest must copy what it needs of the request before it
 // returns: the head is not kept.
 func (d *Decision) Defer() { d.Action = ActDefer }
+
+// StreamHandler may be implemented by a Handler to switch connections to
+// protocols other than WebSocket (Decision.Switch): after the 101 such a
+// connection is a byte stream. Its methods run on the loop goroutine, as
+// Handler's do, never concurrently for one connection. The stream has the
+// WebSocket connection's limits: Options.MaxOutbound bounds what is queued
+// for it (a write beyond ends it, as a slow consumer) and
+// Options.IdleTimeout its silence; it has no pings. gnet reads every
+// socket it polls, so a stream cannot stop its peer from sending: what
+// OnData is given must be consumed or dropped by the handler. gnet also
+// ends a connection when its peer's input ends (read returns 0), so a
+// stream has no half-close: the peer's FIN ends it.
+type StreamHandler interface {
+	// OnStreamOpen is called once the 101 is written. Bytes written from
+	// it follow the 101.
+	OnStreamOpen(c *Conn)
+	// OnData delivers the bytes that arrived, in order, beginning with
+	// those that followed the request head in the same packet. p is valid
+	// only during the call.
+	OnData(c *Conn, p []byte)
+	// OnStreamClose is called once when the connection has ended. err is
+	// nil when the peer ended it (FIN) or the server did (Conn.Close),
+	// else why (a socket error, ErrIdleTimeout, ErrSlowConsumer,
+	// ErrShutdown).
+	OnStreamClose(c *Conn, err error)
+}
+
+// HandoffHandler may be implemented by a Handler to take connections over
+// from the loop (Decision.Handoff). OnHandoff is called on the loop
+// goroutine once the 101 is written out: fd is a duplicate of the
+// connection's socket (non-blocking, close-on-exec), now the handler's to
+// read, write and close; rest holds the bytes that arrived behind the
+// request head, valid only during the call. After it returns the loop
+// closes its own descriptor, which only drops gnet's reference to the
+// socket (gnet closes a connection with close(2), never shutdown(2)), and
+// forgets the connection: no OnOpen, OnStreamOpen or OnClose follows. The
+// Conn's ID, RemoteAddr and ClientAddr stay readable.
+type HandoffHandler interface {
+	OnHandoff(c *Conn, fd int, rest []byte)
+}
 
 // MaxWaitInput bounds the bytes a client may send after a deferred request
 // head (Decision.Defer) before the decision comes.

@@ -24,6 +24,8 @@ const (
 	headUpgraded         // 101 written; the rest of the input is WebSocket
 	headDone             // answered; the connection is closing
 	headWait             // decision deferred; the rest of the input waits for it
+	headStream           // 101 written; the rest of the input is a byte stream
+	headHandoff          // 101 written; the socket goes to the Handler with the rest of the input
 )
 
 // head is the read callback of a connection in the head phase. It reads
@@ -62,6 +64,11 @@ func (l *evloop) head(c *Conn) gnet.Action {
 		switch l.request(c) {
 		case headUpgraded:
 			return l.websocket(c, buf, off+n)
+		case headStream:
+			return l.stream(c, buf, off+n)
+		case headHandoff:
+			l.handoff(c, buf[off+n:])
+			return gnet.Close
 		case headDone:
 			c.discardIn(len(buf))
 			return gnet.None
@@ -120,21 +127,26 @@ func (l *evloop) request(c *Conn) int {
 		return headDone
 	}
 	isWS := false
+	var wsErr *parser.Error
 	if idx, _ := r.SelectUpgrade(wsProtocols); idx == 0 {
 		if err := r.CheckWebSocket(&l.accept); err != nil {
 			pe, ok := err.(*parser.Error)
 			if !ok {
 				pe = errBadHead
 			}
-			l.respondError(c, pe)
-			return headDone
+			if s.sh == nil && s.hh == nil {
+				l.respondError(c, pe)
+				return headDone
+			}
+			wsErr = pe // another protocol of the list may still be chosen
+		} else {
+			isWS = true
 		}
-		isWS = true
 	}
 
 	d := &l.dec
 	d.reset()
-	l.req = Request{Head: r, Conn: c, WebSocket: isWS}
+	l.req = Request{Head: r, Conn: c, WebSocket: isWS, WebSocketErr: wsErr}
 	l.depth++
 	s.h.OnRequest(&l.req, d)
 	l.leave()
@@ -146,13 +158,35 @@ func (l *evloop) request(c *Conn) int {
 	switch d.Action {
 	case ActUpgrade:
 		if !isWS {
+			if wsErr != nil {
+				l.respondError(c, wsErr)
+				return headDone
+			}
 			break
+		}
+		if d.Handoff && !l.canHandoff(c, d) {
+			return headDone
 		}
 		if !l.switching(c, &l.accept, d) {
 			return headDone
 		}
+		if d.Handoff {
+			l.stats.HandshakesOK.Add(1)
+			return headHandoff
+		}
 		l.opened(c, d.MaxMessage)
 		return headUpgraded
+	case ActSwitch:
+		if !r.WantsUpgrade() {
+			break
+		}
+		if !l.switchStream(c, d) {
+			return headDone
+		}
+		if d.Handoff {
+			return headHandoff
+		}
+		return headStream
 	case ActRespond:
 		keep := r.KeepAlive() && !r.HasBody()
 		status := d.Status
@@ -182,16 +216,16 @@ func (l *evloop) request(c *Conn) int {
 		l.reject(c, d)
 		return headDone
 	case ActDefer:
-		if !isWS {
+		if !isWS && !r.WantsUpgrade() {
 			l.respondError(c, errDeferPlain)
 			return headDone
 		}
-		l.startWait(c)
+		l.startWait(c, isWS)
 		return headWait
 	}
 	// ActRequireUpgrade, or ActUpgrade of a request that is not a
-	// WebSocket handshake.
-	l.resp = parser.AppendUpgradeRequired(l.resp[:0], wsProtocols)
+	// WebSocket handshake, or ActSwitch of one that asks for no upgrade.
+	l.resp = parser.AppendUpgradeRequired(l.resp[:0], d.Protocols)
 	l.write(c, l.resp)
 	l.stats.reject(426)
 	l.beginLinger(c)

@@ -25,6 +25,8 @@ import (
 type Server struct {
 	h    Handler
 	ctl  ControlHandler // h's, when it implements it
+	sh   StreamHandler  // h's, when it implements it
+	hh   HandoffHandler // h's, when it implements it
 	opts Options
 
 	hsTicks, idleTicks, pingTicks, pongTicks, closeTicks uint32
@@ -93,6 +95,8 @@ func New(h Handler, o Options) (*Server, error) {
 	s.lns = o.listeners()
 	s.fd.off()
 	s.ctl, _ = h.(ControlHandler)
+	s.sh, _ = h.(StreamHandler)
+	s.hh, _ = h.(HandoffHandler)
 	if o.TLS != nil {
 		s.tlsSlots = make(chan struct{}, o.MaxTLSHandshakes)
 		s.tlsConf = s.handoverConfig()
@@ -437,7 +441,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.mark = l.tickNow() + s.hsTicks
 	l.arm(c)
 	if secure {
-		c.onTLS = true
+		c.xf |= xfTLS
 		l.stats.TLSConnsOpen.Add(1)
 		l.stats.TLSConnsTotal.Add(1)
 		l.startTLS(c)
@@ -502,7 +506,11 @@ func (l *evloop) serve(c *Conn) gnet.Action {
 	case stHead:
 		act = l.head(c)
 	case stOpen, stClosing:
-		act = l.websocket(c, c.peekIn(), 0)
+		if c.stream() {
+			act = l.stream(c, c.peekIn(), 0)
+		} else {
+			act = l.websocket(c, c.peekIn(), 0)
+		}
 	case stWait:
 		l.waitTraffic(c)
 	default:
@@ -540,7 +548,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)
-	if c.onTLS {
+	if c.xf&xfTLS != 0 {
 		l.stats.TLSConnsOpen.Add(-1)
 	}
 	why := c.err()
@@ -549,6 +557,18 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l.stats.WebSocketsOpen.Add(-1)
+	if c.stream() {
+		l.stats.StreamsOpen.Add(-1)
+		switch {
+		case why != nil:
+		case s.stopping.Load():
+			why = ErrShutdown
+		case err != nil && !errors.Is(err, io.EOF):
+			why = err
+		}
+		l.reportClose(c, 0, why)
+		return gnet.None
+	}
 	code := c.code
 	if code == 0 {
 		code = ws.StatusAbnormalClosure

@@ -39,6 +39,9 @@ type Stats struct {
 	TLSConnsOpen      atomic.Int64  // of ConnsOpen, those of the TLS listener
 	TLSConnsTotal     atomic.Uint64 // of ConnsTotal, those of the TLS listener
 	WebSocketsOpen    atomic.Int64  // connections past the 101, not yet closed
+	StreamsOpen       atomic.Int64  // of WebSocketsOpen, those switched to a byte stream (Decision.Switch)
+	StreamsTotal      atomic.Uint64 // connections switched to a byte stream
+	Handoffs          atomic.Uint64 // connections handed to the Handler after their 101 (Decision.Handoff)
 	HandshakesOK      atomic.Uint64 // 101 responses written
 	HTTPResponses     atomic.Uint64 // plain responses written by ActRespond
 	MessagesIn        atomic.Uint64 // messages delivered to OnMessage
@@ -83,6 +86,11 @@ func (s *Stats) tlsFailed(r TLSFailure) {
 // Snapshot is a point-in-time sum of the Stats of every loop.
 type Snapshot struct {
 	ConnsOpen, WebSocketsOpen               int64
+	// StreamsOpen is the part of WebSocketsOpen switched to another
+	// protocol (Decision.Switch); StreamsTotal counts them all, Handoffs
+	// the connections handed to the Handler (Decision.Handoff).
+	StreamsOpen            int64
+	StreamsTotal, Handoffs uint64
 	ConnsTotal, HandshakesOK, HTTPResponses uint64
 	// TLSConnsOpen and TLSConnsTotal are the part of ConnsOpen and
 	// ConnsTotal that came through the TLS listener (Options.TLS); the
@@ -138,6 +146,9 @@ func (s *Stats) addTo(p *Snapshot) {
 	p.TLSConnsOpen += s.TLSConnsOpen.Load()
 	p.TLSConnsTotal += s.TLSConnsTotal.Load()
 	p.WebSocketsOpen += s.WebSocketsOpen.Load()
+	p.StreamsOpen += s.StreamsOpen.Load()
+	p.StreamsTotal += s.StreamsTotal.Load()
+	p.Handoffs += s.Handoffs.Load()
 	p.ConnsTotal += s.ConnsTotal.Load()
 	p.HandshakesOK += s.HandshakesOK.Load()
 	p.HTTPResponses += s.HTTPResponses.Load()

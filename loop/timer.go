@@ -281,7 +281,7 @@ func (l *evloop) checkOpen(c *Conn) {
 		l.pongClose(c)
 		return
 	}
-	if s.pingTicks > 0 && c.flags&fPingOut == 0 && !before(l.now, l.pingDue(c)) {
+	if s.pingTicks > 0 && c.flags&fPingOut == 0 && !c.stream() && !before(l.now, l.pingDue(c)) {
 		l.writeFrame(c, ws.OpPing, 0, nil)
 		l.stats.PingsSent.Add(1)
 		c.mark = l.now

@@ -186,7 +186,7 @@ func (l *evloop) handshakeFailed(c *Conn, err error) {
 // the ciphertext the goroutine did not read yet: an alert record waiting
 // there is counted here. Loop goroutine.
 func (l *evloop) tlsClosed(c *Conn) {
-	if !c.onTLS || c.tlsSt() == nil || c.tlsSt().ready || c.tlsEnded {
+	if c.xf&xfTLS == 0 || c.tlsSt() == nil || c.tlsSt().ready || c.tlsEnded {
 		return
 	}
 	if c.tlsSt().conn == nil {

@@ -164,7 +164,10 @@ func TestSelectUpgrade(t *testing.T) {
 		// Versions.
 		{"IRC/7 against IRC/6.9", mkGet(up, "Upgrade: IRC/7"), []parser.Protocol{irc}, -1, "<nil>"},
 		{"IRC/7 against any IRC", mkGet(up, "Upgrade: IRC/7"), []parser.Protocol{irc, ircAny}, 1, "7"},
-		{"IRC without version against IRC/6.9", mkGet(up, "Upgrade: IRC"), []parser.Protocol{irc}, -1, "<nil>"},
+		{"IRC without version against IRC/6.9", mkGet(up, "Upgrade: IRC"), []parser.Protocol{irc}, 0, "<nil>"},
+		{"foo without version against foo/1 and foo/2", mkGet(up, "Upgrade: foo"), []parser.Protocol{{Name: "foo", Version: "2"}, {Name: "foo", Version: "1"}}, 0, "<nil>"},
+		{"seed example", mkGet(up, "Upgrade: example/1, foo/2"), []parser.Protocol{{Name: "foo", Version: "2"}}, 0, "2"},
+		{"seed example, neither", mkGet(up, "Upgrade: example/1, foo/2"), []parser.Protocol{{Name: "foo", Version: "3"}, {Name: "example", Version: "2"}}, -1, "<nil>"},
 		{"IRC without version against any IRC", mkGet(up, "Upgrade: IRC"), []parser.Protocol{ircAny}, 0, "<nil>"},
 		{"IRC/7 then IRC/6.9", mkGet(up, "Upgrade: IRC/7, IRC/6.9"), []parser.Protocol{irc}, 0, "6.9"},
 		{"websocket/13", mkGet(up, "Upgrade: websocket/13"), onlyWS, 0, "13"},

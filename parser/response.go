@@ -23,6 +23,19 @@ func AppendSwitching(dst []byte, accept *[AcceptLen]byte, subprotocol, extension
 	return append(dst, "\r\n\r\n"...)
 }
 
+// AppendSwitchingTo appends the 101 Switching Protocols response that
+// switches to protocol, a "name[/version]" token the client listed (RFC
+// 9110 §7.8: the server "MUST send an Upgrade header field to indicate the
+// new protocol(s) to which the connection is being switched", and lists
+// "upgrade" in Connection since it sends Upgrade). The new protocol starts
+// right after the response's empty line. protocol must be a valid
+// protocol token: it is written as it is.
+func AppendSwitchingTo(dst, protocol []byte) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "...)
+	dst = append(dst, protocol...)
+	return append(dst, "\r\n\r\n"...)
+}
+
 // AppendUpgradeRequired appends a 426 Upgrade Required response for a route
 // that only speaks the given protocols, listed in the server's order of
 // preference (RFC 9110 §15.5.22: the response MUST carry Upgrade; §7.8: and

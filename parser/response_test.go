@@ -369,3 +369,15 @@ func TestAppendResponseNoContent(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendSwitchingTo(t *testing.T) {
+	tests := []struct{ protocol, want string }{
+		{"foo/2", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo/2\r\n\r\n"},
+		{"tcp", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"},
+	}
+	for i, tt := range tests {
+		if got := string(parser.AppendSwitchingTo(nil, []byte(tt.protocol))); got != tt.want {
+			t.Errorf("#%d: got %q; want %q", i, got, tt.want)
+		}
+	}
+}

@@ -2,7 +2,8 @@ package parser
 
 // Protocol is a protocol a server is willing to switch to, as named in an
 // Upgrade list (RFC 9110 §7.8): protocol-name ["/" protocol-version].
-// An empty Version accepts any version the client names, or none.
+// An empty Version accepts any version the client names, or none; a client
+// that names no version accepts any version of the protocol.
 type Protocol struct {
 	Name    string
 	Version string
@@ -21,7 +22,11 @@ func WebSocket() Protocol { return Protocol{Name: "websocket"} }
 //   - Upgrade is an HTTP/1.1 mechanism: it is ignored in an HTTP/1.0 request.
 //   - A sender of Upgrade must list "upgrade" in Connection; a server that
 //     receives Upgrade without it must ignore the Upgrade.
-//   - Names compare without regard to case. Malformed list elements are
+//   - Names compare without regard to case ("recipients SHOULD use
+//     case-insensitive comparison when matching each protocol-name"),
+//     versions exactly. A client element without a version matches the
+//     protocol at any version the server lists: the client asked for the
+//     protocol, not for a version of it. Malformed list elements are
 //     skipped, as are protocols the server does not know.
 //
 // HTTP/2 cleartext ("h2c", RFC 9113 §3.1) is never chosen, whatever
@@ -38,7 +43,7 @@ func (r *Request) SelectUpgrade(supported []Protocol) (index int, version []byte
 		}
 		for i := range supported {
 			p := &supported[i]
-			if equalFold(name, p.Name) && (p.Version == "" || string(ver) == p.Version) {
+			if equalFold(name, p.Name) && (p.Version == "" || len(ver) == 0 || string(ver) == p.Version) {
 				return i, ver
 			}
 		}
