@@ -85,12 +85,12 @@ func (s *Stats) tlsFailed(r TLSFailure) {
 
 // Snapshot is a point-in-time sum of the Stats of every loop.
 type Snapshot struct {
-	ConnsOpen, WebSocketsOpen               int64
+	ConnsOpen, WebSocketsOpen int64
 	// StreamsOpen is the part of WebSocketsOpen switched to another
 	// protocol (Decision.Switch); StreamsTotal counts them all, Handoffs
 	// the connections handed to the Handler (Decision.Handoff).
-	StreamsOpen            int64
-	StreamsTotal, Handoffs uint64
+	StreamsOpen                             int64
+	StreamsTotal, Handoffs                  uint64
 	ConnsTotal, HandshakesOK, HTTPResponses uint64
 	// TLSConnsOpen and TLSConnsTotal are the part of ConnsOpen and
 	// ConnsTotal that came through the TLS listener (Options.TLS); the
