@@ -31,6 +31,9 @@ const (
 	// Config.NATS). On a "/{topic}" route the connection also subscribes to
 	// its topic, when one is given. Needs Config.NATS.
 	Bridge Behaviour = "bridge"
+	// Stream speaks only the protocols Route.Protocols names, registered
+	// with WithProtocol: no WebSocket.
+	Stream Behaviour = "stream"
 )
 
 // Route maps a path to a behaviour and its own rules.
@@ -94,6 +97,14 @@ type Route struct {
 	// NoDeflate.
 	DeflateLevel     int `yaml:"deflate_level"`
 	DeflateThreshold int `yaml:"deflate_threshold"`
+	// Protocols names the protocols the route accepts besides its
+	// behaviour's own, registered with WithProtocol, in the gateway's
+	// order of preference; the behaviour's own protocol ("websocket")
+	// comes after them unless listed. A request switches to the protocol
+	// of its Upgrade list the client prefers among them (RFC 9110 §7.8);
+	// one that asks for none gets 426 naming them all, or, with
+	// PlainHTTP, the plain answer.
+	Protocols []string `yaml:"protocols"`
 }
 
 // Deflate sets how the routes that keep permessage-deflate (RFC 7692) on
@@ -369,9 +380,17 @@ func (c *Config) Validate() error {
 			return bad(key+".path", "only a final /{topic} segment may be a pattern, got %q", r.Path)
 		}
 		switch r.Behaviour {
-		case Echo, PubSub, Custom, Bridge:
+		case Echo, PubSub, Custom, Bridge, Stream:
 		default:
-			return bad(key+".behaviour", "want echo, pubsub, bridge or custom, got %q", r.Behaviour)
+			return bad(key+".behaviour", "want echo, pubsub, bridge, custom or stream, got %q", r.Behaviour)
+		}
+		for j, p := range r.Protocols {
+			if !isToken(p) {
+				return bad(fmt.Sprintf("%s.protocols[%d]", key, j), "want a protocol name (an HTTP token), got %q", p)
+			}
+		}
+		if r.Behaviour == Stream && len(r.Protocols) == 0 {
+			return bad(key+".protocols", "a stream route needs at least one protocol")
 		}
 		if err := c.validateFleetRoute(key, r); err != nil {
 			return err

@@ -61,6 +61,14 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	g := (*Gateway)(e)
 	h := r.Head
 	path := h.Path()
+	if r.WebSocketErr != nil {
+		// An invalid WebSocket handshake is answered as such unless the
+		// route may switch to another protocol of the Upgrade list.
+		if rt, _ := g.routes.match(path); rt == nil || !rt.streams {
+			d.RejectError(r.WebSocketErr)
+			return
+		}
+	}
 	switch string(path) {
 	case "/healthz":
 		if healthMethod(d, h.Method(), &g.health) {
@@ -96,8 +104,21 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		d.Reject(404, reasonNotFound)
 		return
 	}
+	if rt.streams {
+		a, p, ver, ok := rt.negotiate(h)
+		switch {
+		case ok && a.builtin == "":
+			g.openStream(r, d, rt, a, switchToken(p, ver))
+			return
+		case ok && r.WebSocketErr != nil:
+			// WebSocket was the client's choice, with a broken handshake.
+			rt.stats.handshake(r.WebSocketErr.Status)
+			d.RejectError(r.WebSocketErr)
+			return
+		}
+	}
 	if !r.WebSocket {
-		// An upgrade to a protocol the gateway does not speak (h2c, ...)
+		// An upgrade to a protocol the route does not speak (h2c, ...)
 		// is ignored (RFC 9110 §7.8): a route that speaks plain HTTP
 		// answers as it would without it.
 		if rt.PlainHTTP {
@@ -106,7 +127,13 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 		rt.stats.http(426)
-		d.RequireUpgrade()
+		d.RequireUpgradeOf(rt.offer)
+		return
+	}
+	if rt.kind == kindStream {
+		// A WebSocket handshake on a route that does not speak it.
+		rt.stats.http(426)
+		d.RequireUpgradeOf(rt.offer)
 		return
 	}
 	if !rt.originOK(h.Origin()) {

@@ -53,9 +53,10 @@ func WithEmbeddedNATS(s bus.ServerStarter) Option { return func(g *Gateway) { g.
 // registry and a topic registry, and the admin HTTP listener. Create it with
 // New, then Start; stop it with Shutdown.
 type Gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	handler Handler // WithHandler's: the default of Custom routes
+	cfg       Config
+	log       *slog.Logger
+	handler   Handler    // WithHandler's: the default of Custom routes
+	protocols []Protocol // WithProtocol's
 
 	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
@@ -119,8 +120,15 @@ func New(cfg Config, opts ...Option) (*Gateway, error) {
 	}
 	g.health.label, g.ready.label, g.unrouted.label = "/healthz", "/readyz", "none"
 	g.routes = newRouteTable(cfg.Routes, cfg.Limits.MaxMessage, cfg.Deflate)
+	reg, err := protocolRegistry(g.protocols)
+	if err != nil {
+		return nil, err
+	}
 	for i, rt := range g.routes.all {
 		rt.g = g
+		if err := rt.setProtocols(reg); err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].protocols", i), Reason: err.Error()}
+		}
 		if rt.kind == kindCustom && !rt.setHandler(g.handler) {
 			return nil, &ConfigError{Key: fmt.Sprintf("routes[%d].behaviour", i),
 				Reason: "a custom route needs a Handler: set Route.Handler or give New the option WithHandler"}

@@ -96,6 +96,7 @@ type Request struct {
 	Topic       string      // the decoded {topic} segment of a pattern route, else ""
 	Header      http.Header // every header field, names canonicalized
 	Subprotocol string      // the chosen subprotocol, "" for none
+	Protocol    string      // a stream's Upgrade token ("foo/2"), "" for WebSocket
 	RemoteAddr  net.Addr    // the TCP peer (with Config.ProxyProtocol, the load balancer)
 	// ClientAddr is the client's address. The immediate peer is the TCP
 	// peer, or, with Config.ProxyProtocol, the source address the load
@@ -137,6 +138,7 @@ const (
 	kindPubSub
 	kindCustom
 	kindBridge
+	kindStream // a connection switched to a registered Protocol
 )
 
 // Conn is the gateway's handle of one WebSocket connection. Its methods are
@@ -181,7 +183,8 @@ const (
 // written before OnOpen (all but bc and joined) are read-only after it:
 // any goroutine may read them then.
 type connExtra struct {
-	req    *Request   // Custom routes: the copied request
+	req    *Request   // Custom routes and streams: the copied request
+	proto  *Protocol  // streams: their protocol
 	client netip.Addr // the client address, when X-Forwarded-For named one other than the peer
 
 	// With a bus (Config.NATS): the user and topics the connection's

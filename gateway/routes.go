@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+
+	"github.com/upgate/upgate/parser"
 	"net/url"
 	"sort"
 	"strings"
@@ -38,6 +40,15 @@ type route struct {
 	authz Authorizer
 	ping  PingHandler
 	pong  PongHandler
+
+	// The protocols the route accepts (setProtocols): accept for
+	// SelectUpgrade, one per version, with what each switches to in
+	// acceptors; offer, the Upgrade list of its 426. streams is set when
+	// it accepts a protocol other than WebSocket.
+	accept    []parser.Protocol
+	acceptors []acceptor
+	offer     []parser.Protocol
+	streams   bool
 }
 
 // setHandler resolves a Custom route's Handler: its own, else def. It
@@ -76,6 +87,8 @@ func newRoute(r Route, defaultMax int64, dflt Deflate) *route {
 		rt.kind = kindCustom
 	case Bridge:
 		rt.kind = kindBridge
+	case Stream:
+		rt.kind = kindStream
 	default:
 		rt.kind = kindEcho
 	}
