@@ -176,6 +176,9 @@ func (t *Tunnel) pumpWS() {
 func (s *wsState) pumpAB() (err error, onA bool) {
 	t := s.t
 	for range pumpRounds {
+		if s.failing {
+			return nil, false
+		}
 		if s.o1 > s.o0 {
 			n, err := unix.Write(t.b, s.in.b[s.o0:s.o1])
 			if err == unix.EAGAIN || err == unix.EINTR {
@@ -196,26 +199,7 @@ func (s *wsState) pumpAB() (err error, onA bool) {
 			s.held, s.ping = false, nil
 		}
 		if s.i1 > s.i0 {
-			s.o0, s.o1 = 0, 0
-			for s.i1 > s.i0 && !s.held && !s.failing {
-				ev, p, n, code := s.rd.next(s.in.b[s.i0:s.i1])
-				s.i0 += n
-				switch ev {
-				case wsData:
-					s.o1 += copy(s.in.b[s.o1:], p)
-				case wsPing:
-					if !s.queuePong(p) {
-						s.ping, s.held = p, true
-					}
-				case wsClose:
-					s.aClosed = true
-					t.startDrain()
-					s.queueClose(code)
-				case wsError:
-					s.fail(code, fmt.Errorf("%w: close %d", ErrProtocol, code))
-					return nil, false
-				}
-			}
+			s.parse()
 			continue
 		}
 		if s.aEOF {
@@ -239,11 +223,38 @@ func (s *wsState) pumpAB() (err error, onA bool) {
 		}
 		t.active = t.loop.now
 		s.o0, s.o1, s.i0, s.i1 = 0, 0, 0, n
+		s.parse() // in the same round: leftover input has no event to wake it
 	}
 	if s.o0 == s.o1 && s.i0 == s.i1 {
 		s.releaseIn()
 	}
 	return nil, false
+}
+
+// parse decodes A's bytes in.b[i0:i1] into payload for B at in.b[o0:o1],
+// which it expects empty, until all are decoded, a ping waits for the pong
+// slot or the tunnel fails.
+func (s *wsState) parse() {
+	t := s.t
+	s.o0, s.o1 = 0, 0
+	for s.i1 > s.i0 && !s.held && !s.failing {
+		ev, p, n, code := s.rd.next(s.in.b[s.i0:s.i1])
+		s.i0 += n
+		switch ev {
+		case wsData:
+			s.o1 += copy(s.in.b[s.o1:], p)
+		case wsPing:
+			if !s.queuePong(p) {
+				s.ping, s.held = p, true
+			}
+		case wsClose:
+			s.aClosed = true
+			t.startDrain()
+			s.queueClose(code)
+		case wsError:
+			s.fail(code, fmt.Errorf("%w: close %d", ErrProtocol, code))
+		}
+	}
 }
 
 // pumpBA writes to A, in this order, the rest of a data frame already
