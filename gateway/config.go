@@ -105,6 +105,16 @@ type Route struct {
 	// one that asks for none gets 426 naming them all, or, with
 	// PlainHTTP, the plain answer.
 	Protocols []string `yaml:"protocols"`
+	// Upstream is the HOST:PORT a tcp or websockify route connects each
+	// tunnel to, dialled before the 101 (502 when refused, 504 beyond
+	// ConnectTimeout). Only for those routes.
+	Upstream string `yaml:"upstream"`
+	// ConnectTimeout bounds the upstream connect; zero takes
+	// DefaultConnectTimeout (5 s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxTunnels bounds the route's tunnels at once (503 beyond); zero
+	// leaves only Limits.MaxConnections, which every tunnel counts in.
+	MaxTunnels int `yaml:"max_tunnels"`
 }
 
 // Deflate sets how the routes that keep permessage-deflate (RFC 7692) on
@@ -209,6 +219,8 @@ type Config struct {
 	// Deflate is the compression of the routes that negotiate
 	// permessage-deflate (all but those with Route.NoDeflate).
 	Deflate Deflate `yaml:"deflate"`
+	// Tunnels sets the reactor of the tcp and websockify routes.
+	Tunnels Tunnels `yaml:"tunnels"`
 }
 
 // maxSubprotocols bounds Route.Subprotocols: a connection keeps its
@@ -329,9 +341,6 @@ func (e *ConfigError) Error() string { return "gateway: config: " + e.Key + ": "
 // Validate checks a normalized Config and returns a *ConfigError naming the
 // first bad key.
 func (c *Config) Validate() error {
-	bad := func(key, format string, a ...any) error {
-		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, a...)}
-	}
 	if c.Listen != ListenOff {
 		_, port, err := net.SplitHostPort(c.Listen)
 		if err != nil {
@@ -380,9 +389,9 @@ func (c *Config) Validate() error {
 			return bad(key+".path", "only a final /{topic} segment may be a pattern, got %q", r.Path)
 		}
 		switch r.Behaviour {
-		case Echo, PubSub, Custom, Bridge, Stream:
+		case Echo, PubSub, Custom, Bridge, Stream, TCP, Websockify:
 		default:
-			return bad(key+".behaviour", "want echo, pubsub, bridge, custom or stream, got %q", r.Behaviour)
+			return bad(key+".behaviour", "want echo, pubsub, bridge, custom, stream, tcp or websockify, got %q", r.Behaviour)
 		}
 		for j, p := range r.Protocols {
 			if !isToken(p) {
@@ -432,6 +441,9 @@ func (c *Config) Validate() error {
 		if r.NoDeflate && r.DeflateThreshold != 0 {
 			return bad(key+".deflate_threshold", "means nothing with no_deflate, which turns compression off on the route")
 		}
+	}
+	if err := c.validateTunnels(); err != nil {
+		return err
 	}
 	if c.Deflate.Level < 0 || c.Deflate.Level > MaxDeflateLevel {
 		return bad("deflate.level", "want 0 (default %d) or 1 (fastest) to 9 (smallest), got %d", DefaultDeflateLevel, c.Deflate.Level)

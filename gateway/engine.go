@@ -110,6 +110,9 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		case ok && a.builtin == "":
 			g.openStream(r, d, rt, a, switchToken(p, ver))
 			return
+		case ok && a.builtin == protoTCP:
+			g.openTunnel(r, d, rt, false, nil)
+			return
 		case ok && r.WebSocketErr != nil:
 			// WebSocket was the client's choice, with a broken handshake.
 			rt.stats.handshake(r.WebSocketErr.Status)
@@ -147,6 +150,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 	if sub == nil && rt.RequireSubprotocol {
 		g.refuse(rt, d, rejSubprotocol, 400, reasonSubprotocol, "")
+		return
+	}
+	if rt.kind == kindTunnel {
+		g.openTunnel(r, d, rt, true, sub)
 		return
 	}
 	var pmd deflate.Params

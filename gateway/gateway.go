@@ -19,6 +19,7 @@ import (
 	"github.com/upgate/upgate/internal/slogf"
 	"github.com/upgate/upgate/loop"
 	"github.com/upgate/upgate/parser"
+	"github.com/upgate/upgate/tunnel"
 )
 
 // Option configures a Gateway beyond its Config.
@@ -55,8 +56,9 @@ func WithEmbeddedNATS(s bus.ServerStarter) Option { return func(g *Gateway) { g.
 type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
-	handler   Handler    // WithHandler's: the default of Custom routes
-	protocols []Protocol // WithProtocol's
+	handler   Handler         // WithHandler's: the default of Custom routes
+	tunnels   *tunnel.Reactor // the tcp and websockify routes' (tunnel.go); nil without them
+	protocols []Protocol      // WithProtocol's
 
 	natsStarter bus.ServerStarter // WithEmbeddedNATS
 
@@ -224,11 +226,19 @@ func (g *Gateway) Start() error {
 			}
 		}()
 	}
+	if err := g.startTunnels(); err != nil {
+		if g.admin != nil {
+			_ = g.admin.Close()
+		}
+		g.closeBus()
+		return fmt.Errorf("gateway: tunnels: %w", err)
+	}
 	if err := g.srv.Start(); err != nil {
 		if g.admin != nil {
 			_ = g.admin.Close()
 		}
 		g.closeBus()
+		_ = g.stopTunnels(context.Background())
 		return fmt.Errorf("gateway: public listener: %w", err)
 	}
 	g.started = true
@@ -351,6 +361,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			}
 		}
 		err := g.srv.Shutdown(ctx)
+		if terr := g.stopTunnels(ctx); err == nil {
+			err = terr
+		}
 		if err != nil && ctx.Err() == nil {
 			g.mu.Lock()
 			g.stopErr = err

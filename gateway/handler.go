@@ -139,6 +139,7 @@ const (
 	kindCustom
 	kindBridge
 	kindStream // a connection switched to a registered Protocol
+	kindTunnel // a tcp or websockify tunnel
 )
 
 // Conn is the gateway's handle of one WebSocket connection. Its methods are
@@ -183,9 +184,10 @@ const (
 // written before OnOpen (all but bc and joined) are read-only after it:
 // any goroutine may read them then.
 type connExtra struct {
-	req    *Request   // Custom routes and streams: the copied request
-	proto  *Protocol  // streams: their protocol
-	client netip.Addr // the client address, when X-Forwarded-For named one other than the peer
+	req    *Request     // Custom routes and streams: the copied request
+	proto  *Protocol    // streams: their protocol
+	tun    *tunnelState // tunnels
+	client netip.Addr   // the client address, when X-Forwarded-For named one other than the peer
 
 	// With a bus (Config.NATS): the user and topics the connection's
 	// authorisation gave (set on the loop before the 101); its description
@@ -264,6 +266,12 @@ func (c *Conn) Write(op OpCode, payload []byte) error {
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closed.Load() {
 		return ErrClosed
+	}
+	if c.kind == kindTunnel {
+		if t := c.tunnelOf(); t != nil {
+			t.Close()
+			return nil
+		}
 	}
 	return c.lc.Close(ws.StatusCode(code), reason)
 }

@@ -78,12 +78,13 @@ const (
 	rejMaxMessage
 	rejPublishDenied
 	rejExtensions
+	rejTunnel
 	numRejections
 )
 
 var rejectionNames = [numRejections]string{
 	"max_connections", "connect_rate", "origin", "subprotocol", "topic",
-	"authorize", "max_message", "publish_denied", "extensions",
+	"authorize", "max_message", "publish_denied", "extensions", "tunnel",
 }
 
 // latencyBuckets are the upper bounds of the handshake latency histogram.

@@ -85,8 +85,12 @@ type acceptor struct {
 // into one parser.Protocol per version for SelectUpgrade.
 func (rt *route) setProtocols(reg map[string]*Protocol) error {
 	own := protoWebSocket
-	if rt.Behaviour == Stream {
+	switch rt.Behaviour {
+	case Stream:
 		own = ""
+	case TCP:
+		own = protoTCP
+		rt.streams = true
 	}
 	names := append([]string(nil), rt.Protocols...)
 	if own != "" && !containsFold(names, own) {

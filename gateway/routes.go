@@ -49,6 +49,8 @@ type route struct {
 	acceptors []acceptor
 	offer     []parser.Protocol
 	streams   bool
+
+	tunnels tunnelStats // tcp and websockify routes
 }
 
 // setHandler resolves a Custom route's Handler: its own, else def. It
@@ -89,6 +91,12 @@ func newRoute(r Route, defaultMax int64, dflt Deflate) *route {
 		rt.kind = kindBridge
 	case Stream:
 		rt.kind = kindStream
+	case TCP, Websockify:
+		rt.kind = kindTunnel
+		if r.Behaviour == Websockify && len(r.Subprotocols) == 0 {
+			rt.Subprotocols = []string{"binary"}
+		}
+		rt.deflate = false // the tunnel reactor speaks no permessage-deflate
 	default:
 		rt.kind = kindEcho
 	}
