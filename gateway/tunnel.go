@@ -129,7 +129,6 @@ func (g *Gateway) dialUpstream(lc *loop.Conn, c *Conn, ws bool, sub []byte) {
 			}
 			return
 		}
-		rt.tunnels.connectSum.Add(int64(took))
 		rt.tunnels.connectHist.observe(took)
 		c.x.Load().tun.upfd = fd
 		if ws {
@@ -214,7 +213,9 @@ func (e *engine) OnHandoff(lc *loop.Conn, fd int, rest []byte) {
 			g.log.Debug("gateway: tunnel closed", "id", c.ID(), "route", rt.Path, "up", t.BytesAB(), "down", t.BytesBA(), "err", err)
 		}
 	})
-	if err != nil {
+	if err != nil { // the reactor is stopping: the descriptors are still ours
+		_ = unix.Close(fd)
+		_ = unix.Close(upfd)
 		g.conns.remove(c)
 		g.endTunnel(c)
 		return
