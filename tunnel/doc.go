@@ -14,9 +14,9 @@
 //
 // The gateway's connections run on gnet v2.9.7, whose event loop cannot
 // carry a tunnel. Its eventloop read calls OnTraffic and then appends
-// whatever the handler left unread to the connection's inbound buffer,
-// always re-arming the read: there is no way to stop reading a socket, so a
-// slow upstream would let that buffer grow without bound. And its read
+// whatever the handler left unread to the connection's inbound buffer, and
+// gnet offers no way to stop reading a socket: a slow upstream would let
+// that buffer grow without bound. And its read
 // closes the connection as soon as read(2) returns 0 (io.EOF), so a client
 // that shuts down its sending side can no longer receive the reply: no
 // half-close.
