@@ -243,6 +243,13 @@ type connInfo struct {
 	Client      string `json:"client"`
 	Remote      string `json:"remote"`
 	User        string `json:"user,omitempty"`
+	// Protocol is what the connection switched to: "websocket", a
+	// registered protocol's token, or "tcp" for a tcp tunnel.
+	Protocol string `json:"protocol"`
+	// BytesUp and BytesDown are a spliced tunnel's bytes so far, client
+	// to upstream and back (websockify: payload bytes).
+	BytesUp   *int64 `json:"bytes_up,omitempty"`
+	BytesDown *int64 `json:"bytes_down,omitempty"`
 }
 
 func infoOf(c *Conn) connInfo {
@@ -254,7 +261,7 @@ func infoOf(c *Conn) connInfo {
 	if c.rt.g.bus != nil {
 		fleet = c.FleetID()
 	}
-	return connInfo{
+	info := connInfo{
 		ID:          c.ID(),
 		Conn:        fleet,
 		User:        c.User(),
@@ -263,7 +270,13 @@ func infoOf(c *Conn) connInfo {
 		Subprotocol: c.Subprotocol(),
 		Client:      c.ClientAddr().String(),
 		Remote:      remote,
+		Protocol:    c.Protocol(),
 	}
+	if t := c.tunnelOf(); t != nil {
+		up, down := t.BytesAB(), t.BytesBA()
+		info.BytesUp, info.BytesDown = &up, &down
+	}
+	return info
 }
 
 func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,7 @@ type metricDef struct {
 	help   string
 	bus    bool // only with a bus (Config.NATS)
 	tls    bool // only with a TLS listener (Config.TLS)
+	tunnel bool // samples only with tcp or websockify routes
 	// collect emits the family's samples: e.value or e.histogram, once per
 	// combination of label values.
 	collect func(s *scrape, e emit)

@@ -82,6 +82,9 @@ func (g *Gateway) openTunnel(r *loop.Request, d *loop.Decision, rt *route, ws bo
 	req.ClientAddr = g.clientAddr(r.Conn.ClientAddr().Addr(), r.Head)
 	if ws {
 		req.Subprotocol = string(sub)
+		if sub != nil {
+			c.setSubprotocol(sub)
+		}
 	} else {
 		req.Protocol = protoTCP
 	}

@@ -5,7 +5,7 @@ package gateway
 func init() {
 	metricDefs = append(metricDefs,
 		metricDef{
-			name: "upgate_tunnels_open", typ: gauge, labels: []string{"route"},
+			name: "upgate_tunnels_open", typ: gauge, labels: []string{"route"}, tunnel: true,
 			help: "Tunnels open (tcp and websockify routes), from the upstream connect to the end of the splice, by route.",
 			collect: func(s *scrape, e emit) {
 				for _, rt := range s.g.tunnelRoutes() {
@@ -14,7 +14,7 @@ func init() {
 			},
 		},
 		metricDef{
-			name: "upgate_tunnels_total", typ: counter, labels: []string{"route"},
+			name: "upgate_tunnels_total", typ: counter, tunnel: true, labels: []string{"route"},
 			help: "Tunnels spliced (their 101 written), by route.",
 			collect: func(s *scrape, e emit) {
 				for _, rt := range s.g.tunnelRoutes() {
@@ -23,7 +23,7 @@ func init() {
 			},
 		},
 		metricDef{
-			name: "upgate_tunnel_bytes_total", typ: counter, labels: []string{"route", "direction"},
+			name: "upgate_tunnel_bytes_total", typ: counter, tunnel: true, labels: []string{"route", "direction"},
 			help: "Bytes carried by ended tunnels, by route and direction (up: client to upstream, down: upstream to client; websockify: payload bytes).",
 			collect: func(s *scrape, e emit) {
 				for _, rt := range s.g.tunnelRoutes() {
@@ -33,7 +33,7 @@ func init() {
 			},
 		},
 		metricDef{
-			name: "upgate_tunnel_connect_failures_total", typ: counter, labels: []string{"route", "reason"},
+			name: "upgate_tunnel_connect_failures_total", typ: counter, tunnel: true, labels: []string{"route", "reason"},
 			help: "Upstream connects that failed, by route and reason (refused: answered 502, timeout: 504).",
 			collect: func(s *scrape, e emit) {
 				for _, rt := range s.g.tunnelRoutes() {
@@ -43,7 +43,7 @@ func init() {
 			},
 		},
 		metricDef{
-			name: "upgate_tunnel_connect_seconds", typ: histogramType, labels: []string{"route"},
+			name: "upgate_tunnel_connect_seconds", typ: histogramType, tunnel: true, labels: []string{"route"},
 			help: "Time to connect to the upstream, of successful connects, by route.",
 			collect: func(s *scrape, e emit) {
 				for _, rt := range s.g.tunnelRoutes() {

@@ -291,11 +291,56 @@ func TestTunnelAdminClose(t *testing.T) {
 		g.conns.each(func(c *Conn) bool { id = c.ID(); return false })
 		return id != 0 && g.conns.get(id).tunnelOf() != nil
 	})
-	if err := g.Disconnect(id, 1000, ""); err != nil {
-		t.Fatal(err)
+	list := doJSON(t, "GET", adminURL(g, "/connections"), nil, 200)
+	conns, _ := list["connections"].([]any)
+	if len(conns) != 1 {
+		t.Fatalf("GET /connections: got %v; want the tunnel", list)
+	}
+	info := conns[0].(map[string]any)
+	if info["protocol"] != "tcp" || info["route"] != "/db" || info["bytes_up"] == nil {
+		t.Errorf("GET /connections: got %v; want the tcp tunnel on /db with its bytes", info)
+	}
+	if code, _, _ := do(t, "DELETE", adminURL(g, "/connections/"+strconv.FormatUint(id, 10)), nil); code/100 != 2 {
+		t.Fatalf("DELETE /connections/%d: got %d", id, code)
 	}
 	if _, err := bufio.NewReader(br).ReadByte(); err == nil {
 		t.Errorf("the tunnel is still open after Disconnect")
 	}
 	testutil.Eventually(t, "the tunnel ends", func() bool { return g.Connections() == 0 })
+}
+
+// TestTunnelMetrics checks the tunnel families after one tunnel and one
+// refused connect.
+func TestTunnelMetrics(t *testing.T) {
+	g := startTunnels(t,
+		Route{Path: "/db", Behaviour: TCP, Upstream: echoUpstream(t)},
+		Route{Path: "/down", Behaviour: TCP, Upstream: deadAddr(t)},
+	)
+	nc, br, _ := rawUpgrade(t, g, "/db", "tcp", "abc")
+	got := make([]byte, 3)
+	io.ReadFull(br, got)
+	nc.Close()
+	rawUpgrade(t, g, "/down", "tcp", "")
+	testutil.Eventually(t, "the tunnel ends", func() bool { return g.Connections() == 0 })
+	fams := scrapeFamilies(t, g)
+	for i, d := range metricDefs {
+		if d.tunnel && fams[d.name] == nil {
+			t.Errorf("#%d: %s not exposed", i, d.name)
+		}
+	}
+	tests := []struct {
+		series string
+		want   float64
+	}{
+		{`upgate_tunnels_total{route="/db"}`, 1},
+		{`upgate_tunnels_open{route="/db"}`, 0},
+		{`upgate_tunnel_bytes_total{route="/db",direction="up"}`, 3},
+		{`upgate_tunnel_connect_failures_total{route="/down",reason="refused"}`, 1},
+		{`upgate_tunnel_connect_failures_total{route="/down",reason="timeout"}`, 0},
+	}
+	for i, tt := range tests {
+		if got := metric(t, g, tt.series); got != tt.want {
+			t.Errorf("#%d %s: got %v; want %v", i, tt.series, got, tt.want)
+		}
+	}
 }

@@ -69,6 +69,7 @@ const (
 	groupFleet    = "Fleet over NATS (subjects and headers: README, Running a fleet)"
 	groupTLS      = "TLS (wss://; SIGHUP reloads the certificates)"
 	groupDeflate  = "Compression (permessage-deflate, on every route without no_deflate)"
+	groupTunnels  = "Tunnels (tcp and websockify routes)"
 	groupLog      = "Logging"
 )
 
@@ -206,6 +207,19 @@ var options = []option{
 	{flag: "deflate-threshold", key: "deflate.threshold", group: groupDeflate, meta: "BYTES",
 		usage: "Smallest message sent compressed; smaller ones go out as they are. Routes may set their own (deflate_threshold in the file).",
 		field: func(c *fileConfig) any { return &c.Deflate.Threshold }},
+
+	{flag: "tunnel-buffer", key: "tunnels.buffer", group: groupTunnels, meta: "BYTES",
+		usage: "Bytes in flight per direction of a tunnel, 4096 to 1048576: a side whose peer reads slower is no longer read once they are held.",
+		zero: "65536", field: func(c *fileConfig) any { return &c.Tunnels.Buffer }},
+	{flag: "tunnel-idle-timeout", key: "tunnels.idle_timeout", group: groupTunnels, meta: "DURATION",
+		usage: "A tunnel silent both ways for this long is closed.",
+		zero: "never", field: func(c *fileConfig) any { return &c.Tunnels.IdleTimeout }},
+	{flag: "tunnel-drain-timeout", key: "tunnels.drain_timeout", group: groupTunnels, meta: "DURATION",
+		usage: "How long a tunnel's other direction may go on once one side has finished sending (half-close).",
+		zero: "60s", field: func(c *fileConfig) any { return &c.Tunnels.DrainTimeout }},
+	{flag: "tunnel-reactors", key: "tunnels.reactors", group: groupTunnels, meta: "N",
+		usage: "Goroutines splicing the tunnels.",
+		zero: "one per CPU", field: func(c *fileConfig) any { return &c.Tunnels.Reactors }},
 
 	{flag: "log-format", key: "log.format", group: groupLog, meta: "text|json",
 		usage: "Log line format, on standard error.",
@@ -579,11 +593,12 @@ func numError(want, text string, err error) error {
 }
 
 // parseRoute parses a --route value:
-// PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=SUBJECT].
+// PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=SUBJECT]
+// [,upstream=HOST:PORT][,connect_timeout=DURATION][,max_tunnels=N].
 func parseRoute(spec string) (gateway.Route, error) {
 	path, rest, ok := strings.Cut(spec, "=")
 	if !ok || path == "" || rest == "" {
-		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=SUBJECT], such as /ws/{topic}=pubsub,publish")
+		return gateway.Route{}, errors.New("want PATH=BEHAVIOUR[,OPTION...], such as /ws/{topic}=pubsub,publish or /db=tcp,upstream=127.0.0.1:5432")
 	}
 	parts := strings.Split(rest, ",")
 	r := gateway.Route{Path: path, Behaviour: gateway.Behaviour(parts[0])}
@@ -602,7 +617,23 @@ func parseRoute(spec string) (gateway.Route, error) {
 				r.Subject = s
 				continue
 			}
-			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish, plain_http, auth, no_deflate or subject=SUBJECT", p)
+			if s, ok := strings.CutPrefix(p, "upstream="); ok {
+				r.Upstream = s
+				continue
+			}
+			if s, ok := strings.CutPrefix(p, "connect_timeout="); ok {
+				if err := parseValue(&r.ConnectTimeout, s); err != nil {
+					return gateway.Route{}, fmt.Errorf("route option connect_timeout: %w", err)
+				}
+				continue
+			}
+			if s, ok := strings.CutPrefix(p, "max_tunnels="); ok {
+				if err := parseValue(&r.MaxTunnels, s); err != nil {
+					return gateway.Route{}, fmt.Errorf("route option max_tunnels: %w", err)
+				}
+				continue
+			}
+			return gateway.Route{}, fmt.Errorf("unknown route option %q: want publish, plain_http, auth, no_deflate, subject=SUBJECT, upstream=HOST:PORT, connect_timeout=DURATION or max_tunnels=N", p)
 		}
 	}
 	return r, nil

@@ -147,6 +147,10 @@ func TestEnvNames(t *testing.T) {
 		{"tls-reload-interval", "UPGATE_TLS_RELOAD_INTERVAL"},
 		{"deflate-level", "UPGATE_DEFLATE_LEVEL"},
 		{"deflate-threshold", "UPGATE_DEFLATE_THRESHOLD"},
+		{"tunnel-buffer", "UPGATE_TUNNEL_BUFFER"},
+		{"tunnel-idle-timeout", "UPGATE_TUNNEL_IDLE_TIMEOUT"},
+		{"tunnel-drain-timeout", "UPGATE_TUNNEL_DRAIN_TIMEOUT"},
+		{"tunnel-reactors", "UPGATE_TUNNEL_REACTORS"},
 		{"log-format", "UPGATE_LOG_FORMAT"},
 		{"log-level", "UPGATE_LOG_LEVEL"},
 	}
@@ -509,6 +513,8 @@ func TestRouteFlag(t *testing.T) {
 		{"/ws/{topic}=pubsub", gateway.Route{Path: "/ws/{topic}", Behaviour: gateway.PubSub}},
 		{"/ws/{topic}=pubsub,publish,plain-http", gateway.Route{Path: "/ws/{topic}", Behaviour: gateway.PubSub, Publish: true, PlainHTTP: true}},
 		{"/raw=echo,no_deflate", gateway.Route{Path: "/raw", Behaviour: gateway.Echo, NoDeflate: true}},
+		{"/db=tcp,upstream=127.0.0.1:5432", gateway.Route{Path: "/db", Behaviour: gateway.TCP, Upstream: "127.0.0.1:5432"}},
+		{"/vnc=websockify,upstream=vnc:5900,connect_timeout=2s,max_tunnels=10", gateway.Route{Path: "/vnc", Behaviour: gateway.Websockify, Upstream: "vnc:5900", ConnectTimeout: 2 * time.Second, MaxTunnels: 10}},
 	}
 	for i, c := range cases {
 		got, err := parseRoute(c.spec)
@@ -524,8 +530,13 @@ func TestRouteFlag(t *testing.T) {
 	if got := s.gatewayConfig().Routes; len(got) != 2 || got[0].Path != "/a" || got[1].Path != "/b/{topic}" || !got[1].Publish {
 		t.Errorf("routes %+v", got)
 	}
-	// Default routes round-trip through the flag's syntax.
-	for i, r := range gateway.DefaultRoutes() {
+	for i, spec := range []string{"/db=tcp,max_tunnels=x", "/db=tcp,connect_timeout=5", "/db=tcp,upstreams=a:1"} {
+		if _, err := parseRoute(spec); err == nil {
+			t.Errorf("bad %d: %q: no error", i, spec)
+		}
+	}
+	// Default routes and tunnel routes round-trip through the flag's syntax.
+	for i, r := range append(gateway.DefaultRoutes(), cases[5].want, cases[6].want) {
 		got, err := parseRoute(formatRoute(r))
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Errorf("default route %d: %q parses to %+v, %v", i, formatRoute(r), got, err)

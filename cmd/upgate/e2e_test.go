@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -548,5 +550,46 @@ func TestPrecedenceAndRouteFlag(t *testing.T) {
 		if _, got := readGorilla(t, c); string(got) != "hi" {
 			t.Errorf("subscriber %d got %q", i, got)
 		}
+	}
+}
+
+// TestTunnelRoute runs a tcp route of the binary against an echo upstream:
+// the 101, the bytes behind the head, both directions and the client's FIN.
+func TestTunnelRoute(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer nc.Close(); io.Copy(nc, nc) }()
+		}
+	}()
+	p := startUpgate(t, nil, "--route", "/up=tcp,upstream="+ln.Addr().String(), "--route", "/echo=echo")
+	lines, _ := p.stderr.snapshot()
+	if !strings.Contains(strings.Join(lines, "\n"), "/up->"+ln.Addr().String()) {
+		t.Errorf("the public listener line does not name the tunnel:\n%s", strings.Join(lines, "\n"))
+	}
+	nc, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, "GET /up HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nhello ")
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "tcp" {
+		t.Fatalf("got %v, %v; want 101 with Upgrade: tcp", resp, err)
+	}
+	io.WriteString(nc, "world")
+	nc.(*net.TCPConn).CloseWrite()
+	if got, err := io.ReadAll(br); string(got) != "hello world" {
+		t.Errorf("through the tunnel: got %q, %v; want hello world, then EOF", got, err)
 	}
 }

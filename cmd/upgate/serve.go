@@ -38,14 +38,30 @@ func announce(log *slog.Logger, s *settings, g *gateway.Gateway) {
 	urls := func(scheme, host string) string {
 		u := make([]string, 0, len(cfg.Routes))
 		for _, r := range cfg.Routes {
-			u = append(u, scheme+"://"+host+r.Path)
+			if r.Behaviour != gateway.TCP && r.Behaviour != gateway.Stream {
+				u = append(u, scheme+"://"+host+r.Path)
+			}
 		}
 		return strings.Join(u, " ")
 	}
+	// tunnels names the tcp routes and their upstreams, for the plain
+	// listener's line (tunnels are not served over TLS).
+	tunnels := func(host string) []any {
+		var u []string
+		for _, r := range cfg.Routes {
+			if r.Behaviour == gateway.TCP {
+				u = append(u, "http://"+host+r.Path+"->"+r.Upstream)
+			}
+		}
+		if u == nil {
+			return nil
+		}
+		return []any{"tcp", strings.Join(u, " ")}
+	}
 	if a := g.Addr(); a != nil {
 		host := dialHost(a.String())
-		log.Info("public listener", "addr", a.String(), "websocket", urls("ws", host),
-			"health", "http://"+host+"/healthz")
+		attrs := []any{"addr", a.String(), "websocket", urls("ws", host), "health", "http://" + host + "/healthz"}
+		log.Info("public listener", append(attrs, tunnels(host)...)...)
 	} else {
 		log.Info("public listener", "addr", gateway.ListenOff)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,15 +37,21 @@ Configuration file:
       upgate.example.yaml). Unknown keys are refused.
       env UPGATE_CONFIG, default none
   --route PATH=BEHAVIOUR[,publish][,plain_http][,auth][,no_deflate][,subject=S]
+          [,upstream=HOST:PORT][,connect_timeout=D][,max_tunnels=N]
       A route (repeatable), replacing the file's routes: echo; pubsub on a
       path ending in /{topic}; bridge (needs --nats), whose clients'
-      messages go to <prefix>.in.<S> for backends. publish lets
+      messages go to <prefix>.in.<S> for backends; tcp, a tunnel to
+      upstream for clients asking Upgrade: tcp; websockify, a WebSocket
+      whose binary messages are a byte stream to upstream. publish lets
       pubsub clients publish to their topic, plain_http answers plain HTTP
       requests with 200 instead of 426, auth makes handshakes wait for the
       authorisation service on <prefix>.auth (needs --nats), no_deflate
-      declines permessage-deflate.
+      declines permessage-deflate; connect_timeout bounds a tunnel's
+      upstream connect (504 beyond, 502 when refused), max_tunnels the
+      route's tunnels at once.
       Example: --route /echo=echo --route '/ws/{topic}=pubsub,publish'
       --route '/chat/{topic}=bridge,auth'
+      --route '/vnc=websockify,upstream=127.0.0.1:5900'
 `)
 	var specs []string
 	for _, r := range gateway.DefaultRoutes() {
@@ -106,6 +113,15 @@ func formatRoute(r gateway.Route) string {
 	}
 	if r.Subject != "" {
 		s += ",subject=" + r.Subject
+	}
+	if r.Upstream != "" {
+		s += ",upstream=" + r.Upstream
+	}
+	if r.ConnectTimeout != 0 {
+		s += ",connect_timeout=" + r.ConnectTimeout.String()
+	}
+	if r.MaxTunnels != 0 {
+		s += ",max_tunnels=" + strconv.Itoa(r.MaxTunnels)
 	}
 	return s
 }
