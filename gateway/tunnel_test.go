@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -341,6 +343,48 @@ func TestTunnelMetrics(t *testing.T) {
 	for i, tt := range tests {
 		if got := metric(t, g, tt.series); got != tt.want {
 			t.Errorf("#%d %s: got %v; want %v", i, tt.series, got, tt.want)
+		}
+	}
+}
+
+// TestTunnelTLSListener checks the answer of a tunnel route on the TLS
+// listener (501: the loop holds the TLS session, which the reactor
+// cannot take over), and that a registered stream protocol, which stays
+// on the loop, works over TLS.
+func TestTunnelTLSListener(t *testing.T) {
+	f := newTLSFixture(t)
+	cfg := f.config()
+	cfg.Routes = []Route{
+		{Path: "/db", Behaviour: TCP, Upstream: echoUpstream(t)},
+		{Path: "/s", Behaviour: Stream, Protocols: []string{"foo"}},
+	}
+	u := newUpperProto()
+	g := startGateway(t, cfg, WithProtocol(Protocol{Name: "foo", Handler: u}))
+	for i, tt := range []struct {
+		path, upgrade string
+		status        int
+	}{{"/db", "tcp", 501}, {"/s", "foo/9", 101}} {
+		nc, err := tls.Dial("tcp", g.TLSAddr().String(), f.clientConfig("a.test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(testutil.Timeout))
+		io.WriteString(nc, "GET "+tt.path+" HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: "+tt.upgrade+"\r\n\r\nsecret")
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != tt.status {
+			t.Errorf("#%d %s: got %v, %v; want %d", i, tt.path, resp, err, tt.status)
+			continue
+		}
+		if tt.status != 101 {
+			continue
+		}
+		line, _ := br.ReadString('\n')
+		got := make([]byte, 6)
+		io.ReadFull(br, got)
+		if line != "hi foo/9\n" || string(got) != "SECRET" {
+			t.Errorf("#%d: over TLS got %q %q; want the greeting and SECRET", i, line, got)
 		}
 	}
 }
