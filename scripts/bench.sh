@@ -13,10 +13,10 @@
 # Options:
 #   --reps N             repetitions (full: 3)
 #   --servers "A B ..."  servers to run (default: upgate ceiling tlsfloor
-#                        writefloor gnetws nbio gws gobwas gorilla)
+#                        writefloor splice gnetws nbio gws gobwas gorilla)
 #   --scenarios "..."    among: handshake latency hold echo broadcast levers
 #                        tls-handshake tls-hold tls-echo deflate-echo
-#                        deflate-hold deflate-broadcast
+#                        deflate-hold deflate-broadcast tunnel
 #   --latency-rate N     handshakes started per second in the latency scenario
 #                        (full: 10000, --quick: 5000); the rate must be one the
 #                        client sustains, or its queueing is what gets measured
@@ -54,6 +54,16 @@
 # (--quick 300) of upgate, without and with the extension: the server's CPU
 # time and the wire bytes per delivery.
 #
+# tunnel runs against upgate (bench/peers/upgatetunnel: a gateway with one
+# tcp route) and splice (a Go io.Copy proxy, splice(2) underneath; it runs
+# only there): TUNNEL_COUNTS tunnels (full: 1 16 256, --quick: 16) opened
+# with "Upgrade: tcp", each pushing a stream one way (TUNNEL_DIRS, default
+# up down) for TUNNEL_SECONDS (full: 10, --quick: 1) after TUNNEL_WARMUP
+# seconds (full: 2, --quick: 0.2), to an upstream sink or from a source
+# that the client serves itself on a port of its own (on CPU 1): MiB/s,
+# the server's CPU time per MiB, and the setup latency of tunnels opened
+# one at a time.
+#
 # Each server runs alone on CPU 0 (GOMAXPROCS=1 taskset -c 0; broadcast's
 # two-loop runs excepted), a fresh process for every run; the client runs
 # on CPU 1 (taskset -c 1). Servers take turns within each repetition, in an
@@ -75,7 +85,7 @@ set -euo pipefail
 QUICK=0
 REPS=""
 OUT=""
-SERVERS="upgate ceiling tlsfloor writefloor gnetws nbio gws gobwas gorilla"
+SERVERS="upgate ceiling tlsfloor writefloor splice gnetws nbio gws gobwas gorilla"
 TLS_SERVERS=" upgate tlsfloor nbio gws gorilla "
 DEFLATE_SERVERS=" upgate nbio gws gorilla "
 SCENARIOS=""
@@ -102,7 +112,7 @@ MAX_OTHER=${BENCH_MAX_OTHER_CPU:-0.25}
 RETRIES=2
 if [ "$QUICK" = 1 ]; then
 	RETRIES=0
-	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
+	: "${REPS:=1}" "${SCENARIOS:=handshake latency hold echo broadcast tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast tunnel}"
 	HS=(-d 1.5s -warmup 0.3s -c 64)
 	LAT=(-rate "${LAT_RATE:-5000}" -c 1024 -d 1s -warmup 0.2s)
 	HOLD=(-n 2000 -hold-from 500 -settle 0.3s -d 0.3s -c 128)
@@ -116,6 +126,8 @@ if [ "$QUICK" = 1 ]; then
 	DEFLATE_ECHO=(-n 20 -d 1s -warmup 0.2s)
 	DEFLATE_HOLD=(-n 400 -hold-from 100 -settle 0.3s -d 0.3s -c 64)
 	DEFLATE_BCAST=(-n 300 -rate 10 -d 1s -warmup 0.2s)
+	: "${TUNNEL_COUNTS:=16}" "${TUNNEL_SECONDS:=1}" "${TUNNEL_WARMUP:=0.2}"
+	TUNNEL=(-setups 20 -c 64)
 	if [ -z "$OUT" ]; then
 		# one directory per run: several test runs may share the machine
 		mkdir -p "$ROOT/bench/results/tmp"
@@ -123,7 +135,7 @@ if [ "$QUICK" = 1 ]; then
 		OUT=$(mktemp -d "$ROOT/bench/results/tmp/quick.XXXXXX")
 	fi
 else
-	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast}"
+	: "${REPS:=3}" "${SCENARIOS:=handshake latency hold echo broadcast levers tls-handshake tls-hold tls-echo deflate-echo deflate-hold deflate-broadcast tunnel}"
 	HS=(-d 10s -warmup 3s -c 64)
 	LAT=(-rate "${LAT_RATE:-10000}" -c 1024 -d 10s -warmup 2s)
 	HOLD=(-n 19000 -hold-from 1000 -settle 2s -d 5s -c 256)
@@ -140,11 +152,15 @@ else
 	DEFLATE_ECHO=(-n 100 -d 10s -warmup 2s)
 	DEFLATE_HOLD=(-n 10000 -hold-from 1000 -settle 2s -d 5s -c 256)
 	DEFLATE_BCAST=(-n 10000 -rate 5 -d 10s -warmup 1s)
+	: "${TUNNEL_COUNTS:=1 16 256}" "${TUNNEL_SECONDS:=10}" "${TUNNEL_WARMUP:=2}"
+	TUNNEL=(-setups 200 -c 64)
 	if [ -z "$OUT" ]; then
 		OUT=$ROOT/bench/results/$(date +%F)
 		[ -e "$OUT" ] && OUT=$OUT-$(date +%H%M%S)
 	fi
 fi
+: "${TUNNEL_DIRS:=up down}"
+TUNNEL+=(-d "${TUNNEL_SECONDS}s" -warmup "${TUNNEL_WARMUP}s")
 RAW=$OUT/raw
 LOGS=$OUT/logs
 mkdir -p "$RAW" "$LOGS"
@@ -380,6 +396,22 @@ run_deflate() {
 	DECLINE_OK=0
 }
 
+# run_tunnel SERVER REP COUNT DIR: one measured run of the tunnel scenario:
+# COUNT tunnels pushing data DIR (up, down, both). upgate is
+# bench/peers/upgatetunnel (cmd/upgate's --route takes no upstream yet);
+# the client serves the upstream on a port of its own.
+run_tunnel() {
+	local server=$1 rep=$2 count=$3 dir=$4 tag="tunnel-$4-$3-$1-r$2" peer=$1
+	local args=(-server "$server" -rep "$rep" "${TUNNEL[@]}" -n "$count" -dir "$dir")
+	if [ "$server" = upgate ]; then
+		peer=upgatetunnel
+		args+=(-notes "upgate via bench/peers/upgatetunnel (gateway, tcp route)")
+	fi
+	next_port
+	local up=127.0.0.1:$PORT
+	measure "$tag" "$peer" -upstream "$up" -- "${args[@]}" -upstream "$up" tunnel
+}
+
 # lever SERVER VARIANT REP SERVER-ARGS -- CLIENT-ARGS: one kernel-lever run.
 lever() {
 	local server=$1 variant=$2 rep=$3
@@ -458,8 +490,9 @@ for rep in $(seq "$REPS"); do
 			for s in "${order[@]}"; do
 				# the ceiling answers the handshake only: it cannot echo
 				[ "$scenario" = echo ] && [ "$s" = ceiling ] && continue
-				# the TLS floor speaks TLS only, the write floor broadcasts only
-				case $s in tlsfloor | writefloor) continue ;; esac
+				# the TLS floor speaks TLS only, the write floor broadcasts
+				# only, splice tunnels only
+				case $s in tlsfloor | writefloor | splice) continue ;; esac
 				run "$scenario" "$s" "$rep"
 			done
 			;;
@@ -493,6 +526,16 @@ for rep in $(seq "$REPS"); do
 				run_deflate deflate-broadcast upgate "$rep" no-takeover
 				;;
 			esac
+			;;
+		tunnel)
+			for dir in $TUNNEL_DIRS; do
+				for count in $TUNNEL_COUNTS; do
+					echo "==> [rep $rep/$REPS] tunnel, $count tunnel(s), $dir"
+					for s in "${order[@]}"; do
+						case $s in upgate | splice) run_tunnel "$s" "$rep" "$count" "$dir" ;; esac
+					done
+				done
+			done
 			;;
 		*) die "unknown scenario $scenario" ;;
 		esac

@@ -2,7 +2,7 @@
 // (epoll, no goroutine per connection) that drives any WebSocket server the
 // same way, and the reporter that turns its results into tables and charts.
 //
-//	upgate-bench [flags] handshake|latency|hold|echo|broadcast
+//	upgate-bench [flags] handshake|latency|hold|echo|broadcast|tunnel
 //	upgate-bench -tls -tls-ca FILE [flags] handshake|hold|echo
 //	upgate-bench report DIR
 //	upgate-bench cert [-o DIR]
@@ -56,6 +56,10 @@ type config struct {
 	tlsCurves    string
 	deflate      string
 	serverLoops  int
+	upstream     string // tunnel: the upstream this process serves
+	dir          string // tunnel: up, down or both
+	setups       int    // tunnel: tunnels opened one at a time for the setup latency
+	verifyStream bool   // tunnel: check every byte received
 }
 
 func newResult(cfg *config) *Result {
@@ -77,6 +81,9 @@ func newResult(cfg *config) *Result {
 		r.Settings.Size = 0
 	case "echo":
 		r.Settings.Conns = cfg.conns
+	case "tunnel":
+		r.Settings.Conns = cfg.conns
+		r.Settings.Direction, r.Settings.Setups = cfg.dir, cfg.setups
 	case "broadcast":
 		r.Settings.Conns, r.Settings.Rate = cfg.conns, cfg.rate
 		r.Settings.Publish = cfg.pubPath
@@ -96,7 +103,7 @@ func newResult(cfg *config) *Result {
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
-  upgate-bench [flags] handshake|latency|hold|echo|broadcast
+  upgate-bench [flags] handshake|latency|hold|echo|broadcast|tunnel
   upgate-bench -tls (-tls-ca FILE | -tls-insecure) [flags] handshake|hold|echo
   upgate-bench report [-o DIR] RAWDIR...
   upgate-bench cert [-o DIR]   write cert.pem and key.pem: a self-signed
@@ -112,6 +119,11 @@ scenarios:
   echo       -n connections each echoing -size byte messages, one in flight
   broadcast  -n subscribers on -path; messages published at -rate over a
              WebSocket (-pub-path) or the admin API (-publish-url)
+  tunnel     -setups tunnels opened one at a time (setup latency), then -n
+             tunnels ("Upgrade: tcp" on -path, default /tunnel) pushing
+             -size byte writes one way (-dir) for -d, through the server
+             to the upstream this process serves on -upstream: MiB/s and
+             the server's CPU time per MiB
 
 With -tls, handshake, hold and echo speak wss://: TLS 1.3 only, full
 handshakes (no session cache), one goroutine per handshake in flight
@@ -180,6 +192,10 @@ func main() {
 	flag.BoolVar(&cfg.tlsInsecure, "tls-insecure", false, "TLS: do not verify the server's certificate")
 	flag.StringVar(&cfg.tlsCurves, "tls-curves", "default", "TLS key shares: x25519 (X25519 only) or default\n(Go's: X25519MLKEM768 and X25519, as current browsers send)")
 	flag.StringVar(&cfg.deflate, "deflate", "", "echo, hold, broadcast: 16 JSON messages of about 2 KiB, cycled, with\npermessage-deflate: no-takeover (offer no context takeover both ways), takeover (let the\nserver keep its context) or none (the same messages, no offer: the baseline)")
+	flag.StringVar(&cfg.upstream, "upstream", "127.0.0.1:9011", "tunnel: serve the upstream (sink and source) on this address, which\nthe server must connect its tunnels to")
+	flag.StringVar(&cfg.dir, "dir", dirUp, "tunnel: up (client to upstream sink), down (upstream source to client)\nor both")
+	flag.IntVar(&cfg.setups, "setups", 200, "tunnel: tunnels opened and closed one at a time first, for the setup latency")
+	flag.BoolVar(&cfg.verifyStream, "verify-stream", true, "tunnel: check every byte received against the stream sent\n(false: the sink discards in the kernel, MSG_TRUNC)")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -206,8 +222,11 @@ func run(cfg *config) error {
 	}
 	if cfg.path == "" {
 		cfg.path = "/echo"
-		if cfg.scenario == "broadcast" {
+		switch cfg.scenario {
+		case "broadcast":
 			cfg.path = "/ws/bench"
+		case "tunnel":
+			cfg.path = "/tunnel"
 		}
 	}
 	def := func(v *int, d int) {
@@ -232,6 +251,19 @@ func run(cfg *config) error {
 		def(&cfg.conns, 100)
 		def(&cfg.size, 64)
 		runner = runEcho
+	case "tunnel":
+		def(&cfg.conns, 16)
+		def(&cfg.size, 64<<10)
+		if cfg.dir != dirUp && cfg.dir != dirDown && cfg.dir != dirBoth {
+			return fmt.Errorf("-dir must be up, down or both")
+		}
+		if cfg.size > 1<<20 {
+			return fmt.Errorf("-size must be at most 1 MiB for tunnel")
+		}
+		if cfg.setups < 0 {
+			return fmt.Errorf("-setups must not be negative")
+		}
+		runner = runTunnel
 	case "broadcast":
 		def(&cfg.conns, 10000)
 		def(&cfg.size, 32)

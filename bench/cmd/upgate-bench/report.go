@@ -65,7 +65,7 @@ func (g *group) notes() string {
 
 // serverOrder puts upgate first, the ceiling (or the TLS or the write
 // floor) second, the peers after.
-var serverOrder = []string{"upgate", "ceiling", "tlsfloor", "writefloor", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
+var serverOrder = []string{"upgate", "ceiling", "tlsfloor", "writefloor", "splice", "gnetws", "nbio", "gws", "gobwas", "gorilla"}
 
 func rank(s string) int {
 	if i := slices.Index(serverOrder, s); i >= 0 {
@@ -496,6 +496,16 @@ func report(args []string) error {
 				fmt.Fprintf(&b, "![echo latency](%s-latency.png)\n\n", s.scenario)
 			}
 		}
+	}
+	for _, d := range tunnelDirs {
+		gs := pick(groups, d.section, false)
+		if len(gs) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## %s\n\n%s.\n\n", d.title, tunnelSettings(gs))
+		t := tunnelTable(gs)
+		t.markdown(&b)
+		csvRows = appendCSV(csvRows, d.section, "", t)
 	}
 	if lv := pick(groups, "handshake", true); len(lv) > 0 {
 		fmt.Fprintf(&b, "## Kernel levers\n\n%s, unless the options say otherwise.\n\n", settingsLine(lv))

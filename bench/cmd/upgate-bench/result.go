@@ -71,6 +71,8 @@ type Result struct {
 	// Deflate describes a -deflate echo: the offer, what the server
 	// negotiated, bytes on the wire per message.
 	Deflate *DeflateInfo `json:"deflate,omitempty"`
+	// Tunnel holds the tunnel scenario's throughput and CPU per MiB.
+	Tunnel *TunnelInfo `json:"tunnel,omitempty"`
 	// LoadAvg is the 1-minute load average when the run started: other
 	// work on the machine shows up here.
 	LoadAvg float64 `json:"loadavg_1m"`
@@ -109,8 +111,10 @@ type Result struct {
 
 	ServerPID        int     `json:"server_pid,omitempty"`
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
-	ServerCPUUtil    float64 `json:"server_cpu_util"` // of one core
-	ServerCPUPerOpUs float64 `json:"server_cpu_per_op_us,omitempty"`
+	// ServerUserSeconds is the user-space part of ServerCPUSeconds.
+	ServerUserSeconds float64 `json:"server_user_seconds,omitempty"`
+	ServerCPUUtil     float64 `json:"server_cpu_util"` // of one core
+	ServerCPUPerOpUs  float64 `json:"server_cpu_per_op_us,omitempty"`
 	// ServerUserPerOpUs is the user-space part of ServerCPUPerOpUs; the
 	// rest is the kernel's (system time).
 	ServerUserPerOpUs float64 `json:"server_user_per_op_us,omitempty"`
@@ -138,6 +142,9 @@ type Settings struct {
 	Sources     int     `json:"sources"`
 	Path        string  `json:"path,omitempty"`
 	Publish     string  `json:"publish,omitempty"`
+	// Direction and Setups are the tunnel scenario's (-dir, -setups).
+	Direction string `json:"direction,omitempty"`
+	Setups    int    `json:"setups,omitempty"`
 	// ServerLoops is the server's event loops (writers for writefloor) as
 	// the script started it (-server-loops); 0 when not recorded: one.
 	ServerLoops int `json:"server_loops,omitempty"`
@@ -200,6 +207,7 @@ func (m *cpuMeter) stop(r *Result, ops int64) {
 	if u, s, err := loadgen.ProcTimes(m.pid); err == nil {
 		srv := (s - m.server).Seconds()
 		r.ServerCPUSeconds, r.ServerCPUUtil = srv, srv/wall
+		r.ServerUserSeconds = (u - m.serverUser).Seconds()
 		r.OtherCPUUtil = max(busy-srv-client, 0) / wall
 		if ops > 0 {
 			r.ServerCPUPerOpUs = srv * 1e6 / float64(ops)
@@ -272,6 +280,13 @@ func (r *Result) summary() string {
 		fmt.Fprintf(&b, " %9.0f msg/s", r.MessagesPerSec)
 		if l := r.RTT; l != nil {
 			fmt.Fprintf(&b, "  p50 %6.0fµs p99 %6.0fµs", l.P50, l.P99)
+		}
+	case "tunnel":
+		if t := r.Tunnel; t != nil {
+			fmt.Fprintf(&b, " %-4s %4d tunnels %8.1f MiB/s  srv %.0fµs/MiB", t.Direction, r.Settings.Conns, t.MiBPerSec, t.ServerCPUPerMiBUs)
+		}
+		if l := r.HandshakeLatency; l != nil {
+			fmt.Fprintf(&b, "  setup p50 %4.0fµs p99 %5.0fµs", l.P50, l.P99)
 		}
 	case "broadcast":
 		fmt.Fprintf(&b, " %9.0f deliveries/s", r.DeliveredPerSec)

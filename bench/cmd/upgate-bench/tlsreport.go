@@ -20,6 +20,9 @@ func section(r *Result) string {
 	if r.Deflate != nil {
 		return r.Scenario + "-" + r.Deflate.Mode
 	}
+	if r.Tunnel != nil {
+		return tunnelSection(r)
+	}
 	return r.Scenario
 }
 
