@@ -25,10 +25,12 @@ const (
 // Tunnels sets the tunnel reactor shared by the TCP and Websockify routes.
 // Zero values take the defaults.
 type Tunnels struct {
-	// Buffer is the bytes in flight per direction of a tunnel (a pipe for
-	// TCP tunnels, a buffer for websockify ones): a side whose peer reads
-	// slower stops being read once it is full. Default 64 KiB, 4 KiB to
-	// 1 MiB.
+	// Buffer is the bytes in flight per direction of a tcp tunnel, the
+	// capacity of its kernel pipe: a side whose peer reads slower stops
+	// being read once it is full. Default 1 MiB (as Go's own splice
+	// pipes), 4 KiB to 1 MiB; a pipe beyond an unprivileged user's quota
+	// (fs.pipe-user-pages-soft) keeps the kernel's 64 KiB. Websockify
+	// tunnels use 64 KiB buffers of the process.
 	Buffer int `yaml:"buffer"`
 	// IdleTimeout ends a tunnel silent both ways for this long; 0: never.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`

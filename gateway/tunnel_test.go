@@ -126,7 +126,9 @@ func TestTunnelTCP(t *testing.T) {
 // stay bounded.
 func TestTunnelLarge(t *testing.T) {
 	up := echoUpstream(t)
-	g := startTunnels(t, Route{Path: "/db", Behaviour: TCP, Upstream: up})
+	cfg := testConfig(Route{Path: "/db", Behaviour: TCP, Upstream: up})
+	cfg.Tunnels.Buffer = 64 << 10
+	g := startGateway(t, cfg)
 	nc, br, resp := rawUpgrade(t, g, "/db", "tcp", "")
 	if resp.StatusCode != 101 {
 		t.Fatalf("got %d; want 101", resp.StatusCode)

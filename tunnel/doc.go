@@ -49,10 +49,10 @@
 // A Raw tunnel holds a pipe per direction only while bytes are in flight;
 // drained pipes go back to a pool of at most Options.MaxPipes, so an idle
 // tunnel holds just its two sockets. A WebSocket tunnel likewise holds a
-// pooled buffer per direction only while bytes are in flight. In both modes
-// a tunnel holds at most about 2 × Options.PipeSize bytes (kernel pipe
-// memory in Raw mode), plus a few hundred bytes of state. Tunnel.Buffered
-// reports the bytes held.
+// pooled buffer per direction only while bytes are in flight. A Raw tunnel
+// holds at most about 2 × Options.PipeSize bytes (kernel pipe memory), a
+// WebSocket one 2 × Options.BufferSize (process memory), plus a few
+// hundred bytes of state. Tunnel.Buffered reports the bytes held.
 //
 // # WebSocket mode and RFC 6455
 //

@@ -77,7 +77,7 @@ func New(o Options) (*Reactor, error) {
 		return nil, err
 	}
 	r := &Reactor{opts: o, tunnels: make(map[uint64]*Tunnel)}
-	size := o.PipeSize + frame.MaxServerHeaderLen
+	size := o.BufferSize + frame.MaxServerHeaderLen
 	r.bufs.New = func() any { return &wsBuf{b: make([]byte, size)} }
 	perLoop := max(1, (o.MaxPipes+o.Reactors-1)/o.Reactors)
 	for range o.Reactors {

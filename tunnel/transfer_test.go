@@ -111,7 +111,7 @@ func TestRawTransferSlowReader(t *testing.T) {
 func TestWSTransferSlowReader(t *testing.T) {
 	const pipeSize = 64 << 10
 	for i, toUpstream := range []bool{true, false} {
-		r := newReactor(t, Options{Reactors: 1, PipeSize: pipeSize})
+		r := newReactor(t, Options{Reactors: 1, BufferSize: pipeSize})
 		f, c := newGorilla(t, r, nil)
 		t.Logf("#%d: toUpstream %v", i, toUpstream)
 		if toUpstream {

@@ -209,7 +209,7 @@ func (s *wsState) pumpAB() (err error, onA bool) {
 			s.releaseIn()
 			s.in, s.inPooled = t.loop.r.bufs.Get().(*wsBuf), true
 		}
-		n, err := unix.Read(t.a, s.in.b[:t.loop.r.opts.PipeSize])
+		n, err := unix.Read(t.a, s.in.b[:t.loop.r.opts.BufferSize])
 		if err == unix.EAGAIN || err == unix.EINTR {
 			break
 		}

@@ -209,8 +209,8 @@ var options = []option{
 		field: func(c *fileConfig) any { return &c.Deflate.Threshold }},
 
 	{flag: "tunnel-buffer", key: "tunnels.buffer", group: groupTunnels, meta: "BYTES",
-		usage: "Bytes in flight per direction of a tunnel, 4096 to 1048576: a side whose peer reads slower is no longer read once they are held.",
-		zero:  "65536",
+		usage: "Bytes in flight per direction of a tcp tunnel (its pipe), 4096 to 1048576: a side whose peer reads slower is no longer read once they are held.",
+		zero:  "1048576",
 		field: func(c *fileConfig) any { return &c.Tunnels.Buffer }},
 	{flag: "tunnel-idle-timeout", key: "tunnels.idle_timeout", group: groupTunnels, meta: "DURATION",
 		usage: "A tunnel silent both ways for this long is closed.",
