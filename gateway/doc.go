@@ -37,6 +37,16 @@
 //     (Route.Handler), or to the default one given by [WithHandler].
 //   - [Bridge] publishes the client's messages to NATS for backends (see
 //     below).
+//   - [TCP] accepts "Upgrade: tcp" and splices the connection to a new
+//     connection to Route.Upstream; [Websockify] carries a WebSocket's
+//     binary messages to and from it. The upstream is dialled before the
+//     101 (502, 504), then the event loop hands the socket to the tunnel
+//     reactor (package tunnel): splice(2), a slow side not read, half-close
+//     passed on. Tunnels are served on the plain listener.
+//   - [Stream] speaks only the protocols Route.Protocols names, which a Go
+//     program registers with [WithProtocol]; any route may list them
+//     beside WebSocket. The client's most preferred protocol the route
+//     accepts is switched to (RFC 9110 §7.8); 426 names them all.
 //
 // Before a route's rules, the connection limits apply: Limits.MaxConnections
 // (503 with Retry-After) and Limits.ConnectRate, a token bucket (429 with

@@ -23,6 +23,20 @@
 // later writes the 101 or the refusal on the loop. The handshake timeout
 // still applies.
 //
+// WebSocket is one of the protocols a connection can switch to. A Handler
+// that implements [StreamHandler] may switch a request to another protocol
+// of its Upgrade list ([Decision.Switch], RFC 9110 §7.8): after the 101
+// the connection is a byte stream, open in the same state machine (the
+// same write path, outbound bound, inbox order, idle timer and drain),
+// whose input goes to [StreamHandler.OnData] instead of the frame decoder
+// and whose close is the linger. A Handler that implements
+// [HandoffHandler] may instead take a connection over once its 101 is out
+// ([Decision.Handoff]): it gets a duplicate of the socket and the bytes
+// behind the head, and the loop lets gnet close its own descriptor (gnet
+// closes with close(2) only, so the duplicate keeps the socket open). The
+// gateway's tunnels use it, since gnet cannot stop reading a socket
+// (backpressure) nor keep one whose peer sent FIN (half-close).
+//
 // In the open phase the loop decodes frames with package frame, answers pings,
 // delivers messages to [Handler.OnMessage] (a single-frame message is a view
 // into the read buffer, unmasked in place: no copy), shows pings and pongs
