@@ -120,7 +120,7 @@ func (t *Tunnel) pumpRaw(d *rawDir) error {
 				return fmt.Errorf("tunnel: splice: %w", err)
 			}
 			d.inPipe -= int(n)
-			d.n.Add(n)
+			d.n.Add(int64(n))
 			t.active = l.now
 			if d.inPipe > 0 {
 				continue
