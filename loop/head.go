@@ -262,6 +262,16 @@ func (l *evloop) opened(c *Conn, maxMessage int64) {
 		maxMessage = l.srv.opts.MaxMessage
 	}
 	c.maxMsg = uint32(min(maxMessage, math.MaxUint32))
+	l.stats.HandshakesOK.Add(1)
+	l.enterOpen(c)
+	l.depth++
+	l.srv.h.OnOpen(c)
+	l.leave()
+}
+
+// enterOpen moves c, whose 101 is written, to the open phase: a WebSocket
+// or a stream (xfStream set before).
+func (l *evloop) enterOpen(c *Conn) {
 	if c.req != nil { // nil after a deferred decision
 		l.putReq(c.req)
 		c.req = nil
@@ -270,10 +280,6 @@ func (l *evloop) opened(c *Conn, maxMessage int64) {
 	c.lastRead = l.stamp()
 	c.flags |= fUpgraded
 	c.setPhase(stOpen)
-	l.stats.HandshakesOK.Add(1)
 	l.stats.WebSocketsOpen.Add(1)
 	l.arm(c)
-	l.depth++
-	l.srv.h.OnOpen(c)
-	l.leave()
 }

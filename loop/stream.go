@@ -57,18 +57,9 @@ func (l *evloop) switchStream(c *Conn, d *Decision) bool {
 		return true
 	}
 	c.xf |= xfStream
-	if c.req != nil {
-		l.putReq(c.req)
-		c.req = nil
-	}
-	c.mark = 0
-	c.lastRead = l.stamp()
-	c.flags |= fUpgraded
-	c.setPhase(stOpen)
-	l.stats.WebSocketsOpen.Add(1)
 	l.stats.StreamsOpen.Add(1)
 	l.stats.StreamsTotal.Add(1)
-	l.arm(c)
+	l.enterOpen(c)
 	l.depth++
 	l.srv.sh.OnStreamOpen(c)
 	l.leave()
