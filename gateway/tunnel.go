@@ -144,7 +144,8 @@ func (g *Gateway) dialUpstream(lc *loop.Conn, c *Conn, ws bool, sub []byte) {
 }
 
 // dialFD connects to addr within timeout and returns the connection's
-// socket as a descriptor of its own (close-on-exec, non-blocking), the
+// socket as a descriptor of its own (close-on-exec, non-blocking: the
+// status flags belong to the open file, which the duplicate shares), the
 // net.Conn closed.
 func dialFD(addr string, timeout time.Duration) (int, error) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
@@ -152,14 +153,18 @@ func dialFD(addr string, timeout time.Duration) (int, error) {
 		return -1, err
 	}
 	defer nc.Close()
-	f, err := nc.(*net.TCPConn).File() // a dup, in blocking mode
+	rc, err := nc.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		return -1, err
 	}
-	defer f.Close()
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("fcntl", err)
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
