@@ -593,3 +593,33 @@ func TestTunnelRoute(t *testing.T) {
 		t.Errorf("through the tunnel: got %q, %v; want hello world, then EOF", got, err)
 	}
 }
+
+// TestNodeWebsockify streams bytes through a websockify route of the binary
+// to an echo upstream with node's ws client, which reassembles them from
+// however many binary messages come back.
+func TestNodeWebsockify(t *testing.T) {
+	node, script := nodeClient(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer nc.Close(); io.Copy(nc, nc) }()
+		}
+	}()
+	p := startUpgate(t, nil, "--route", "/vnc=websockify,upstream="+ln.Addr().String())
+	for i, size := range []string{"1", "16384", "1m"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := nodeCommand(ctx, node, script, "stream", p.wsURL("/vnc"), size).CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), `"ok":true`) || !strings.Contains(string(out), `"closeCode":1000`) {
+			t.Errorf("%d: node ws-client.mjs stream %s: %v\n%s", i, size, err, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@
 // Usage:
 //   node ws-client.mjs [options] echo <url> <count> <size>...
 //   node ws-client.mjs [options] frag <url>
+//   node ws-client.mjs [options] stream <url> <size>
 //   node ws-client.mjs [options] <url> <script.json>
 //
 // echo: for each of <count> rounds and each <size>, sends a text message and a
@@ -16,6 +17,11 @@
 //       multibyte UTF-8 character) with a ping between fragments, then a binary
 //       message in three fragments; checks each echo is the concatenation and
 //       that the pong arrives; then closes with 1000 "bye" as above.
+// stream: a byte stream over binary messages (a websockify route): offers
+//       the subprotocol "binary", sends <size> bytes in binary messages of
+//       16 KiB and reads binary messages until as many bytes came back,
+//       checking they are the bytes sent in order, however the server split
+//       them into messages; then closes with 1000 "bye" as above.
 // script: runs the steps of a JSON file:
 //       {"timeoutMs": 20000, "deflate": false, "steps": [
 //         {"op": "echo", "count": 2, "sizes": [0, 125, "64k"]},
@@ -149,7 +155,7 @@ class Client {
 
   open() {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, {
+      const ws = new WebSocket(this.url, this.opts.protocols, {
         perMessageDeflate: this.opts.deflate,
         maxPayload: MAX_PAYLOAD,
         headers: this.opts.headers,
@@ -279,6 +285,30 @@ class Client {
     }
   }
 
+  // stream sends size bytes as binary messages of 16 KiB and reads the
+  // binary messages that come back until they hold as many bytes.
+  async stream(size) {
+    const payload = binaryPayload(size);
+    for (let off = 0; off < size; off += 16384) {
+      await this.send(payload.subarray(off, Math.min(off + 16384, size)), { binary: true });
+    }
+    const parts = [];
+    let got = 0;
+    while (got < size) {
+      const m = await this.receive(`stream bytes ${got} of ${size}`);
+      if (!m.isBinary) throw new Failure('stream: got a text message');
+      parts.push(m.data);
+      got += m.data.length;
+      this.messages++;
+    }
+    const back = Buffer.concat(parts);
+    if (!back.equals(payload)) {
+      const at = firstDifference(back, payload);
+      throw new Failure(`stream: bytes differ at ${at}: got ${describe(back)}, want ${describe(payload)}`);
+    }
+    this.log(`ok: stream of ${size} bytes in ${parts.length} messages`);
+  }
+
   async sendFragments(payload, partSizes, isBinary, pingBetween) {
     const parts = [];
     let off = 0;
@@ -373,7 +403,7 @@ function usage(msg) {
   if (msg) process.stderr.write(`ws-client: ${msg}\n`);
   process.stderr.write(
     'usage: node ws-client.mjs [--timeout=MS] [--step-timeout=MS] [--deflate] [--header=K:V] [--verbose] \\\n' +
-      '         echo <url> <count> <size>... | frag <url> | <url> <script.json>\n',
+      '         echo <url> <count> <size>... | frag <url> | stream <url> <size> | <url> <script.json>\n',
   );
   process.exit(2);
 }
@@ -385,6 +415,7 @@ function parseArgs(argv) {
     deflate: false,
     headers: {},
     verbose: false,
+    protocols: [],
   };
   const rest = [];
   for (const a of argv) {
@@ -415,6 +446,10 @@ function parseArgs(argv) {
         { op: 'close', code: 1000, reason: 'bye', expectCode: 1000 },
       ],
     };
+  } else if (mode === 'stream') {
+    if (args.length !== 1) usage('stream needs <size>');
+    opts.protocols = ['binary'];
+    plan = { mode, url, steps: [{ op: 'stream', size: parseSize(args[0]) }, { op: 'close', code: 1000, reason: 'bye', expectCode: 1000 }] };
   } else if (mode === 'frag') {
     if (args.length) usage('frag takes only <url>');
     plan = { mode, url, steps: [{ op: 'frag' }, { op: 'close', code: 1000, reason: 'bye', expectCode: 1000 }] };
@@ -496,6 +531,9 @@ async function main() {
           break;
         case 'frag':
           await client.frag(s.textParts, s.binaryParts);
+          break;
+        case 'stream':
+          await client.stream(s.size);
           break;
         case 'ping':
           await client.ping(s.payload);
