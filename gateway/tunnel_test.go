@@ -26,26 +26,7 @@ import (
 // client's FIN it writes "bye <n>\n" (n: the bytes it read) and closes,
 // so a test can see half-close go through both ways.
 func echoUpstream(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				n, _ := io.Copy(nc, nc)
-				io.WriteString(nc, "bye "+strconv.FormatInt(n, 10)+"\n")
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.EchoTCP(t, func(n int64) string { return "bye " + strconv.FormatInt(n, 10) + "\n" })
 }
 
 // deadAddr returns an address nothing listens on.

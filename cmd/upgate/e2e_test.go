@@ -17,6 +17,7 @@ import (
 
 	cws "github.com/coder/websocket"
 	gws "github.com/gorilla/websocket"
+	"github.com/upgate/upgate/internal/testutil"
 )
 
 // payload returns n bytes of a repeating printable pattern, valid UTF-8.
@@ -556,23 +557,10 @@ func TestPrecedenceAndRouteFlag(t *testing.T) {
 // TestTunnelRoute runs a tcp route of the binary against an echo upstream:
 // the 101, the bytes behind the head, both directions and the client's FIN.
 func TestTunnelRoute(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer nc.Close(); io.Copy(nc, nc) }()
-		}
-	}()
-	p := startUpgate(t, nil, "--route", "/up=tcp,upstream="+ln.Addr().String(), "--route", "/echo=echo")
+	up := testutil.EchoTCP(t, nil)
+	p := startUpgate(t, nil, "--route", "/up=tcp,upstream="+up, "--route", "/echo=echo")
 	lines, _ := p.stderr.snapshot()
-	if !strings.Contains(strings.Join(lines, "\n"), "/up->"+ln.Addr().String()) {
+	if !strings.Contains(strings.Join(lines, "\n"), "/up->"+up) {
 		t.Errorf("the public listener line does not name the tunnel:\n%s", strings.Join(lines, "\n"))
 	}
 	nc, err := net.Dial("tcp", p.addr)
@@ -599,21 +587,8 @@ func TestTunnelRoute(t *testing.T) {
 // however many binary messages come back.
 func TestNodeWebsockify(t *testing.T) {
 	node, script := nodeClient(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer nc.Close(); io.Copy(nc, nc) }()
-		}
-	}()
-	p := startUpgate(t, nil, "--route", "/vnc=websockify,upstream="+ln.Addr().String())
+	up := testutil.EchoTCP(t, nil)
+	p := startUpgate(t, nil, "--route", "/vnc=websockify,upstream="+up)
 	for i, size := range []string{"1", "16384", "1m"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		out, err := nodeCommand(ctx, node, script, "stream", p.wsURL("/vnc"), size).CombinedOutput()

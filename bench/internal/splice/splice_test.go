@@ -16,26 +16,7 @@ import (
 // echoUpstream echoes what it reads and answers the client's FIN with
 // "bye" and its own FIN.
 func echoUpstream(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-				_, _ = io.WriteString(c, "bye")
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.EchoTCP(t, func(int64) string { return "bye" })
 }
 
 func start(t *testing.T, opts Options) (string, *Server) {
