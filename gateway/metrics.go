@@ -25,7 +25,7 @@ import (
 
 // handshakeStatuses are the statuses counted one by one; others go to the
 // last slot, labelled "other".
-var handshakeStatuses = [...]int{101, 200, 400, 401, 403, 404, 405, 426, 429, 500, 501, 503}
+var handshakeStatuses = [...]int{101, 200, 400, 401, 403, 404, 405, 426, 429, 500, 501, 502, 503, 504}
 
 func statusIndex(status int) int {
 	for i, s := range handshakeStatuses {

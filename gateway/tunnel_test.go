@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/upgate/upgate/internal/testutil"
+	"github.com/upgate/upgate/parser"
 )
 
 // echoUpstream is a TCP server that echoes what it reads; after the
@@ -173,6 +174,9 @@ func TestTunnelUpstreamErrors(t *testing.T) {
 		if resp.StatusCode != tt.status {
 			t.Errorf("#%d %s: got %d; want %d", i, tt.path, resp.StatusCode, tt.status)
 		}
+		if want := strconv.Itoa(tt.status) + " " + parser.StatusText(tt.status); resp.Status != want {
+			t.Errorf("#%d %s: got status line %q; want %q", i, tt.path, resp.Status, want)
+		}
 		if tt.status == 426 && resp.Header.Get("Upgrade") != "tcp" {
 			t.Errorf("#%d: got Upgrade %q; want tcp", i, resp.Header.Get("Upgrade"))
 		}
@@ -322,6 +326,8 @@ func TestTunnelMetrics(t *testing.T) {
 		{`upgate_tunnel_bytes_total{route="/db",direction="up"}`, 3},
 		{`upgate_tunnel_connect_failures_total{route="/down",reason="refused"}`, 1},
 		{`upgate_tunnel_connect_failures_total{route="/down",reason="timeout"}`, 0},
+		{`upgate_handshakes_total{route="/down",result="rejected",status="502"}`, 1},
+		{`upgate_http_errors_total{status="502"}`, 1},
 	}
 	for i, tt := range tests {
 		if got := metric(t, g, tt.series); got != tt.want {

@@ -10,7 +10,7 @@ import (
 
 // rejectStatuses are the statuses counted one by one; others are counted
 // together under status 0.
-var rejectStatuses = [...]int{400, 401, 403, 404, 405, 408, 413, 414, 426, 429, 431, 500, 501, 502, 503, 505}
+var rejectStatuses = [...]int{400, 401, 403, 404, 405, 408, 413, 414, 426, 429, 431, 500, 501, 502, 503, 504, 505}
 
 func rejectIndex(status int) int {
 	for i, s := range rejectStatuses {

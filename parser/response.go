@@ -197,8 +197,12 @@ func StatusText(status int) string {
 		return "Internal Server Error"
 	case 501:
 		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
 	case 503:
 		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
 	case 505:
 		return "HTTP Version Not Supported"
 	}
