@@ -377,3 +377,22 @@ func TestTunnelTLSListener(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelMaxConnections checks that a tunnel takes a connection slot
+// from its connect to its end, as a WebSocket connection does.
+func TestTunnelMaxConnections(t *testing.T) {
+	cfg := testConfig(Route{Path: "/db", Behaviour: TCP, Upstream: echoUpstream(t)}, Route{Path: "/echo", Behaviour: Echo})
+	cfg.Limits.MaxConnections = 1
+	g := startGateway(t, cfg)
+	nc, _, resp := rawUpgrade(t, g, "/db", "tcp", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("first tunnel: got %d; want 101", resp.StatusCode)
+	}
+	if _, _, resp := rawUpgrade(t, g, "/db", "tcp", ""); resp.StatusCode != 503 {
+		t.Errorf("a second tunnel beyond max_connections: got %d; want 503", resp.StatusCode)
+	}
+	dialStatus(t, g, "/echo", nil, 503)
+	nc.Close()
+	testutil.Eventually(t, "the slot is released", func() bool { return g.open.Load() == 0 })
+	dial(t, g, "/echo", nil).Close()
+}
