@@ -68,6 +68,11 @@ type fdGuard struct {
 	mu      sync.Mutex // serialises backlog changes and pauses
 	lowered atomic.Bool
 	paused  atomic.Bool
+	// shedUntil is when connections accepted after the last resume stop
+	// being checked for an inherited filter (nanoseconds since start), 0
+	// once passed; see shed.
+	shedUntil atomic.Int64
+	start     time.Time // the server's start, for shedUntil
 	pauses  atomic.Uint64 // times the listener was paused
 	tuneErr atomic.Pointer[error]
 
@@ -117,6 +122,7 @@ func (g *fdGuard) off() {
 // paused together: the connections they bring count against one limit.
 func (g *fdGuard) boot(s *Server, lns []int) (kept bool, err error) {
 	g.off()
+	g.start = s.start
 	o := s.opts
 	var rl unix.Rlimit
 	if !fdGuardSupported || unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
@@ -205,6 +211,7 @@ func (g *fdGuard) pause(n int64) {
 		g.pauses.Add(1)
 	case p && n < g.resumeAt:
 		err = g.each(resumeListener)
+		g.shedUntil.Store(int64(time.Since(g.start) + shedWindow))
 	default:
 		return
 	}
@@ -232,6 +239,35 @@ func (g *fdGuard) adjust(n int64) {
 		g.tuneErr.Store(&err)
 	}
 	g.lowered.Store(!low)
+}
+
+// shedWindow is how long after a resume accepted connections are still
+// checked for an inherited filter: those created during the pause wait in
+// the accept queue until the acceptor reaches them, which under a flood
+// may take a while.
+const shedWindow = 10 * time.Second
+
+// shed detaches the listener's pause filter from an accepted connection
+// that may have inherited it: while the listener is paused or within
+// shedWindow of its resume. A connection created in the instant dropAll
+// was attached (its handshake's last ACK passed the listener's filter just
+// before) gets a copy of it, and would never receive a byte: its head
+// would be answered 408. One setsockopt(2) per connection, only then.
+// Loop goroutine (OnOpen).
+func (g *fdGuard) shed(fd int) {
+	if !g.paused.Load() {
+		until := g.shedUntil.Load()
+		if until == 0 {
+			return // the common case: two atomic loads
+		}
+		if int64(time.Since(g.start)) >= until {
+			g.shedUntil.CompareAndSwap(until, 0)
+			return
+		}
+	}
+	if err := shedFilter(fd); err != nil {
+		g.tuneErr.Store(&err)
+	}
 }
 
 // each applies f to every listener, and returns the first error.

@@ -57,3 +57,17 @@ func pauseListener(fd int) error {
 func resumeListener(fd int) error {
 	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
 }
+
+// shedFilter detaches a socket filter that an accepted connection
+// inherited from its listener: Linux copies a listener's filter to the
+// socket of every connection it creates (sk_clone_lock), so a connection
+// whose handshake completed while dropAll was being attached would drop
+// every packet of its own, its request head included. ENOENT (no filter)
+// is success.
+func shedFilter(fd int) error {
+	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+	if err == unix.ENOENT {
+		return nil
+	}
+	return err
+}

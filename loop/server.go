@@ -428,6 +428,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return l.refuseFD(secure)
 	}
 	s.fd.watch(n)
+	s.fd.shed(gc.Fd())
 	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
 	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,
 		accepted: int64(time.Since(s.start))}
