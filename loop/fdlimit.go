@@ -72,9 +72,9 @@ type fdGuard struct {
 	// being checked for an inherited filter (nanoseconds since start), 0
 	// once passed; see shed.
 	shedUntil atomic.Int64
-	start     time.Time // the server's start, for shedUntil
-	pauses  atomic.Uint64 // times the listener was paused
-	tuneErr atomic.Pointer[error]
+	start     time.Time     // the server's start, for shedUntil
+	pauses    atomic.Uint64 // times the listener was paused
+	tuneErr   atomic.Pointer[error]
 
 	// Reports, on gnet's ticker goroutine.
 	lastReport time.Time

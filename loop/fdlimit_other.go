@@ -16,4 +16,4 @@ func maxBacklog() int           { return 0 }
 func setBacklog(int, int) error { return errNotLinux }
 func pauseListener(int) error   { return errNotLinux }
 func resumeListener(int) error  { return errNotLinux }
-func shedFilter(int) error       { return errNotLinux }
+func shedFilter(int) error      { return errNotLinux }
