@@ -49,7 +49,6 @@ type tunnelStats struct {
 	bytesDown   atomic.Uint64 // upstream to client, of ended tunnels
 	refused     atomic.Uint64 // connects refused or failed (502)
 	timeouts    atomic.Uint64 // connects out of time (504)
-	connectSum  atomic.Int64  // nanoseconds spent connecting, of successful connects
 	connectHist histogram
 }
 
@@ -67,15 +66,18 @@ func (g *Gateway) openTunnel(r *loop.Request, d *loop.Decision, rt *route, ws bo
 		g.refuse(rt, d, rejTunnel, 501, reasonTunnelTLS, "")
 		return
 	}
-	if rt.MaxTunnels > 0 && rt.tunnels.open.Load() >= int64(rt.MaxTunnels) {
+	// Taken, then checked: several loops may open tunnels on the route at
+	// once, and a load before the add would let each pass.
+	if n := rt.tunnels.open.Add(1); rt.MaxTunnels > 0 && n > int64(rt.MaxTunnels) {
+		rt.tunnels.open.Add(-1)
 		g.refuse(rt, d, rejTunnel, 503, reasonTunnelsFull, retryAfterHeaders[retryAfterFull])
 		return
 	}
 	if !g.acquireSlot() {
+		rt.tunnels.open.Add(-1)
 		g.refuse(rt, d, rejMaxConnections, 503, reasonFull, retryAfterHeaders[retryAfterFull])
 		return
 	}
-	rt.tunnels.open.Add(1)
 	c := &Conn{lc: r.Conn, rt: rt, kind: kindTunnel}
 	req := copyRequest(r.Head)
 	req.Route, req.RemoteAddr = rt.Path, r.Conn.RemoteAddr()

@@ -91,7 +91,6 @@ func (l *evloop) handoff(c *Conn, rest []byte) {
 		l.putReq(c.req)
 		c.req = nil
 	}
-	c.flags &^= fUpgraded
 	if !l.flushed(c) {
 		return
 	}
