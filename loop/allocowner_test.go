@@ -2,98 +2,15 @@
 
 package loop
 
-import (
-	"fmt"
-	"path/filepath"
-	"runtime"
-	"strings"
-)
+import "github.com/upgate/upgate/internal/testutil"
 
-// Owners of an allocation, as allocOwners names them.
+// Owners of an allocation, as allocOwners names them (testutil.AllocOwners).
 const (
-	ownerUpgate = "upgate" // the project's code, outside test files
-	ownerGnet   = "gnet"   // gnet, and what it calls (x/sys, net)
-	ownerTest   = "test"   // the test's own code (clients)
-	ownerOther  = "other"
+	ownerUpgate = testutil.OwnerUpgate
+	ownerGnet   = testutil.OwnerGnet
 )
 
-// allocOwners runs fn n times with every allocation sampled, calls settle
-// (which waits for the server to finish the work fn started), and returns
-// the objects allocated in between by owner and allocating site. The owner
-// is found by walking the stack outward from the allocation past the
-// runtime and the standard and x/sys packages to the first frame of gnet
-// or of this module.
-func allocOwners(n int, fn, settle func()) map[string]map[string]int64 {
-	before := ownedProfile()
-	old := runtime.MemProfileRate
-	runtime.MemProfileRate = 1
-	for range n {
-		fn()
-	}
-	settle()
-	runtime.MemProfileRate = old
-	after := ownedProfile()
-	out := map[string]map[string]int64{}
-	for k, m := range after {
-		d := m - before[k]
-		if d <= 0 {
-			continue
-		}
-		owner, site, _ := strings.Cut(k, "|")
-		if out[owner] == nil {
-			out[owner] = map[string]int64{}
-		}
-		out[owner][site] += d
-	}
-	return out
-}
-
-// ownedProfile returns the objects allocated so far, keyed "owner|site".
-func ownedProfile() map[string]int64 { return profileBy(ownerOf) }
-
-// profileBy returns the objects allocated so far, added up by key(stack)
-// of their allocation.
-func profileBy(key func([]uintptr) string) map[string]int64 {
-	runtime.GC()
-	runtime.GC() // the profile lags up to two cycles
-	var recs []runtime.MemProfileRecord
-	n, _ := runtime.MemProfile(nil, true)
-	for {
-		recs = make([]runtime.MemProfileRecord, n+50)
-		var ok bool
-		if n, ok = runtime.MemProfile(recs, true); ok {
-			recs = recs[:n]
-			break
-		}
-	}
-	out := map[string]int64{}
-	for _, r := range recs {
-		out[key(r.Stack())] += r.AllocObjects
-	}
-	return out
-}
-
-// ownerOf names the owner and the allocating site of a stack.
-func ownerOf(stack []uintptr) string {
-	frames := runtime.CallersFrames(stack)
-	site := ""
-	for {
-		fr, more := frames.Next()
-		fn := fr.Function
-		if site == "" && !strings.HasPrefix(fn, "runtime.") {
-			site = fmt.Sprintf("%s (%s:%d)", fn, filepath.Base(fr.File), fr.Line)
-		}
-		switch {
-		case strings.HasPrefix(fn, "github.com/panjf2000/gnet/"):
-			return ownerGnet + "|" + site
-		case strings.HasPrefix(fn, "github.com/upgate/upgate/"):
-			if strings.HasSuffix(fr.File, "_test.go") {
-				return ownerTest + "|" + site
-			}
-			return ownerUpgate + "|" + site
-		}
-		if !more {
-			return ownerOther + "|" + site
-		}
-	}
-}
+var (
+	allocOwners = testutil.AllocOwners
+	profileBy   = testutil.ProfileBy
+)
