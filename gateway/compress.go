@@ -41,10 +41,7 @@ type zprofile struct {
 
 // profileOf returns the profile of lc, from its agreement at the 101. Any
 // goroutine, from OnOpen on (see loop.Conn.Compression).
-func profileOf(lc *loop.Conn) zprofile {
-	if lc == nil {
-		return zprofile{}
-	}
+func profileOf(lc loop.Conn) zprofile {
 	cz := lc.Compression()
 	if !cz.Enabled {
 		return zprofile{}
@@ -62,13 +59,25 @@ type zkind struct {
 	n int
 }
 
-// zkinds is the immutable set of the profiles of a topic's subscribers that
-// negotiated permessage-deflate.
+// zkinds is the set of the profiles of a topic's subscribers that
+// negotiated permessage-deflate. The profiles of a set never change, so
+// publishes read them without a lock; the counts are read and written
+// under the topic's shard lock only.
 type zkinds struct{ k []zkind }
 
 // add returns a set with the count of p moved by d (+1 or -1), nil when
-// empty; z may be nil. Under the topic's shard lock.
+// empty; z may be nil. A count that moves and stays above zero moves in
+// place (no allocation); a profile that comes or goes makes a new set.
+// Under the topic's shard lock.
 func (z *zkinds) add(p zprofile, d int) *zkinds {
+	if z != nil {
+		for i := range z.k {
+			if e := &z.k[i]; e.p == p && e.n+d > 0 {
+				e.n += d
+				return z
+			}
+		}
+	}
 	var old []zkind
 	if z != nil {
 		old = z.k
