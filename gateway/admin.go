@@ -170,7 +170,7 @@ func (g *Gateway) servePublish(w http.ResponseWriter, r *http.Request) {
 // connOf resolves the {id} of the path, answering 400 or 404 itself. An id
 // is this node's decimal id, or, with a bus, a fleet id "<node>.<id>":
 // remote is then set when the node is another one (and c is nil).
-func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) (c *Conn, remote string) {
+func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) (c Conn, remote string) {
 	s := r.PathValue("id")
 	id, err := strconv.ParseUint(s, 10, 64)
 	if err != nil && g.bus != nil {
@@ -178,7 +178,7 @@ func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) (c *Conn, remot
 		switch {
 		case perr != nil:
 		case node != g.bus.Node():
-			return nil, s
+			return Conn{}, s
 		default:
 			id, err = n, nil
 		}
@@ -189,10 +189,10 @@ func (g *Gateway) connOf(w http.ResponseWriter, r *http.Request) (c *Conn, remot
 			msg = "connection id must be a decimal number or <node>.<number>"
 		}
 		writeError(w, http.StatusBadRequest, msg)
-		return nil, ""
+		return Conn{}, ""
 	}
 	c = g.conns.get(id)
-	if c == nil {
+	if c.IsZero() {
 		writeError(w, http.StatusNotFound, "no open connection with id "+s)
 	}
 	return c, ""
@@ -252,13 +252,13 @@ type connInfo struct {
 	BytesDown *int64 `json:"bytes_down,omitempty"`
 }
 
-func infoOf(c *Conn) connInfo {
+func (g *Gateway) infoOf(c Conn) connInfo {
 	remote := ""
 	if a := c.RemoteAddr(); a != nil {
 		remote = a.String()
 	}
 	fleet := ""
-	if c.rt.g.bus != nil {
+	if g.bus != nil {
 		fleet = c.FleetID()
 	}
 	info := connInfo{
@@ -285,10 +285,10 @@ func (g *Gateway) serveConnInfo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "connection "+remote+" is not on this node ("+g.bus.Node()+"): ask its node's admin API")
 		return
 	}
-	if c == nil {
+	if c.IsZero() {
 		return
 	}
-	writeJSON(w, http.StatusOK, infoOf(c))
+	writeJSON(w, http.StatusOK, g.infoOf(c))
 }
 
 func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
@@ -300,10 +300,15 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if c == nil {
+	if c.IsZero() {
 		return
 	}
-	op, body, ok := readMessage(w, r, c.rt.maxMessage)
+	rt := c.routeOf()
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "no open connection with id "+r.PathValue("id"))
+		return
+	}
+	op, body, ok := readMessage(w, r, rt.maxMessage)
 	if !ok {
 		return
 	}
@@ -316,7 +321,7 @@ func (g *Gateway) serveSend(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 	c, remote := g.connOf(w, r)
-	if c == nil && remote == "" {
+	if c.IsZero() && remote == "" {
 		return
 	}
 	q := r.URL.Query()

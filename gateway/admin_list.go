@@ -67,8 +67,8 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 
 	top := &idHeap{}
 	matched := 0
-	visit := func(c *Conn) bool {
-		if c.ID() <= after || (rt != nil && c.rt != rt) || c.Closed() {
+	visit := func(c Conn) bool {
+		if c.ID() <= after || (rt != nil && c.routeOf() != rt) || c.Closed() {
 			return true
 		}
 		matched++
@@ -83,14 +83,19 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 	}
 	if byTopic {
 		if t := g.topics.lookup(topicName); t != nil {
-			t.each(func(s *subscriber) bool { return visit(s.conn) })
+			t.each(func(s *subscriber) bool {
+				if c := g.conns.get(s.lc.ID()); !c.IsZero() {
+					return visit(c)
+				}
+				return true
+			})
 		}
 	} else {
 		g.conns.each(visit)
 	}
 
-	found := []*Conn(*top)
-	slices.SortFunc(found, func(a, b *Conn) int {
+	found := []Conn(*top)
+	slices.SortFunc(found, func(a, b Conn) int {
 		switch {
 		case a.ID() < b.ID():
 			return -1
@@ -101,7 +106,7 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 	})
 	ans := connList{Matched: matched, Connections: make([]connInfo, 0, len(found))}
 	for _, c := range found {
-		ans.Connections = append(ans.Connections, infoOf(c))
+		ans.Connections = append(ans.Connections, g.infoOf(c))
 	}
 	if matched > len(found) {
 		next := found[len(found)-1].ID()
@@ -112,12 +117,12 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 
 // idHeap is a max-heap of connections by id: its top is the largest id
 // kept, the first to give way to a smaller one.
-type idHeap []*Conn
+type idHeap []Conn
 
 func (h idHeap) Len() int           { return len(h) }
 func (h idHeap) Less(i, j int) bool { return h[i].ID() > h[j].ID() }
 func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idHeap) Push(x any)        { *h = append(*h, x.(*Conn)) }
+func (h *idHeap) Push(x any)        { *h = append(*h, x.(Conn)) }
 func (h *idHeap) Pop() any {
 	old := *h
 	c := old[len(old)-1]

@@ -13,7 +13,7 @@ import (
 // ids returns the ids of the open connections.
 func ids(g *Gateway) []uint64 {
 	var out []uint64
-	g.conns.each(func(c *Conn) bool {
+	g.conns.each(func(c Conn) bool {
 		out = append(out, c.ID())
 		return true
 	})
@@ -64,7 +64,7 @@ func TestSendDisconnectGo(t *testing.T) {
 		t.Fatalf("Send while closing: %v", err)
 	}
 	expectClose(t, c, 4001)
-	eventually(t, "unregistration", func() bool { return g.Conn(id) == nil })
+	eventually(t, "unregistration", func() bool { return func() bool { _, ok := g.Conn(id); return !ok }() })
 }
 
 func TestAdminSendDisconnect(t *testing.T) {
@@ -105,7 +105,7 @@ func TestAdminSendDisconnect(t *testing.T) {
 		t.Fatalf("disconnect answer %v", m)
 	}
 	expectClose(t, c, 4000)
-	eventually(t, "unregistration", func() bool { return g.Conn(id) == nil })
+	eventually(t, "unregistration", func() bool { return func() bool { _, ok := g.Conn(id); return !ok }() })
 	doJSON(t, "POST", base+"/send", []byte("late"), 404)
 }
 

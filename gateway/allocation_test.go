@@ -5,9 +5,6 @@ package gateway
 import (
 	"runtime"
 	"testing"
-
-	"github.com/upgate/upgate/loop"
-	"github.com/upgate/upgate/parser"
 )
 
 // These tests count every allocation of the process (runtime.MemStats)
@@ -112,50 +109,6 @@ func TestPublishAllocations(t *testing.T) {
 	for _, per := range []float64{client, api} {
 		if per > 10 {
 			t.Errorf("a publish to %d subscribers on 2 loops allocates %.1f times, want O(loops): at most 10", subs, per)
-		}
-	}
-}
-
-// TestHandshakeAllocations drives the gateway's side of a handshake
-// (OnRequest, OnOpen, OnClose) directly, on a connection handle that never
-// saw a socket: what the gateway allocates per connection, apart from the
-// loop and gnet.
-func TestHandshakeAllocations(t *testing.T) {
-	g, err := New(testConfig(), WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := (*engine)(g)
-	for _, path := range []string{"/echo", "/ws/topic"} {
-		// The offer browsers send: negotiating it allocates nothing.
-		head := []byte("GET " + path + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n" +
-			"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
-		h := parser.NewRequest(parser.Limits{})
-		if _, err := h.Parse(head); err != nil {
-			t.Fatal(err)
-		}
-		keep := &loop.Conn{} // a subscriber that stays, so the topic does not come and go
-		var d loop.Decision
-		e.OnRequest(&loop.Request{Head: h, Conn: keep, WebSocket: true}, &d)
-		e.OnOpen(keep)
-		per := testing.AllocsPerRun(1000, func() {
-			lc := &loop.Conn{}
-			d = loop.Decision{}
-			e.OnRequest(&loop.Request{Head: h, Conn: lc, WebSocket: true}, &d)
-			if d.Action != loop.ActUpgrade || !d.Compression.Enabled {
-				t.Fatalf("decision %+v", d)
-			}
-			e.OnOpen(lc)
-			e.OnClose(lc, 1000, nil)
-		})
-		// One for the test's loop.Conn; the rest is the gateway's: its Conn
-		// (the loop keeps it without a box), and for pubsub the subscriber
-		// group's snapshots (subscribe and unsubscribe, and a fresh chunk).
-		want := map[string]float64{"/echo": 1, "/ws/topic": 4}[path]
-		t.Logf("%s: %.1f allocations per handshake in the gateway", path, per-1)
-		if per-1 > want {
-			t.Errorf("%s: %.1f allocations per handshake, want at most %v", path, per-1, want)
 		}
 	}
 }

@@ -16,16 +16,16 @@ import (
 
 // authRequest copies what the authorisation service is told of a
 // handshake: it runs in OnRequest, while the head's views are valid.
-func (g *Gateway) authRequest(lc *loop.Conn, h *parser.Request, c *Conn) *bus.AuthRequest {
+func (g *Gateway) authRequest(lc loop.Conn, h *parser.Request, c *connState) *bus.AuthRequest {
 	req := &bus.AuthRequest{
 		Conn:        g.bus.Subjects().FleetID(lc.ID()),
 		Node:        g.bus.Node(),
-		Route:       c.rt.Path,
+		Route:       c.route().Path,
 		Path:        string(h.Path()),
 		Query:       string(h.Query()),
 		Topic:       c.topicName,
-		Remote:      remoteString(lc, c.ClientAddr()),
-		Subprotocol: c.Subprotocol(),
+		Remote:      remoteString(lc, c.handle().ClientAddr()),
+		Subprotocol: c.handle().Subprotocol(),
 	}
 	for i := 0; i < h.NumFields(); i++ {
 		name, value := h.Field(i)
@@ -48,7 +48,7 @@ func (g *Gateway) authRequest(lc *loop.Conn, h *parser.Request, c *Conn) *bus.Au
 // (or the wait ends): the event loop goes on meanwhile. The connection slot
 // c holds is released when the answer refuses it or the connection went
 // away.
-func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *Conn, pmd deflate.Params) {
+func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *connState, pmd deflate.Params) {
 	lc := r.Conn
 	req := g.authRequest(lc, r.Head, c)
 	d.Defer()
@@ -65,8 +65,8 @@ func (g *Gateway) deferAuth(r *loop.Request, d *loop.Decision, c *Conn, pmd defl
 
 // authorized completes a deferred handshake with the service's answer, on
 // the connection's loop.
-func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.AuthResult, pmd deflate.Params) {
-	rt := c.rt
+func (g *Gateway) authorized(lc loop.Conn, d *loop.Decision, c *connState, res bus.AuthResult, pmd deflate.Params) {
+	rt := c.route()
 	if !res.Allowed() {
 		g.releaseSlot()
 		header := ""
@@ -89,17 +89,19 @@ func (g *Gateway) authorized(lc *loop.Conn, d *loop.Decision, c *Conn, res bus.A
 	}
 	lc.SetContext(c)
 	var sub []byte
-	if c.sub != 0 {
-		sub = []byte(c.Subprotocol())
+	if c.subIndex() != 0 {
+		sub = []byte(c.handle().Subprotocol())
 	}
 	upgrade(d, c, sub, pmd)
 }
 
 // User returns the user id the authorisation service gave the connection,
 // or "". Any goroutine once the connection is open.
-func (c *Conn) User() string {
-	if x := c.x.Load(); x != nil {
-		return x.user
+func (c Conn) User() string {
+	if c.s != nil {
+		if x := c.s.extraOf(c.ID()); x != nil {
+			return x.user
+		}
 	}
 	return ""
 }

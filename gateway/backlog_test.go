@@ -100,7 +100,7 @@ func TestPublishRefusedWhenLoopBehind(t *testing.T) {
 	var pub *websocket.Conn
 	for _, c := range g.topics.lookup("b").loops[0].Load().chunks[0] {
 		for _, s := range subs {
-			if s.LocalAddr().String() == c.lc().RemoteAddr().String() {
+			if s.LocalAddr().String() == c.lc.RemoteAddr().String() {
 				pub = s
 			}
 		}

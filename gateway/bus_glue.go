@@ -70,19 +70,20 @@ func (g *Gateway) routeSubject(r *Route) string {
 
 // busOpened tells the bus about a connection that opened: its description
 // for bridged messages, and the open event.
-func (g *Gateway) busOpened(c *Conn) {
+func (g *Gateway) busOpened(c *connState) {
 	x := c.extra()
-	path := c.rt.Path
+	rt, h := c.route(), c.handle()
+	path := rt.Path
 	if x.req != nil {
 		path = x.req.Path
 	}
-	x.bc = g.bus.NewConn(c.lc.ID(), c.rt.Path, g.routeSubject(&c.rt.Route), remoteString(c.lc, c.ClientAddr()), c.Subprotocol(), c.topicName, x.user, path)
+	x.bc = g.bus.NewConn(h.ID(), rt.Path, g.routeSubject(&rt.Route), remoteString(h.lc, h.ClientAddr()), h.Subprotocol(), c.topicName, x.user, path)
 	g.bus.Event(bus.EventOpen, x.bc, 0)
 }
 
 // busConn returns the connection's description on the bus, nil without
 // one. On the connection's loop.
-func (c *Conn) busConn() *bus.Conn {
+func (c *connState) busConn() *bus.Conn {
 	if x := c.x.Load(); x != nil {
 		return x.bc
 	}
@@ -144,7 +145,7 @@ func busError(err error) error {
 
 // remoteString is the client's address as the bus shows it: host:port, or
 // the address alone when X-Forwarded-For named it (no port known).
-func remoteString(lc *loop.Conn, client netip.Addr) string {
+func remoteString(lc loop.Conn, client netip.Addr) string {
 	ap := lc.ClientAddr()
 	if ap.Addr() == client && ap.Port() != 0 {
 		return ap.String()

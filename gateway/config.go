@@ -167,6 +167,12 @@ type Limits struct {
 	// Zero means 1/32 of the limit, at least 64 and at most 4096; negative
 	// turns the guard off (see loop.Options.FDReserve).
 	FDReserve int `yaml:"fd_reserve"`
+	// ConnPool is how many ended connections' state (about 230 bytes each)
+	// every event loop keeps to reuse for the next ones, so that a
+	// handshake allocates nothing in the gateway; memory the loop keeps
+	// after a wave of disconnects. Zero means loop.DefaultConnPool (4096);
+	// negative keeps none (see loop.Options.ConnPool).
+	ConnPool int `yaml:"conn_pool"`
 }
 
 // Timeouts bound how long connections may take. Zero means the default;

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/upgate/upgate/loop"
 )
 
 // TestConnSubprotocol: Conn keeps the chosen subprotocol as its index in
@@ -31,11 +29,12 @@ func TestConnSubprotocol(t *testing.T) {
 		{many, "p0"},
 		{many, fmt.Sprintf("p%d", maxSubprotocols-1)},
 	} {
-		c := &Conn{lc: &loop.Conn{}, rt: &route{Route: Route{Subprotocols: tc.list}}}
+		c := new(connState)
+		c.rt.Store(&route{Route: Route{Subprotocols: tc.list}})
 		if tc.chose != "" {
 			c.setSubprotocol([]byte(tc.chose))
 		}
-		if got := c.Subprotocol(); got != tc.chose {
+		if got := c.subprotocol(); got != tc.chose {
 			t.Errorf("#%d: got %q; want %q", i, got, tc.chose)
 		}
 		if c.x.Load() != nil {
@@ -48,30 +47,37 @@ func TestConnSubprotocol(t *testing.T) {
 	}
 }
 
-// TestConnExtraLazy: a connection without a connExtra answers its
-// accessors with zero values, and SetData from several goroutines at once
-// attaches one connExtra that every goroutine then sees.
+// TestConnExtraLazy: a connection without a connExtra has none to
+// answer from, attaches from several goroutines at once agree on one
+// connExtra, and a later connection of the state replaces the connExtra of
+// an earlier one that a late attach left behind.
 func TestConnExtraLazy(t *testing.T) {
-	c := &Conn{lc: &loop.Conn{}, rt: &route{}}
-	if c.Request() != nil || c.User() != "" || c.Data() != nil || c.ClientAddr().IsValid() || c.busConn() != nil {
-		t.Fatal("accessors of a Conn without a connExtra: got values; want zero")
+	c := new(connState)
+	if c.extraOf(1) != nil || c.busConn() != nil || c.handle().Data() != nil || c.handle().Request() != nil {
+		t.Fatal("a state without a connExtra: got one; want none")
 	}
 	var wg sync.WaitGroup
-	for i := range 8 {
+	got := make([]*connExtra, 8)
+	for i := range got {
 		wg.Go(func() {
-			c.SetData(i)
-			_ = c.Data()
-			_, _ = c.User(), c.Request()
+			x := c.attach(1)
+			x.data.Store(&dataBox{i})
+			got[i] = x
 		})
 	}
 	wg.Wait()
 	x := c.x.Load()
-	if x == nil {
-		t.Fatal("SetData attached no connExtra")
+	for i, g := range got {
+		if g != x {
+			t.Fatalf("#%d: attach gave another connExtra than the one attached", i)
+		}
 	}
-	c.SetData("last")
-	if got := c.Data(); got != "last" || c.x.Load() != x {
-		t.Fatalf("got %v and another connExtra %v; want %q in the same one", got, c.x.Load() != x, "last")
+	if c.extraOf(2) != nil {
+		t.Fatal("connection 2 sees connection 1's connExtra")
+	}
+	y := c.attach(2)
+	if y == x || c.extraOf(1) != nil || c.extraOf(2) != y || y.data.Load() != nil {
+		t.Fatal("connection 2 did not get a connExtra of its own in place of connection 1's")
 	}
 }
 
@@ -111,9 +117,9 @@ func TestConnClientAddr(t *testing.T) {
 		before := g.Connections()
 		dial(t, g, "/e", xff(tc.xff))
 		eventually(t, "echo connection", func() bool { return g.Connections() == before+1 })
-		var c *Conn
-		g.conns.each(func(x *Conn) bool {
-			if x.rt.Path == "/e" && (c == nil || x.ID() > c.ID()) {
+		var c Conn
+		g.conns.each(func(x Conn) bool {
+			if x.Route() == "/e" && (c.IsZero() || x.ID() > c.ID()) {
 				c = x
 			}
 			return true
@@ -121,7 +127,7 @@ func TestConnClientAddr(t *testing.T) {
 		if got := c.ClientAddr().String(); got != tc.want {
 			t.Errorf("#%d: echo: got %s; want %s", i, got, tc.want)
 		}
-		if got := c.x.Load() != nil; got != tc.extra {
+		if got := c.s.x.Load() != nil; got != tc.extra {
 			t.Errorf("#%d: echo: got a connExtra %v; want %v", i, got, tc.extra)
 		}
 	}
@@ -134,12 +140,14 @@ type connAddrHandler struct {
 	addrs chan [2]netip.Addr
 }
 
-func (h *connAddrHandler) OnOpen(c *Conn, r *Request) {
+func (h *connAddrHandler) OnOpen(c Conn, r *Request) {
 	h.addrs <- [2]netip.Addr{c.ClientAddr(), r.ClientAddr}
 }
 
-// TestConnSize: every connection has a Conn; it stays in the 80-byte size
-// class on 64-bit platforms, pubsub connections included.
+// TestConnSize: every connection has a connState; it stays in the 80-byte
+// size class on 64-bit platforms, pubsub connections included. A
+// subscriber of a topic an authorisation joined (connExtra.joined) takes
+// a 48-byte object; the handle is three words.
 func TestConnSize(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sizes are checked on 64-bit platforms")
@@ -148,8 +156,9 @@ func TestConnSize(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"Conn", unsafe.Sizeof(Conn{}), 80},
-		{"subscriber", unsafe.Sizeof(subscriber{}), 32},
+		{"connState", unsafe.Sizeof(connState{}), 80},
+		{"subscriber", unsafe.Sizeof(subscriber{}), 48},
+		{"Conn", unsafe.Sizeof(Conn{}), 24},
 	} {
 		if c.got > c.want {
 			t.Errorf("#%d: %s: got %d bytes; want at most %d", i, c.name, c.got, c.want)

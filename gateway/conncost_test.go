@@ -60,7 +60,7 @@ func TestConnectionCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	t.Logf("sizes: Conn %d bytes, subscriber %d bytes", unsafe.Sizeof(Conn{}), unsafe.Sizeof(subscriber{}))
+	t.Logf("sizes: connState %d bytes, subscriber %d bytes", unsafe.Sizeof(connState{}), unsafe.Sizeof(subscriber{}))
 	for i, c := range []struct {
 		path  string
 		topic string

@@ -9,7 +9,7 @@ import "github.com/upgate/upgate/loop"
 // itself. It must not block; payload (at most 125 bytes) is valid only
 // during the call. It is not called once the close handshake began.
 type PingHandler interface {
-	OnPing(c *Conn, payload []byte)
+	OnPing(c Conn, payload []byte)
 }
 
 // PongHandler may be implemented by a Handler to see the pongs that the
@@ -24,7 +24,7 @@ type PingHandler interface {
 // A gateway whose Handlers implement neither interface pays nothing per
 // ping or pong.
 type PongHandler interface {
-	OnPong(c *Conn, payload []byte)
+	OnPong(c Conn, payload []byte)
 }
 
 // Ping sends a ping with payload (at most 125 bytes) to the client, which
@@ -33,7 +33,7 @@ type PongHandler interface {
 // are those of Send, and ErrControlTooLong over 125 bytes. The gateway pings idle connections by itself
 // (Timeouts.Ping): Ping is for an application that wants to measure a
 // client's round trip, or to probe it at times of its own.
-func (c *Conn) Ping(payload []byte) error { return c.Send(OpPing, payload) }
+func (c Conn) Ping(payload []byte) error { return c.Send(OpPing, payload) }
 
 // controlEngine is the engine for a gateway with a route Handler that
 // implements PingHandler or PongHandler: only then is the loop handed a
@@ -42,15 +42,15 @@ type controlEngine struct{ *engine }
 
 var _ loop.ControlHandler = controlEngine{}
 
-func (e controlEngine) OnPing(lc *loop.Conn, payload []byte) {
-	if c, _ := lc.Context().(*Conn); c != nil && c.rt.ping != nil {
-		c.rt.ping.OnPing(c, payload)
+func (e controlEngine) OnPing(lc loop.Conn, payload []byte) {
+	if c := stateOf(lc); c != nil && c.route().ping != nil {
+		c.route().ping.OnPing(c.handle(), payload)
 	}
 }
 
-func (e controlEngine) OnPong(lc *loop.Conn, payload []byte) {
-	if c, _ := lc.Context().(*Conn); c != nil && c.rt.pong != nil {
-		c.rt.pong.OnPong(c, payload)
+func (e controlEngine) OnPong(lc loop.Conn, payload []byte) {
+	if c := stateOf(lc); c != nil && c.route().pong != nil {
+		c.route().pong.OnPong(c.handle(), payload)
 	}
 }
 

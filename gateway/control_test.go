@@ -12,7 +12,7 @@ import (
 )
 
 type control struct {
-	c *Conn
+	c Conn
 	p []byte
 }
 
@@ -20,22 +20,22 @@ type control struct {
 // records the control frames and answers each ping with a message.
 type presence struct {
 	nopHandler
-	opens        chan *Conn
+	opens        chan Conn
 	pings, pongs chan control
 }
 
 func newPresence() *presence {
-	return &presence{opens: make(chan *Conn, 4), pings: make(chan control, 16), pongs: make(chan control, 16)}
+	return &presence{opens: make(chan Conn, 4), pings: make(chan control, 16), pongs: make(chan control, 16)}
 }
 
-func (h *presence) OnOpen(c *Conn, _ *Request) { h.opens <- c }
+func (h *presence) OnOpen(c Conn, _ *Request) { h.opens <- c }
 
-func (h *presence) OnPing(c *Conn, p []byte) {
+func (h *presence) OnPing(c Conn, p []byte) {
 	h.pings <- control{c, bytes.Clone(p)}
 	_ = c.Write(OpText, append([]byte("here: "), p...)) // on the loop
 }
 
-func (h *presence) OnPong(c *Conn, p []byte) { h.pongs <- control{c, bytes.Clone(p)} }
+func (h *presence) OnPong(c Conn, p []byte) { h.pongs <- control{c, bytes.Clone(p)} }
 
 // TestPingPongHandler sends a ping from a gorilla client, which the
 // gateway answers before OnPing sees it, and pings the client with

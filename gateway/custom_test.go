@@ -10,18 +10,18 @@ import (
 )
 
 type opened struct {
-	c *Conn
+	c Conn
 	r *Request
 }
 
 type closed struct {
-	c    *Conn
+	c    Conn
 	code StatusCode
 	err  error
 }
 
 type message struct {
-	c  *Conn
+	c  Conn
 	op OpCode
 	p  []byte
 }
@@ -38,16 +38,16 @@ func newRecorder() *recorder {
 	return &recorder{opens: make(chan opened, 16), msgs: make(chan message, 16), closes: make(chan closed, 16)}
 }
 
-func (h *recorder) OnOpen(c *Conn, r *Request) {
+func (h *recorder) OnOpen(c Conn, r *Request) {
 	_ = c.Send(OpText, []byte("welcome "+r.Topic))
 	h.opens <- opened{c, r}
 }
 
-func (h *recorder) OnMessage(c *Conn, op OpCode, p []byte) {
+func (h *recorder) OnMessage(c Conn, op OpCode, p []byte) {
 	h.msgs <- message{c, op, append([]byte(nil), p...)}
 }
 
-func (h *recorder) OnClose(c *Conn, code StatusCode, err error) { h.closes <- closed{c, code, err} }
+func (h *recorder) OnClose(c Conn, code StatusCode, err error) { h.closes <- closed{c, code, err} }
 
 func (h *recorder) Authorize(r *Request) error {
 	if r.Header.Get("X-Token") != "secret" {
@@ -105,7 +105,7 @@ func TestCustomHandler(t *testing.T) {
 		r.RemoteAddr == nil, r.ClientAddr.String() != "127.0.0.1":
 		t.Fatalf("request copy wrong: %+v", r)
 	}
-	if c.Request() != r || c.Subprotocol() != "chat" || c.Route() != "/room/{topic}" || g.Conn(c.ID()) != c {
+	if c.Request() != r || c.Subprotocol() != "chat" || c.Route() != "/room/{topic}" || func() bool { h, ok := g.Conn(c.ID()); return !ok || h != c }() {
 		t.Fatal("Conn accessors disagree with the request")
 	}
 	c.SetData("user-42")

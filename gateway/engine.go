@@ -185,9 +185,12 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 	}
-	c := &Conn{lc: r.Conn, rt: rt, kind: rt.kind}
+	// A state that subscribes, or whose handshake waits for the bus, is
+	// reachable from other goroutines after its connection: never reused.
+	keep := rt.Auth || rt.kind == kindPubSub || rt.kind == kindBridge && topic != nil
+	c := stateFor(r.Conn, rt, rt.kind, keep)
 	if agreed {
-		c.flags |= connDeflate
+		c.set(stDeflate)
 	}
 	peer := r.Conn.ClientAddr().Addr()
 	client := g.clientAddr(peer, h)
@@ -207,7 +210,7 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	case kindCustom:
 		req := copyRequest(h)
 		req.Route, req.Topic = rt.Path, string(topic)
-		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.Subprotocol(), r.Conn.RemoteAddr(), client
+		req.Subprotocol, req.RemoteAddr, req.ClientAddr = c.handle().Subprotocol(), r.Conn.RemoteAddr(), client
 		req.TLS = tlsState(r.Conn.TLS())
 		c.extra().req = req
 		if rt.authz != nil {
@@ -227,7 +230,6 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 		g.deferAuth(r, d, c, pmd)
 		return
 	}
-	r.Conn.SetContext(c)
 	upgrade(d, c, sub, pmd)
 }
 
@@ -237,10 +239,10 @@ var deflateConfig = deflate.Config{}
 
 // upgrade accepts the handshake of c with subprotocol sub, and with the
 // permessage-deflate agreement pmd when c agreed to it.
-func upgrade(d *loop.Decision, c *Conn, sub []byte, pmd deflate.Params) {
-	rt := c.rt
+func upgrade(d *loop.Decision, c *connState, sub []byte, pmd deflate.Params) {
+	rt := c.route()
 	d.Upgrade(sub, nil, rt.maxMessage)
-	if c.flags&connDeflate != 0 {
+	if c.has(stDeflate) {
 		d.Deflate(pmd, rt.deflateLevel, rt.deflateThreshold)
 	}
 }
@@ -287,9 +289,9 @@ func (g *Gateway) refuse(rt *route, d *loop.Decision, reason, status int, body, 
 
 // OnOpen registers a connection whose 101 is written, subscribes it to its
 // topic and hands Custom connections to the Handler.
-func (e *engine) OnOpen(lc *loop.Conn) {
+func (e *engine) OnOpen(lc loop.Conn) {
 	g := (*Gateway)(e)
-	c, _ := lc.Context().(*Conn)
+	c := stateOf(lc)
 	if c == nil {
 		_ = lc.WriteClose(ws.StatusInternalServerError, "no connection state")
 		return
@@ -298,18 +300,18 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 		g.stats.handshakeTime.observe(time.Since(at))
 	}
 	g.conns.add(c)
-	rt := c.rt
+	rt := c.route()
 	rt.stats.open.Add(1)
 	rt.stats.handshake(101)
-	if c.flags&connDeflate != 0 {
+	if c.has(stDeflate) {
 		rt.stats.deflate.Add(1)
 	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.ClientAddr(), "topic", c.topicName, "subprotocol", c.Subprotocol())
+		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.handle().ClientAddr(), "topic", c.topicName, "subprotocol", c.handle().Subprotocol())
 	}
-	c.subscription = subscriber{conn: c, group: g.topics.group(lc.LoopIndex())}
-	if c.topicName != "" && (c.kind == kindPubSub || c.kind == kindBridge) {
-		g.topics.subscribe(c.topicName, &c.subscription)
+	c.member.group = g.topics.group(lc.LoopIndex())
+	if c.topicName != "" && (c.kind() == kindPubSub || c.kind() == kindBridge) {
+		g.topics.subscribe(c.topicName, &c.member)
 	}
 	x := c.x.Load()
 	if x != nil && len(x.joins) > 0 {
@@ -318,8 +320,8 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 	if g.bus != nil {
 		g.busOpened(c)
 	}
-	if c.kind == kindCustom {
-		rt.h.OnOpen(c, x.req)
+	if c.kind() == kindCustom {
+		rt.h.OnOpen(c.handle(), x.req)
 	}
 }
 
@@ -327,16 +329,16 @@ func (e *engine) OnOpen(lc *loop.Conn) {
 // message back on the loop; pubsub publishes it to the connection's topic
 // (one shared frame); Custom hands it to the Handler. payload is only valid
 // during the call.
-func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
-	c, _ := lc.Context().(*Conn)
+func (e *engine) OnMessage(lc loop.Conn, op ws.OpCode, payload []byte) {
+	c := stateOf(lc)
 	if c == nil {
 		return
 	}
-	switch c.kind {
+	switch c.kind() {
 	case kindEcho:
 		_ = lc.Write(op, payload)
 	case kindPubSub:
-		rt := c.rt
+		rt := c.route()
 		if !rt.Publish {
 			if lc.WriteClose(ws.StatusPolicyViolation, reasonPublish) == nil {
 				(*Gateway)(e).stats.rejections[rejPublishDenied].Add(1)
@@ -344,7 +346,7 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 			return
 		}
 		g := (*Gateway)(e)
-		t := c.subscription.topic
+		t := c.member.topic
 		if g.behind(t, lc.LoopIndex(), len(payload)) {
 			// Nothing is delivered and the publisher is told: 1013,
 			// try again later (fanout.go).
@@ -361,21 +363,21 @@ func (e *engine) OnMessage(lc *loop.Conn, op ws.OpCode, payload []byte) {
 	case kindBridge:
 		_ = e.bus.Forward(c.busConn(), bus.OpCode(op), payload)
 	case kindCustom:
-		c.rt.h.OnMessage(c, OpCode(op), payload)
+		c.route().h.OnMessage(c.handle(), OpCode(op), payload)
 	}
 }
 
 // OnClose unsubscribes and unregisters an ended connection, releases its
 // slot, counts its close code and tells the Handler.
-func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
+func (e *engine) OnClose(lc loop.Conn, code ws.StatusCode, err error) {
 	g := (*Gateway)(e)
-	c, _ := lc.Context().(*Conn)
+	c := stateOf(lc)
 	if c == nil {
 		return
 	}
-	c.closed.Store(true)
-	if c.subscription.topic != nil {
-		g.topics.unsubscribe(&c.subscription)
+	c.set(stClosed)
+	if c.member.topic != nil {
+		g.topics.unsubscribe(&c.member)
 	}
 	if x := c.x.Load(); x != nil {
 		for _, s := range x.joined {
@@ -387,7 +389,7 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 	}
 	g.conns.remove(c)
 	g.releaseSlot()
-	rt := c.rt
+	rt := c.route()
 	rt.stats.open.Add(-1)
 	rt.stats.closes[closeSlot(code)].Add(1)
 	if frame.CodeOf(err) == ws.StatusMessageTooBig {
@@ -396,8 +398,8 @@ func (e *engine) OnClose(lc *loop.Conn, code ws.StatusCode, err error) {
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: connection closed", "id", lc.ID(), "route", rt.Path, "code", int(code), "err", err)
 	}
-	if c.kind == kindCustom {
-		rt.h.OnClose(c, StatusCode(code), err)
+	if c.kind() == kindCustom {
+		rt.h.OnClose(c.handle(), StatusCode(code), err)
 	}
 }
 

@@ -12,12 +12,12 @@ import (
 // Handler callback must not block its event loop.
 type rpc struct{}
 
-func (rpc) OnOpen(c *gateway.Conn, r *gateway.Request) {
+func (rpc) OnOpen(c gateway.Conn, r *gateway.Request) {
 	// r is a copy: it may be kept, here as the connection's data.
 	c.SetData(r.Header.Get("X-User"))
 }
 
-func (rpc) OnMessage(c *gateway.Conn, op gateway.OpCode, payload []byte) {
+func (rpc) OnMessage(c gateway.Conn, op gateway.OpCode, payload []byte) {
 	req := append([]byte(nil), payload...) // payload dies when OnMessage returns
 	go func() {
 		answer := append([]byte(`{"ok":true,"echo":`), req...)
@@ -25,7 +25,7 @@ func (rpc) OnMessage(c *gateway.Conn, op gateway.OpCode, payload []byte) {
 	}()
 }
 
-func (rpc) OnClose(c *gateway.Conn, code gateway.StatusCode, err error) {}
+func (rpc) OnClose(c gateway.Conn, code gateway.StatusCode, err error) {}
 
 // A Go program embeds the gateway with its own Handler next to the built-in
 // behaviours, publishes to a topic and shuts down gracefully.

@@ -215,7 +215,7 @@ func (q *loopQueue) sendJoined(s *subscribers, run []fanItem) {
 				nj++
 			}
 			// WriteFrame copies what it does not write: see drain.
-			_ = c.lc().WriteFrame(q.joins[k].buf)
+			_ = c.lc.WriteFrame(q.joins[k].buf)
 		}
 	}
 }

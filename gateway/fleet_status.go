@@ -54,10 +54,10 @@ func (g *Gateway) NodeID() string {
 // FleetID returns the connection's id in the fleet, "<node>.<id>", as
 // backends address it on the bus; without Config.NATS, the decimal ID. Any
 // goroutine.
-func (c *Conn) FleetID() string {
-	b := c.rt.g.bus
-	if b == nil {
+func (c Conn) FleetID() string {
+	rt := c.routeOf()
+	if rt == nil || rt.g.bus == nil {
 		return strconv.FormatUint(c.ID(), 10)
 	}
-	return b.Subjects().FleetID(c.ID())
+	return rt.g.bus.Subjects().FleetID(c.ID())
 }

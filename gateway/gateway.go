@@ -181,6 +181,8 @@ func (g *Gateway) loopOptions() loop.Options {
 		CloseTimeout:     c.Timeouts.Close,
 		DrainTimeout:     c.Timeouts.Drain,
 		FDReserve:        c.Limits.FDReserve,
+		ConnPool:         c.Limits.ConnPool,
+		KeepContext:      true, // connState is reused with the loop's (handler.go)
 		Logger:           slogf.Logger{L: g.log, Prefix: "gateway: engine: "},
 	}
 	g.tlsLoopOptions(&o)

@@ -144,14 +144,14 @@ type addrHandler struct {
 	addrs chan netip.Addr
 }
 
-func (h *addrHandler) OnOpen(c *Conn, r *Request) { h.addrs <- r.ClientAddr }
+func (h *addrHandler) OnOpen(c Conn, r *Request) { h.addrs <- r.ClientAddr }
 
 type nopHandler struct{}
 
-func (nopHandler) OnOpen(*Conn, *Request)           {}
-func (nopHandler) OnMessage(*Conn, OpCode, []byte)  {}
-func (nopHandler) OnClose(*Conn, StatusCode, error) {}
-func (nopHandler) String() string                   { return "nop" }
+func (nopHandler) OnOpen(Conn, *Request)           {}
+func (nopHandler) OnMessage(Conn, OpCode, []byte)  {}
+func (nopHandler) OnClose(Conn, StatusCode, error) {}
+func (nopHandler) String() string                  { return "nop" }
 func (h *addrHandler) expect(t *testing.T, want string) {
 	t.Helper()
 	select {

@@ -43,13 +43,13 @@ type StreamHandler interface {
 	// OnStreamOpen is called once the 101 is written; r is the request,
 	// copied, with Request.Protocol set. Bytes written from it follow the
 	// 101.
-	OnStreamOpen(c *Conn, r *Request)
+	OnStreamOpen(c Conn, r *Request)
 	// OnData delivers the bytes that arrived, in order, beginning with
 	// those sent behind the request head. p is valid only during the call.
-	OnData(c *Conn, p []byte)
+	OnData(c Conn, p []byte)
 	// OnStreamClose is called once when the connection has ended: err is
 	// nil when the peer (FIN) or the server (Close) ended it, else why.
-	OnStreamClose(c *Conn, err error)
+	OnStreamClose(c Conn, err error)
 }
 
 // WithProtocol registers p for the routes that name it in Route.Protocols.
@@ -196,22 +196,21 @@ func (g *Gateway) openStream(r *loop.Request, d *loop.Decision, rt *route, a acc
 		g.refuse(rt, d, rejMaxConnections, 503, reasonFull, retryAfterHeaders[retryAfterFull])
 		return
 	}
-	c := &Conn{lc: r.Conn, rt: rt, kind: kindStream}
+	c := stateFor(r.Conn, rt, kindStream, false)
 	req := copyRequest(r.Head)
 	req.Route, req.Protocol = rt.Path, string(token)
 	req.RemoteAddr = r.Conn.RemoteAddr()
 	req.ClientAddr = g.clientAddr(r.Conn.ClientAddr().Addr(), r.Head)
 	x := c.extra()
 	x.req, x.proto = req, a.p
-	r.Conn.SetContext(c)
 	d.Switch(token)
 }
 
 // OnStreamOpen implements loop.StreamHandler: it registers a stream
 // connection and hands it to its protocol's handler.
-func (e *engine) OnStreamOpen(lc *loop.Conn) {
+func (e *engine) OnStreamOpen(lc loop.Conn) {
 	g := (*Gateway)(e)
-	c, _ := lc.Context().(*Conn)
+	c := stateOf(lc)
 	if c == nil {
 		_ = lc.Close(1011, "")
 		return
@@ -220,39 +219,39 @@ func (e *engine) OnStreamOpen(lc *loop.Conn) {
 		g.stats.handshakeTime.observe(time.Since(at))
 	}
 	g.conns.add(c)
-	rt := c.rt
+	rt := c.route()
 	rt.stats.open.Add(1)
 	rt.stats.handshake(101)
 	x := c.x.Load()
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("gateway: stream open", "id", lc.ID(), "route", rt.Path, "protocol", x.req.Protocol, "client", c.ClientAddr())
+		g.log.Debug("gateway: stream open", "id", lc.ID(), "route", rt.Path, "protocol", x.req.Protocol, "client", c.handle().ClientAddr())
 	}
-	x.proto.Handler.OnStreamOpen(c, x.req)
+	x.proto.Handler.OnStreamOpen(c.handle(), x.req)
 }
 
 // OnData implements loop.StreamHandler.
-func (e *engine) OnData(lc *loop.Conn, p []byte) {
-	if c, _ := lc.Context().(*Conn); c != nil {
-		c.x.Load().proto.Handler.OnData(c, p)
+func (e *engine) OnData(lc loop.Conn, p []byte) {
+	if c := stateOf(lc); c != nil {
+		c.x.Load().proto.Handler.OnData(c.handle(), p)
 	}
 }
 
 // OnStreamClose implements loop.StreamHandler.
-func (e *engine) OnStreamClose(lc *loop.Conn, err error) {
+func (e *engine) OnStreamClose(lc loop.Conn, err error) {
 	g := (*Gateway)(e)
-	c, _ := lc.Context().(*Conn)
+	c := stateOf(lc)
 	if c == nil {
 		return
 	}
-	c.closed.Store(true)
+	c.set(stClosed)
 	g.conns.remove(c)
 	g.releaseSlot()
-	rt := c.rt
+	rt := c.route()
 	rt.stats.open.Add(-1)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("gateway: stream closed", "id", lc.ID(), "route", rt.Path, "err", err)
 	}
-	c.x.Load().proto.Handler.OnStreamClose(c, err)
+	c.x.Load().proto.Handler.OnStreamClose(c.handle(), err)
 }
 
 // WriteData writes p to a stream connection, on its event loop: from its
@@ -260,17 +259,17 @@ func (e *engine) OnStreamClose(lc *loop.Conn, err error) {
 // copied before it returns. It returns ErrNotStream on a WebSocket
 // connection, ErrClosed once the stream is ending, ErrSlowConsumer when
 // Limits.MaxOutbound is passed (the stream then ends).
-func (c *Conn) WriteData(p []byte) error { return c.lc.WriteStream(p) }
+func (c Conn) WriteData(p []byte) error { return c.lc.WriteStream(p) }
 
 // SendData writes p to a stream connection from any goroutine: p is copied
 // and queued behind what was queued before. Errors are WriteData's.
-func (c *Conn) SendData(p []byte) error { return c.lc.SendStream(p) }
+func (c Conn) SendData(p []byte) error { return c.lc.SendStream(p) }
 
 // Protocol returns the Upgrade token the connection switched to: "foo/2"
 // for a stream, "tcp" for a tunnel, "websocket" otherwise.
-func (c *Conn) Protocol() string {
-	if x := c.x.Load(); x != nil && x.req != nil && x.req.Protocol != "" {
-		return x.req.Protocol
+func (c Conn) Protocol() string {
+	if r := c.Request(); r != nil && r.Protocol != "" {
+		return r.Protocol
 	}
 	return protoWebSocket
 }

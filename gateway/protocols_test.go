@@ -25,12 +25,12 @@ func newUpperProto() *upperProto {
 	return &upperProto{opened: make(chan *Request, 64), ended: make(chan error, 64)}
 }
 
-func (u *upperProto) OnStreamOpen(c *Conn, r *Request) {
+func (u *upperProto) OnStreamOpen(c Conn, r *Request) {
 	u.opened <- r
 	_ = c.WriteData([]byte("hi " + c.Protocol() + "\n"))
 }
-func (u *upperProto) OnData(c *Conn, p []byte)         { _ = c.WriteData(bytes.ToUpper(p)) }
-func (u *upperProto) OnStreamClose(c *Conn, err error) { u.ended <- err }
+func (u *upperProto) OnData(c Conn, p []byte)         { _ = c.WriteData(bytes.ToUpper(p)) }
+func (u *upperProto) OnStreamClose(c Conn, err error) { u.ended <- err }
 
 func startProtocols(t *testing.T) (*Gateway, *upperProto) {
 	t.Helper()
@@ -143,7 +143,7 @@ func TestProtocolStream(t *testing.T) {
 	}
 	// The stream is listed, and closed, by id, as any connection is.
 	var id uint64
-	g.conns.each(func(c *Conn) bool { id = c.ID(); return false })
+	g.conns.each(func(c Conn) bool { id = c.ID(); return false })
 	if err := g.Disconnect(id, 1000, ""); err != nil {
 		t.Fatalf("Disconnect: %v", err)
 	}

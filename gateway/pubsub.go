@@ -204,7 +204,7 @@ func (r *topicRegistry) lookup(name string) *topic {
 }
 
 // subscribe adds c to the topic called name, creating it, and returns it
-// (c.topic too). c.conn and c.group must be set.
+// (c.topic too). c.lc and c.group must be set.
 func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 	sh := r.shardOfString(name)
 	sh.mu.Lock()
@@ -220,7 +220,7 @@ func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 			r.watch(name, true)
 		}
 	}
-	c.z = profileOf(c.lc())
+	c.z = profileOf(c.lc)
 	if c.z.bits != 0 {
 		// Before the snapshot: see compress.go.
 		t.zk.Store(t.zk.Load().add(c.z, 1))
@@ -295,7 +295,7 @@ func (s *subscribers) send(buf []byte, z *zframes) int {
 			if z != nil {
 				b = z.frameFor(c.z, buf)
 			}
-			if c.lc().WriteFrame(b) == nil {
+			if c.lc.WriteFrame(b) == nil {
 				n++
 			}
 		}

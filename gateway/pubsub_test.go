@@ -186,7 +186,7 @@ func TestSubscriberList(t *testing.T) {
 	}()
 	for step := range 20000 {
 		if len(model) == 0 || rng.IntN(100) < 55 {
-			c := &subscriber{conn: &Conn{}, group: r.group(rng.IntN(loops))}
+			c := &subscriber{group: r.group(rng.IntN(loops))}
 			if r.subscribe("t", c) != c.topic {
 				t.Fatal("subscribe returned another topic than the subscriber's")
 			}

@@ -18,19 +18,20 @@ type registry struct {
 
 type regShard struct {
 	mu sync.RWMutex
-	t  idTable[*Conn]
+	t  idTable[*connState]
 	_  [8]byte // keep neighbouring shards' locks off one cache line
 }
 
 func newRegistry() *registry { return new(registry) }
 
-// tableID is c's key in the registry: its id, which never changes.
-func (c *Conn) tableID() uint64 { return c.lc.ID() }
+// tableID is c's key in the registry: its connection's id, which never
+// changes while c is registered (from OnOpen to OnClose).
+func (c *connState) tableID() uint64 { return c.member.lc.ID() }
 
 func (r *registry) shard(id uint64) *regShard { return &r.shards[id%regShards] }
 
-func (r *registry) add(c *Conn) {
-	sh := r.shard(c.lc.ID())
+func (r *registry) add(c *connState) {
+	sh := r.shard(c.tableID())
 	sh.mu.Lock()
 	n := sh.t.n
 	sh.t.put(c)
@@ -41,8 +42,8 @@ func (r *registry) add(c *Conn) {
 	}
 }
 
-func (r *registry) remove(c *Conn) {
-	sh := r.shard(c.lc.ID())
+func (r *registry) remove(c *connState) {
+	sh := r.shard(c.tableID())
 	sh.mu.Lock()
 	ok := sh.t.remove(c)
 	sh.mu.Unlock()
@@ -51,21 +52,28 @@ func (r *registry) remove(c *Conn) {
 	}
 }
 
-func (r *registry) get(id uint64) *Conn {
+// get returns the handle of the open connection with this id, the zero
+// Conn when none. The handle is made under the shard's lock, which orders
+// the read of the state after the OnRequest that wrote it and before any
+// reuse (which follows the state's removal, under the same lock).
+func (r *registry) get(id uint64) Conn {
 	sh := r.shard(id)
 	sh.mu.RLock()
-	c := sh.t.get(id)
+	var h Conn
+	if c := sh.t.get(id); c != nil {
+		h = c.handle()
+	}
 	sh.mu.RUnlock()
-	return c
+	return h
 }
 
 // each calls fn for every registered connection, shard by shard (under
 // the shard's read lock: fn must not block), until fn returns false.
-func (r *registry) each(fn func(*Conn) bool) {
+func (r *registry) each(fn func(Conn) bool) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-		more := sh.t.each(fn)
+		more := sh.t.each(func(c *connState) bool { return fn(c.handle()) })
 		sh.mu.RUnlock()
 		if !more {
 			return
@@ -73,8 +81,12 @@ func (r *registry) each(fn func(*Conn) bool) {
 	}
 }
 
-// Conn returns the open connection with this id, or nil. Any goroutine.
-func (g *Gateway) Conn(id uint64) *Conn { return g.conns.get(id) }
+// Conn returns the handle of the open connection with this id; false when
+// none is open. Any goroutine.
+func (g *Gateway) Conn(id uint64) (Conn, bool) {
+	c := g.conns.get(id)
+	return c, !c.IsZero()
+}
 
 // Connections returns the number of open WebSocket connections. Any
 // goroutine.
@@ -85,7 +97,7 @@ func (g *Gateway) Connections() int { return int(g.conns.n.Load()) }
 // Any goroutine.
 func (g *Gateway) Send(id uint64, op OpCode, payload []byte) error {
 	c := g.conns.get(id)
-	if c == nil {
+	if c.IsZero() {
 		return ErrUnknownConn
 	}
 	return c.Send(op, payload)
@@ -96,7 +108,7 @@ func (g *Gateway) Send(id uint64, op OpCode, payload []byte) error {
 // such connection is open. Any goroutine.
 func (g *Gateway) Disconnect(id uint64, code StatusCode, reason string) error {
 	c := g.conns.get(id)
-	if c == nil {
+	if c.IsZero() {
 		return ErrUnknownConn
 	}
 	return c.Close(code, reason)

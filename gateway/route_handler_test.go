@@ -15,7 +15,7 @@ type tagHandler struct {
 	tag string
 }
 
-func (h tagHandler) OnMessage(c *Conn, op OpCode, p []byte) {
+func (h tagHandler) OnMessage(c Conn, op OpCode, p []byte) {
 	_ = c.Write(op, append([]byte(h.tag+":"), p...))
 }
 

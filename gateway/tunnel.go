@@ -78,7 +78,8 @@ func (g *Gateway) openTunnel(r *loop.Request, d *loop.Decision, rt *route, ws bo
 		g.refuse(rt, d, rejMaxConnections, 503, reasonFull, retryAfterHeaders[retryAfterFull])
 		return
 	}
-	c := &Conn{lc: r.Conn, rt: rt, kind: kindTunnel}
+	// Kept: the dialling goroutine holds the state until its decision.
+	c := stateFor(r.Conn, rt, kindTunnel, true)
 	req := copyRequest(r.Head)
 	req.Route, req.RemoteAddr = rt.Path, r.Conn.RemoteAddr()
 	req.ClientAddr = g.clientAddr(r.Conn.ClientAddr().Addr(), r.Head)
@@ -92,7 +93,6 @@ func (g *Gateway) openTunnel(r *loop.Request, d *loop.Decision, rt *route, ws bo
 	}
 	x := c.extra()
 	x.req, x.tun = req, &tunnelState{upfd: -1}
-	r.Conn.SetContext(c)
 	subCopy := append([]byte(nil), sub...)
 	d.Defer()
 	lc := r.Conn
@@ -101,8 +101,8 @@ func (g *Gateway) openTunnel(r *loop.Request, d *loop.Decision, rt *route, ws bo
 
 // dialUpstream connects to c's upstream and gives the decision on c's
 // loop. It runs on a goroutine of its own for the connect only.
-func (g *Gateway) dialUpstream(lc *loop.Conn, c *Conn, ws bool, sub []byte) {
-	rt := c.rt
+func (g *Gateway) dialUpstream(lc loop.Conn, c *connState, ws bool, sub []byte) {
+	rt := c.route()
 	timeout := rt.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
@@ -176,17 +176,17 @@ func dialFD(addr string, timeout time.Duration) (int, error) {
 }
 
 // endTunnel releases what a tunnel that never spliced holds.
-func (g *Gateway) endTunnel(c *Conn) {
-	c.closed.Store(true)
-	c.rt.tunnels.open.Add(-1)
+func (g *Gateway) endTunnel(c *connState) {
+	c.set(stClosed)
+	c.route().tunnels.open.Add(-1)
 	g.releaseSlot()
 }
 
 // OnHandoff implements loop.HandoffHandler: the 101 of a tunnel is out;
 // its two sockets go to the tunnel reactor.
-func (e *engine) OnHandoff(lc *loop.Conn, fd int, rest []byte) {
+func (e *engine) OnHandoff(lc loop.Conn, fd int, rest []byte) {
 	g := (*Gateway)(e)
-	c, _ := lc.Context().(*Conn)
+	c := stateOf(lc)
 	var ts *tunnelState
 	if c != nil {
 		if x := c.x.Load(); x != nil {
@@ -207,10 +207,10 @@ func (e *engine) OnHandoff(lc *loop.Conn, fd int, rest []byte) {
 	upfd := ts.upfd
 	ts.upfd = -1
 	mode := tunnel.Raw
-	if c.rt.Behaviour == Websockify {
+	rt := c.route()
+	if rt.Behaviour == Websockify {
 		mode = tunnel.WebSocket
 	}
-	rt := c.rt
 	rt.stats.handshake(101)
 	rt.tunnels.total.Add(1)
 	g.conns.add(c)
@@ -220,7 +220,7 @@ func (e *engine) OnHandoff(lc *loop.Conn, fd int, rest []byte) {
 		g.conns.remove(c)
 		g.endTunnel(c)
 		if g.log.Enabled(context.Background(), slog.LevelDebug) {
-			g.log.Debug("gateway: tunnel closed", "id", c.ID(), "route", rt.Path, "up", t.BytesAB(), "down", t.BytesBA(), "err", err)
+			g.log.Debug("gateway: tunnel closed", "id", c.tableID(), "route", rt.Path, "up", t.BytesAB(), "down", t.BytesBA(), "err", err)
 		}
 	})
 	if err != nil { // the reactor is stopping: the descriptors are still ours
@@ -266,8 +266,11 @@ func (g *Gateway) stopTunnels(ctx context.Context) error {
 }
 
 // tunnelOf returns c's tunnel once spliced, else nil.
-func (c *Conn) tunnelOf() *tunnel.Tunnel {
-	if x := c.x.Load(); x != nil && x.tun != nil {
+func (c Conn) tunnelOf() *tunnel.Tunnel {
+	if c.s == nil {
+		return nil
+	}
+	if x := c.s.extraOf(c.ID()); x != nil && x.tun != nil {
 		return x.tun.t.Load()
 	}
 	return nil

@@ -126,7 +126,7 @@ func TestTunnelLarge(t *testing.T) {
 	// no more than its buffers.
 	var tn interface{ Buffered() int64 }
 	testutil.Eventually(t, "the tunnel is spliced", func() bool {
-		g.conns.each(func(c *Conn) bool {
+		g.conns.each(func(c Conn) bool {
 			if t := c.tunnelOf(); t != nil {
 				tn = t
 			}
@@ -277,7 +277,7 @@ func TestTunnelAdminClose(t *testing.T) {
 	}
 	var id uint64
 	testutil.Eventually(t, "the tunnel is listed", func() bool {
-		g.conns.each(func(c *Conn) bool { id = c.ID(); return false })
+		g.conns.each(func(c Conn) bool { id = c.ID(); return false })
 		return id != 0 && g.conns.get(id).tunnelOf() != nil
 	})
 	list := doJSON(t, "GET", adminURL(g, "/connections"), nil, 200)

@@ -88,14 +88,14 @@ func BenchmarkHandshakeInLoop(b *testing.B) {
 // connections of a loop, on the loop: the per-receiver cost of a broadcast.
 func BenchmarkBroadcastSendFrame(b *testing.B) {
 	s, fc0 := fakeServer(b, nopHandler{})
-	conns := []*Conn{fc0.ctx.(*Conn)}
+	conns := []Conn{fc0.ctx.(*conn).handle()}
 	for range 999 {
 		fc := newFakeConn(fc0.el)
 		fc.buf, fc.last = nil, make([]byte, 0, 256)
 		ev(s).OnOpen(fc)
 		fc.feed(upgradeRequest("/ws"))
 		ev(s).OnTraffic(fc)
-		conns = append(conns, fc.ctx.(*Conn))
+		conns = append(conns, fc.ctx.(*conn).handle())
 	}
 	f := serverFrame(ws.OpText, pattern(128, true))
 	b.ReportAllocs()
@@ -178,4 +178,4 @@ func BenchmarkEchoTCP(b *testing.B) {
 // sinkHandler upgrades everything and drops messages.
 type sinkHandler struct{ nopHandler }
 
-func (sinkHandler) OnMessage(*Conn, ws.OpCode, []byte) {}
+func (sinkHandler) OnMessage(Conn, ws.OpCode, []byte) {}

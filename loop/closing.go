@@ -16,7 +16,7 @@ import (
 // a close frame and waits up to CloseTimeout for the peer's. It does nothing
 // when c is no longer open (another goroutine may have begun closing). A
 // stream ends with the linger once what was queued for it is written.
-func (l *evloop) startClose(c *Conn, code ws.StatusCode, reason string, why uint8) {
+func (l *evloop) startClose(c *conn, code ws.StatusCode, reason string, why uint8) {
 	if !c.leaveOpen(stClosing) {
 		return
 	}
@@ -31,7 +31,7 @@ func (l *evloop) startClose(c *Conn, code ws.StatusCode, reason string, why uint
 // including those other goroutines queued: directly when none is in
 // flight, else queued behind them. For a close the server starts, started
 // is set and closeWritten runs once b is written. c has left stOpen.
-func (l *evloop) writeLast(c *Conn, b []byte, started bool, code ws.StatusCode, why uint8) {
+func (l *evloop) writeLast(c *conn, b []byte, started bool, code ws.StatusCode, why uint8) {
 	l.fence()
 	if c.pending.Load() == 0 {
 		l.write(c, b)
@@ -45,14 +45,15 @@ func (l *evloop) writeLast(c *Conn, b []byte, started bool, code ws.StatusCode, 
 	}
 	buf := bytebufferpool.Get()
 	buf.B = append(buf.B[:0], b...)
-	l.postLast(c, buf, started, code, why)
+	l.postLast(c, c.id.Load(), buf, started, code, why)
 }
 
 // postLast queues c's close frame in buf behind the writes queued for c in
 // the inbox; for a close the server starts (started), closeWritten runs
-// once it is written. Any goroutine; c has left stOpen.
-func (l *evloop) postLast(c *Conn, buf *bytebufferpool.ByteBuffer, started bool, code ws.StatusCode, why uint8) {
-	o := inboxOp{kind: opSend, c: c, buf: buf, n: int32(len(buf.B))}
+// once it is written. Any goroutine; c holds connection id and has left
+// stOpen.
+func (l *evloop) postLast(c *conn, id uint64, buf *bytebufferpool.ByteBuffer, started bool, code ws.StatusCode, why uint8) {
+	o := inboxOp{kind: opSend, c: c, id: id, buf: buf, n: int32(len(buf.B))}
 	if started {
 		o.kind, o.code, o.why = opClose, code, why
 	}
@@ -64,7 +65,7 @@ func (l *evloop) postLast(c *Conn, buf *bytebufferpool.ByteBuffer, started bool,
 
 // closeWritten runs on the loop once the server's close frame is written
 // (directly, or from the loop's inbox).
-func (l *evloop) closeWritten(c *Conn, code ws.StatusCode, why uint8, err error) {
+func (l *evloop) closeWritten(c *conn, code ws.StatusCode, why uint8, err error) {
 	if c.phase() != stClosing {
 		return
 	}
@@ -91,7 +92,7 @@ func (l *evloop) closeWritten(c *Conn, code ws.StatusCode, why uint8, err error)
 }
 
 // peerClose handles the peer's close frame.
-func (l *evloop) peerClose(c *Conn, code ws.StatusCode) {
+func (l *evloop) peerClose(c *conn, code ws.StatusCode) {
 	c.flags |= fPeerClose
 	if c.leaveOpen(stClosing) {
 		// The peer started the handshake: echo its code (§5.5.1), or 1000
@@ -116,7 +117,7 @@ func (l *evloop) peerClose(c *Conn, code ws.StatusCode) {
 
 // protocolError fails the connection (§7.1.7): a close frame with the
 // codec's code (1002, 1007 or 1009), then TCP close once written.
-func (l *evloop) protocolError(c *Conn, err error) {
+func (l *evloop) protocolError(c *conn, err error) {
 	l.stats.ProtocolErrors.Add(1)
 	code := frame.CodeOf(err)
 	if code == 0 {
@@ -132,7 +133,7 @@ func (l *evloop) protocolError(c *Conn, err error) {
 		c.code = code
 	}
 	if l.perrs == nil {
-		l.perrs = make(map[*Conn]*frame.ProtocolError)
+		l.perrs = make(map[*conn]*frame.ProtocolError)
 	}
 	l.perrs[c] = pe // until OnClose (events.OnClose)
 	l.beginLinger(c)
@@ -140,7 +141,7 @@ func (l *evloop) protocolError(c *Conn, err error) {
 
 // respondError writes an error response for a request head and closes the
 // connection once it is written.
-func (l *evloop) respondError(c *Conn, e *parser.Error) {
+func (l *evloop) respondError(c *conn, e *parser.Error) {
 	l.resp = parser.AppendError(l.resp[:0], e)
 	l.write(c, l.resp)
 	l.stats.reject(e.Status)
@@ -153,7 +154,7 @@ func (l *evloop) respondError(c *Conn, e *parser.Error) {
 // Shutting down the write side instead of closing avoids the reset a close
 // with unread input causes, which can destroy a response the peer has not
 // read yet.
-func (l *evloop) beginLinger(c *Conn) {
+func (l *evloop) beginLinger(c *conn) {
 	if c == l.cur {
 		l.flush()
 	}
@@ -174,12 +175,12 @@ func (l *evloop) beginLinger(c *Conn) {
 }
 
 // flushed reports whether everything written or queued for c has left.
-func (l *evloop) flushed(c *Conn) bool {
+func (l *evloop) flushed(c *conn) bool {
 	return c.pending.Load() == 0 && c.gc.OutboundBuffered() == 0
 }
 
 // shutdownWrite sends FIN after the last byte and waits for the peer's.
-func (l *evloop) shutdownWrite(c *Conn) {
+func (l *evloop) shutdownWrite(c *conn) {
 	c.setPhase(stLinger)
 	if st := c.tlsSt(); st != nil && st.rec != nil {
 		l.recAlert(c, st, tlsrec.AlertCloseNotify) // before the FIN
@@ -197,7 +198,7 @@ func (l *evloop) shutdownWrite(c *Conn) {
 // of the outbound buffer first and calls OnClose before returning. Inside
 // c's own read callback OnClose leaves the callback's buffers alone and the
 // callback returns gnet.Close.
-func (l *evloop) hardClose(c *Conn) {
+func (l *evloop) hardClose(c *conn) {
 	if c.phase() == stClosed {
 		return
 	}

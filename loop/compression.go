@@ -5,6 +5,7 @@ package loop
 import (
 	"errors"
 	"math"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 
@@ -53,31 +54,50 @@ const (
 // inflateKeep is the largest inflate buffer a loop keeps between messages.
 const inflateKeep = 1 << 20
 
-// pmd is a connection's permessage-deflate state: 8 bytes in Conn.
+// pmd is a connection's permessage-deflate state: 8 bytes, kept in
+// conn.pmd as one atomic word (word, agreement), since a reused conn gets
+// another connection's agreement while a stale handle may still read it.
 type pmd struct {
 	min    uint32 // Compression.Threshold, clamped to 0..MaxUint32
 	params deflate.Params
 	lvl    uint8 // Compression.Level - deflate.MinLevel + 1; 0 when not negotiated
 }
 
+// The word form of pmd is its bytes: pmd is 8 bytes and 4-aligned, so a
+// copy through unsafe.Pointer into a uint64 and back is exact.
+var _ [8 - unsafe.Sizeof(pmd{})]byte
+var _ [unsafe.Sizeof(pmd{}) - 8]byte
+
+// word returns z as the bits conn.pmd stores.
+func (z pmd) word() uint64 {
+	var w uint64
+	*(*pmd)(unsafe.Pointer(&w)) = z
+	return w
+}
+
+// agreement returns c's permessage-deflate agreement.
+func (c *conn) agreement() pmd {
+	w := c.pmd.Load()
+	return *(*pmd)(unsafe.Pointer(&w))
+}
+
 // on reports whether the connection negotiated permessage-deflate.
-func (z *pmd) on() bool { return z.lvl != 0 }
+func (z pmd) on() bool { return z.lvl != 0 }
 
 // level returns the compression level.
-func (z *pmd) level() int { return int(z.lvl) - 1 + deflate.MinLevel }
+func (z pmd) level() int { return int(z.lvl) - 1 + deflate.MinLevel }
 
 // compresses reports whether a data message of n bytes goes out compressed.
-func (z *pmd) compresses(op ws.OpCode, n int) bool {
+func (z pmd) compresses(op ws.OpCode, n int) bool {
 	return z.lvl != 0 && (op == ws.OpText || op == ws.OpBinary) && uint64(n) >= uint64(z.min)
 }
 
-// set records the agreement cz, which check accepted.
-func (z *pmd) set(cz *Compression) {
+// agreed returns the pmd of cz, which check accepted.
+func agreed(cz *Compression) pmd {
 	if !cz.Enabled {
-		*z = pmd{}
-		return
+		return pmd{}
 	}
-	*z = pmd{
+	return pmd{
 		min:    uint32(min(uint64(max(cz.Threshold, 0)), math.MaxUint32)),
 		params: cz.Params,
 		lvl:    uint8(cz.Level - deflate.MinLevel + 1),
@@ -94,7 +114,7 @@ func (cz *Compression) check() bool {
 // extensions, permessage-deflate first when d agreed to it, and records the
 // agreement in c. It answers 500 instead and returns false when the loop
 // cannot honour the agreement.
-func (l *evloop) switching(c *Conn, accept *[parser.AcceptLen]byte, d *Decision) bool {
+func (l *evloop) switching(c *conn, accept *[parser.AcceptLen]byte, d *Decision) bool {
 	cz := &d.Compression
 	if !cz.check() {
 		l.respondError(c, errDeflateConfig)
@@ -110,7 +130,7 @@ func (l *evloop) switching(c *Conn, accept *[parser.AcceptLen]byte, d *Decision)
 	}
 	l.resp = parser.AppendSwitching(l.resp[:0], accept, d.Subprotocol, ext)
 	l.write(c, l.resp)
-	c.pmd.set(cz)
+	c.pmd.Store(agreed(cz).word())
 	return true
 }
 
@@ -119,7 +139,7 @@ func (l *evloop) switching(c *Conn, accept *[parser.AcceptLen]byte, d *Decision)
 // inflate past it fails with 1009 without inflating the rest (RFC 7692
 // §8.1 leaves the limit to the implementation), data that does not inflate
 // with 1007, and text that is not UTF-8 once inflated with 1007.
-func (l *evloop) inflate(c *Conn, op ws.OpCode, payload []byte) ([]byte, error) {
+func (l *evloop) inflate(c *conn, op ws.OpCode, payload []byte) ([]byte, error) {
 	limit := int(min(uint64(c.maxMsg), math.MaxInt))
 	out, err := l.zl.Decompressor().Decompress(l.zin[:0], payload, limit)
 	l.zin = out[:0]
@@ -143,8 +163,9 @@ func (l *evloop) trimInflate() {
 }
 
 // compress compresses a message for c on the loop, into the loop's buffer.
-func (l *evloop) compress(c *Conn, payload []byte) ([]byte, error) {
-	z, err := l.zl.Compressor(c.pmd.level(), c.pmd.params.ServerMaxWindowBits())
+func (l *evloop) compress(c *conn, payload []byte) ([]byte, error) {
+	a := c.agreement()
+	z, err := l.zl.Compressor(a.level(), a.params.ServerMaxWindowBits())
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +182,10 @@ func (l *evloop) trimCompress() {
 }
 
 // appendCompressed appends to dst one compressed frame of op carrying
-// payload, with a Compressor from the server's pool (any goroutine).
-func (s *Server) appendCompressed(dst []byte, c *Conn, op ws.OpCode, payload []byte) ([]byte, error) {
-	z, err := s.zpool.Get(c.pmd.level(), c.pmd.params.ServerMaxWindowBits())
+// payload for a connection with agreement a, with a Compressor from the
+// server's pool (any goroutine).
+func (s *Server) appendCompressed(dst []byte, a *pmd, op ws.OpCode, payload []byte) ([]byte, error) {
+	z, err := s.zpool.Get(a.level(), a.params.ServerMaxWindowBits())
 	if err != nil {
 		return dst, err
 	}
@@ -188,37 +210,45 @@ func (s *Server) appendCompressed(dst []byte, c *Conn, op ws.OpCode, payload []b
 	return dst[:len(dst)-(at-start)], nil
 }
 
-// Compression returns the permessage-deflate agreement recorded for c at
-// its 101, with Threshold clamped to 0..MaxUint32; the zero Compression
-// when c did not negotiate permessage-deflate.
+// Compression returns the permessage-deflate agreement recorded for the
+// connection at its 101, with Threshold clamped to 0..MaxUint32; the zero
+// Compression when it did not negotiate permessage-deflate, and for the
+// zero Conn or once its state was reused.
 //
 // Goroutines: the loop writes the agreement once, while it writes the 101
-// and before it calls Handler.OnOpen, and never again. So a goroutine may
-// call Compression and Compresses from OnOpen on (on the loop), and from
-// any goroutine that learned of c from OnOpen or later through a
-// synchronising hand-off (a channel, a mutex, an atomic): the 101 happens
-// before it. A goroutine that holds c from before the 101 (from OnRequest,
-// as one resolving an ActDefer) must not call them until the Handler tells
-// it the connection opened: that read would race with the write.
-func (c *Conn) Compression() Compression {
-	z := &c.pmd
-	if !z.on() {
+// and before it calls Handler.OnOpen, and never again for this connection.
+// A goroutine that holds the Conn from before the 101 (from OnRequest, as
+// one resolving an ActDefer) reads the zero Compression until then.
+func (h Conn) Compression() Compression {
+	z, ok := h.agreement()
+	if !ok || !z.on() {
 		return Compression{}
 	}
 	return Compression{Enabled: true, Params: z.params, Level: z.level(), Threshold: int(z.min)}
 }
 
+// agreement returns the agreement of h's connection; false for the zero
+// Conn or once its state was reused.
+func (h Conn) agreement() (pmd, bool) {
+	c := h.c
+	if c == nil {
+		return pmd{}, false
+	}
+	z := c.agreement()
+	return z, c.id.Load() == h.id
+}
+
 // Compresses reports whether Write and Send compress a message of op and n
-// payload bytes on c, and if so with which compression level and server
-// window bits (server_max_window_bits, 8..15): a frame compressed with
-// those, RSV1 set, may go to c through SendFrame or WriteFrame, and so may
-// the same frame uncompressed. ok is false for a connection that did not
-// negotiate permessage-deflate, for opcodes other than text and binary and
-// for payloads below the threshold. Goroutines: as Compression. It
-// allocates nothing.
-func (c *Conn) Compresses(op ws.OpCode, n int) (level, windowBits int, ok bool) {
-	z := &c.pmd
-	if !z.compresses(op, n) {
+// payload bytes on the connection, and if so with which compression level
+// and server window bits (server_max_window_bits, 8..15): a frame
+// compressed with those, RSV1 set, may go to it through SendFrame or
+// WriteFrame, and so may the same frame uncompressed. ok is false for a
+// connection that did not negotiate permessage-deflate, for opcodes other
+// than text and binary and for payloads below the threshold. Goroutines:
+// as Compression. It allocates nothing.
+func (h Conn) Compresses(op ws.OpCode, n int) (level, windowBits int, ok bool) {
+	z, cur := h.agreement()
+	if !cur || !z.compresses(op, n) {
 		return 0, 0, false
 	}
 	return z.level(), z.params.ServerMaxWindowBits(), true

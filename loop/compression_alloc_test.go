@@ -30,7 +30,7 @@ func TestAllocsPerCompressedMessage(t *testing.T) {
 	ev(s).OnOpen(fc)
 	fc.feed(upgradeRequest("/ws", deflateOffer))
 	ev(s).OnTraffic(fc)
-	if c := fc.ctx.(*Conn); c.phase() != stOpen || !c.pmd.on() {
+	if c := fc.ctx.(*conn); c.phase() != stOpen || !c.agreement().on() {
 		t.Fatal("fake connection not upgraded with permessage-deflate")
 	}
 	json := jsonLike(2 << 10)
@@ -86,10 +86,11 @@ func TestAllocsPerCompressedSend(t *testing.T) {
 		ev(s).OnTraffic(fc)
 	}()
 	<-done
-	c, _ := fc.ctx.(*Conn)
-	if c == nil || !c.pmd.on() {
+	cc, _ := fc.ctx.(*conn)
+	if cc == nil || !cc.agreement().on() {
 		t.Fatal("fake connection not upgraded with permessage-deflate")
 	}
+	c := cc.handle()
 	p := jsonLike(2 << 10)
 	for range 100 {
 		_ = c.Send(ws.OpText, p)

@@ -193,9 +193,9 @@ func TestDeflateThreshold(t *testing.T) {
 
 // TestDeflateSend: Send from another goroutine compresses too.
 func TestDeflateSend(t *testing.T) {
-	opened := make(chan *Conn, 1)
+	opened := make(chan Conn, 1)
 	h := newTestHandler()
-	h.onOpen = func(c *Conn) { opened <- c }
+	h.onOpen = func(c Conn) { opened <- c }
 	s, _ := startDeflate(t, h, 100, 0)
 	w := dialDeflate(t, s)
 	c := <-opened
@@ -325,9 +325,9 @@ func TestDeflateTLS(t *testing.T) {
 // OnOpen handed the connections over: a client that offered a 10-bit
 // window, one that offered nothing, each checked per opcode and size.
 func TestConnCompresses(t *testing.T) {
-	opened := make(chan *Conn, 2)
+	opened := make(chan Conn, 2)
 	h := newTestHandler()
-	h.onOpen = func(c *Conn) { opened <- c }
+	h.onOpen = func(c Conn) { opened <- c }
 	s, _ := startDeflate(t, h, 100, 0)
 	w := dialRaw(t, s)
 	w.Write(upgradeRequest("/ws", "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10"))
@@ -349,7 +349,7 @@ func TestConnCompresses(t *testing.T) {
 		t.Errorf("Compression() without deflate = %+v; want the zero value", cz)
 	}
 	for i, tc := range []struct {
-		c          *Conn
+		c          Conn
 		op         ws.OpCode
 		n          int
 		level, bit int

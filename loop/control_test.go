@@ -22,12 +22,12 @@ func newControlHandler() *controlHandler {
 	return &controlHandler{testHandler: newTestHandler(), pings: make(chan []byte, 16), pongs: make(chan []byte, 16)}
 }
 
-func (h *controlHandler) OnPing(c *Conn, p []byte) {
+func (h *controlHandler) OnPing(c Conn, p []byte) {
 	h.pings <- append([]byte(nil), p...)
 	_ = c.Write(ws.OpText, append([]byte("saw ping "), p...))
 }
 
-func (h *controlHandler) OnPong(c *Conn, p []byte) { h.pongs <- append([]byte(nil), p...) }
+func (h *controlHandler) OnPong(c Conn, p []byte) { h.pongs <- append([]byte(nil), p...) }
 
 func expectControl(t *testing.T, ch chan []byte, what string, want []byte) {
 	t.Helper()

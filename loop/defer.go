@@ -27,9 +27,9 @@ type waitState struct {
 }
 
 // startWait moves c, whose head OnRequest deferred, to stWait.
-func (l *evloop) startWait(c *Conn, ws bool) {
+func (l *evloop) startWait(c *conn, ws bool) {
 	if l.waiting == nil {
-		l.waiting = make(map[*Conn]*waitState)
+		l.waiting = make(map[*conn]*waitState)
 	}
 	l.waiting[c] = &waitState{accept: l.accept, ws: ws}
 	c.setPhase(stWait)
@@ -38,7 +38,7 @@ func (l *evloop) startWait(c *Conn, ws bool) {
 }
 
 // endWait forgets c's waiting state (the decision came, or c is ending).
-func (l *evloop) endWait(c *Conn) *waitState {
+func (l *evloop) endWait(c *conn) *waitState {
 	w := l.waiting[c]
 	if w != nil {
 		delete(l.waiting, c)
@@ -49,7 +49,7 @@ func (l *evloop) endWait(c *Conn) *waitState {
 
 // waitTraffic is the read callback of a waiting connection: the bytes stay
 // in gnet's buffer for after the 101, up to MaxWaitInput.
-func (l *evloop) waitTraffic(c *Conn) {
+func (l *evloop) waitTraffic(c *conn) {
 	if c.inBuffered() > MaxWaitInput {
 		l.endWait(c)
 		l.respondError(c, errWaitInput)
@@ -59,7 +59,7 @@ func (l *evloop) waitTraffic(c *Conn) {
 
 // waitExpired answers a waiting connection whose handshake time ran out,
 // or that the drain ends.
-func (l *evloop) waitExpired(c *Conn, e *parser.Error) {
+func (l *evloop) waitExpired(c *conn, e *parser.Error) {
 	l.endWait(c)
 	l.respondError(c, e)
 	c.discardIn(c.inBuffered())
@@ -80,20 +80,21 @@ func (l *evloop) waitExpired(c *Conn, e *parser.Error) {
 //
 // Once the server has stopped, decide runs on the caller's goroutine, with
 // ok false. The slices decide puts in d must stay valid until it returns.
-func (c *Conn) Resolve(decide func(d *Decision, ok bool)) {
-	if c.detached() {
+func (h Conn) Resolve(decide func(d *Decision, ok bool)) {
+	c := h.c
+	if c == nil {
 		decide(nil, false)
 		return
 	}
-	l := c.l
-	if l.srv.Execute(l.idx, func() { l.resume(c, decide) }) != nil {
+	l, id := c.l, h.id
+	if l.srv.Execute(l.idx, func() { l.resume(c, id, decide) }) != nil {
 		decide(nil, false)
 	}
 }
 
 // requireUpgrade answers 426 naming d.Protocols (WebSocket when empty) and
 // closes c once it is written.
-func (l *evloop) requireUpgrade(c *Conn, d *Decision) {
+func (l *evloop) requireUpgrade(c *conn, d *Decision) {
 	l.resp = parser.AppendUpgradeRequired(l.resp[:0], d.Protocols)
 	l.write(c, l.resp)
 	l.stats.reject(426)
@@ -102,9 +103,9 @@ func (l *evloop) requireUpgrade(c *Conn, d *Decision) {
 
 // resume runs a deferred decision on c's loop (a task of Execute: the
 // Handler-call depth is already raised).
-func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
+func (l *evloop) resume(c *conn, id uint64, decide func(*Decision, bool)) {
 	w := l.waiting[c]
-	if w == nil || c.phase() != stWait {
+	if w == nil || c.phase() != stWait || c.id.Load() != id {
 		decide(nil, false)
 		return
 	}
@@ -180,7 +181,10 @@ func (l *evloop) resume(c *Conn, decide func(*Decision, bool)) {
 	l.flush()
 	l.cur = prev
 	switch c.phase() {
-	case stClosed, stFlushing, stLinger:
+	case stClosed:
+		l.releaseAux(c)
+		l.recycle(c)
+	case stFlushing, stLinger:
 		l.releaseAux(c)
 	}
 }

@@ -15,8 +15,8 @@ import (
 
 // deferHandler defers every handshake on /later and hands the Conn to the
 // test on waiting; other paths behave as testHandler's.
-func deferHandler(h *testHandler) chan *Conn {
-	waiting := make(chan *Conn, 4096)
+func deferHandler(h *testHandler) chan Conn {
+	waiting := make(chan Conn, 4096)
 	h.onRequest = func(r *Request, d *Decision) bool {
 		switch string(r.Head.Path()) {
 		case "/later":
@@ -33,7 +33,7 @@ func deferHandler(h *testHandler) chan *Conn {
 }
 
 // resolved runs Resolve and reports ok.
-func resolved(c *Conn, fill func(*Decision)) bool {
+func resolved(c Conn, fill func(*Decision)) bool {
 	res := make(chan bool, 1)
 	c.Resolve(func(d *Decision, ok bool) {
 		if ok {
@@ -51,10 +51,10 @@ func resolved(c *Conn, fill func(*Decision)) bool {
 
 // inbound returns the number of bytes c's loop holds unread for c, read
 // on that loop.
-func inbound(t *testing.T, s *Server, c *Conn) int {
+func inbound(t *testing.T, s *Server, c Conn) int {
 	t.Helper()
 	n := make(chan int, 1)
-	if err := s.Execute(c.LoopIndex(), func() { n <- c.gc.InboundBuffered() }); err != nil {
+	if err := s.Execute(c.LoopIndex(), func() { n <- c.c.gc.InboundBuffered() }); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
 	select {
@@ -66,7 +66,7 @@ func inbound(t *testing.T, s *Server, c *Conn) int {
 	}
 }
 
-func waitConn(t *testing.T, ch chan *Conn) *Conn {
+func waitConn(t *testing.T, ch chan Conn) Conn {
 	t.Helper()
 	select {
 	case c := <-ch:
@@ -74,7 +74,7 @@ func waitConn(t *testing.T, ch chan *Conn) *Conn {
 	case <-time.After(testTimeout):
 		t.Fatal("no deferred request")
 	}
-	return nil
+	return Conn{}
 }
 
 // TestDeferUpgrade: a deferred handshake completes when resolved from
@@ -84,7 +84,7 @@ func TestDeferUpgrade(t *testing.T) {
 	h := newTestHandler()
 	waiting := deferHandler(h)
 	// OnOpen's message comes before the frames that waited.
-	h.onOpen = func(c *Conn) { _ = c.Write(ws.OpText, []byte("welcome")) }
+	h.onOpen = func(c Conn) { _ = c.Write(ws.OpText, []byte("welcome")) }
 	s := startServer(t, h, testOptions())
 	w := dialRaw(t, s)
 	w.Write(upgradeRequest("/later"), text("early one"))
@@ -273,7 +273,7 @@ func TestDeferLoopResponsive(t *testing.T) {
 		clients[i] = dialRaw(t, s)
 		clients[i].Write(upgradeRequest("/later"))
 	}
-	conns := make([]*Conn, n)
+	conns := make([]Conn, n)
 	for i := range conns {
 		conns[i] = waitConn(t, waiting)
 	}

@@ -68,17 +68,18 @@ type evloop struct {
 	tickAt     atomic.Int64         // when the ticker queued the pending Run (Server.since)
 	lagLogged  int64                // when the loop last logged its lag (Server.since)
 	now        uint32               // current tick
-	lists      [wheelSize + 1]*Conn // timing wheel slots, then the work list
+	lists      [wheelSize + 1]*conn // timing wheel slots, then the work list
 
 	reqs  []*parser.Request
 	parts []*partial
+	free  []*conn // conns of closed connections, for reuse (pool.go)
 
 	// perrs holds the protocol violation of each connection that
 	// committed one, from the moment it is found until the connection's
 	// OnClose: rare, so not a field of every Conn.
-	perrs map[*Conn]*frame.ProtocolError
+	perrs map[*conn]*frame.ProtocolError
 
-	cur    *Conn  // connection whose read callback is running
+	cur    *conn  // connection whose read callback is running
 	batch  []byte // frames for cur not yet written
 	wbuf   []byte // scratch for a frame written at once
 	tlsBuf []byte // scratch for records sealed (tls13.go)
@@ -107,7 +108,7 @@ type evloop struct {
 	perr   parser.Error
 	proxy  parser.ProxyHeader
 
-	waiting map[*Conn]*waitState // connections in stWait
+	waiting map[*conn]*waitState // connections in stWait
 }
 
 func newEvloop(s *Server, idx int) *evloop {
@@ -164,7 +165,7 @@ func (l *evloop) putReq(r *parser.Request) {
 	}
 }
 
-func (l *evloop) getPart(c *Conn) *partial {
+func (l *evloop) getPart(c *conn) *partial {
 	var p *partial
 	if n := len(l.parts); n > 0 {
 		p = l.parts[n-1]
@@ -173,7 +174,7 @@ func (l *evloop) getPart(c *Conn) *partial {
 		p = new(partial)
 	}
 	lim := frame.Limits{MaxMessage: int64(c.maxMsg)}
-	if c.pmd.on() {
+	if a := c.agreement(); a.on() {
 		lim.AllowedRSV = rsv1 // RFC 7692 §6
 	}
 	p.dec.Init(lim)
@@ -192,7 +193,7 @@ func (l *evloop) putPart(p *partial) {
 }
 
 // releaseAux gives c's parser and decoder state back to the free lists.
-func (l *evloop) releaseAux(c *Conn) {
+func (l *evloop) releaseAux(c *conn) {
 	if c.req != nil {
 		l.putReq(c.req)
 		c.req = nil
@@ -206,15 +207,16 @@ func (l *evloop) releaseAux(c *Conn) {
 // closeReport is a Handler.OnClose call waiting for the current Handler
 // call to return.
 type closeReport struct {
-	c    *Conn
+	c    *conn
 	code ws.StatusCode
 	err  error
 }
 
 // reportClose calls Handler.OnClose now, or after the Handler call in
 // progress returns.
-func (l *evloop) reportClose(c *Conn, code ws.StatusCode, err error) {
+func (l *evloop) reportClose(c *conn, code ws.StatusCode, err error) {
 	if l.depth > 0 {
+		c.hold |= hReport
 		l.deferred = append(l.deferred, closeReport{c, code, err})
 		return
 	}
@@ -225,12 +227,12 @@ func (l *evloop) reportClose(c *Conn, code ws.StatusCode, err error) {
 
 // onClose reports the end of c to the Handler: OnStreamClose for a stream,
 // else OnClose.
-func (l *evloop) onClose(c *Conn, code ws.StatusCode, err error) {
+func (l *evloop) onClose(c *conn, code ws.StatusCode, err error) {
 	if c.stream() {
-		l.srv.sh.OnStreamClose(c, err)
+		l.srv.sh.OnStreamClose(c.handle(), err)
 		return
 	}
-	l.srv.h.OnClose(c, code, err)
+	l.srv.h.OnClose(c.handle(), code, err)
 }
 
 // leave ends a Handler call and, back at the outermost level, makes the
@@ -246,6 +248,8 @@ func (l *evloop) leave() {
 		l.depth++
 		l.onClose(r.c, r.code, r.err)
 		l.depth--
+		r.c.hold &^= hReport
+		l.recycle(r.c)
 	}
 	l.deferred = l.deferred[:0]
 }
@@ -266,7 +270,7 @@ func (l *evloop) flush() {
 
 // write writes raw bytes (a response or an encoded frame) to c in order
 // with what was written before.
-func (l *evloop) write(c *Conn, b []byte) {
+func (l *evloop) write(c *conn, b []byte) {
 	if c == l.cur {
 		if len(b) <= batchMax {
 			if len(l.batch)+len(b) > batchMax {
@@ -286,7 +290,7 @@ func (l *evloop) write(c *Conn, b []byte) {
 // callback is running, else with one write(2) or writev(2). b0 holds bits
 // set in the frame's first byte besides FIN and the opcode (RSV1 for a
 // compressed message).
-func (l *evloop) writeFrame(c *Conn, op ws.OpCode, b0 byte, payload []byte) {
+func (l *evloop) writeFrame(c *conn, op ws.OpCode, b0 byte, payload []byte) {
 	size := frame.HeaderLen(len(payload)) + len(payload)
 	if c == l.cur {
 		if size <= batchMax {
@@ -317,12 +321,12 @@ func (l *evloop) writeFrame(c *Conn, op ws.OpCode, b0 byte, payload []byte) {
 }
 
 // overQueue reports whether c's outbound queue is over the bound.
-func (l *evloop) overQueue(c *Conn) bool {
+func (l *evloop) overQueue(c *conn) bool {
 	return c.gc.OutboundBuffered()+int(c.pending.Load()) > l.srv.opts.MaxOutbound
 }
 
 // send is Conn.Send on the loop goroutine.
-func (l *evloop) send(c *Conn, op ws.OpCode, payload []byte) error {
+func (l *evloop) send(c *conn, op ws.OpCode, payload []byte) error {
 	if err := c.openErr(); err != nil {
 		return err
 	}
@@ -330,7 +334,7 @@ func (l *evloop) send(c *Conn, op ws.OpCode, payload []byte) error {
 		l.slowConsumer(c)
 		return ErrSlowConsumer
 	}
-	if c.pmd.compresses(op, len(payload)) {
+	if a := c.agreement(); a.compresses(op, len(payload)) {
 		z, err := l.compress(c, payload)
 		if err != nil {
 			return err
@@ -348,7 +352,7 @@ func (l *evloop) send(c *Conn, op ws.OpCode, payload []byte) error {
 }
 
 // sendFrame is Conn.SendFrame on the loop goroutine.
-func (l *evloop) sendFrame(c *Conn, b []byte) error {
+func (l *evloop) sendFrame(c *conn, b []byte) error {
 	if err := c.openErr(); err != nil {
 		return err
 	}
@@ -380,7 +384,7 @@ func (l *evloop) countFrame(b []byte) {
 }
 
 // slowConsumer closes c with 1008 because its outbound queue is full.
-func (l *evloop) slowConsumer(c *Conn) {
+func (l *evloop) slowConsumer(c *conn) {
 	if c.phase() != stOpen {
 		return
 	}

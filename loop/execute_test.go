@@ -18,10 +18,10 @@ import (
 
 // openConns dials n WebSocket connections and returns them with the
 // server's handles, in the same order.
-func openConns(t *testing.T, s *Server, h *testHandler, n int) ([]*wsClient, []*Conn) {
+func openConns(t *testing.T, s *Server, h *testHandler, n int) ([]*wsClient, []Conn) {
 	t.Helper()
 	ws := make([]*wsClient, n)
-	cs := make([]*Conn, n)
+	cs := make([]Conn, n)
 	for i := range ws {
 		ws[i] = dialWS(t, s)
 		eventually(t, "OnOpen", func() bool { return h.opened.Load() == int64(i+1) })
@@ -246,7 +246,7 @@ func TestHeadRequest(t *testing.T) {
 func TestAcceptedAt(t *testing.T) {
 	h := newTestHandler()
 	ages := make(chan time.Duration, 1)
-	h.onOpen = func(c *Conn) { ages <- time.Since(c.AcceptedAt()) }
+	h.onOpen = func(c Conn) { ages <- time.Since(c.AcceptedAt()) }
 	s := startServer(t, h, testOptions())
 	before := time.Now()
 	w := dialRaw(t, s)

@@ -155,11 +155,11 @@ func (nopHandler) OnRequest(r *Request, d *Decision) {
 	}
 	d.Respond(200, "", "text/plain", okBody)
 }
-func (nopHandler) OnOpen(*Conn) {}
-func (nopHandler) OnMessage(c *Conn, op ws.OpCode, p []byte) {
+func (nopHandler) OnOpen(Conn) {}
+func (nopHandler) OnMessage(c Conn, op ws.OpCode, p []byte) {
 	_ = c.Write(op, p)
 }
-func (nopHandler) OnClose(*Conn, ws.StatusCode, error) {}
+func (nopHandler) OnClose(Conn, ws.StatusCode, error) {}
 
 var okBody = []byte("ok\n")
 
@@ -175,7 +175,7 @@ func fakeServer(tb interface{ Fatal(...any) }, h Handler) (*Server, *fakeConn) {
 	ev(s).OnOpen(fc)
 	fc.feed(upgradeRequest("/ws"))
 	ev(s).OnTraffic(fc)
-	if c := fc.ctx.(*Conn); c.phase() != stOpen {
+	if c := fc.ctx.(*conn); c.phase() != stOpen {
 		tb.Fatal("fake connection not upgraded")
 	}
 	return s, fc

@@ -57,7 +57,7 @@ func TestFDLimitServer(t *testing.T) {
 	}
 	h := newTestHandler()
 	var s *Server
-	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
+	h.onMessage = func(c Conn, op ws.OpCode, p []byte) {
 		if string(p) == "stats" {
 			st := s.Stats()
 			p = fmt.Appendf(nil, "open=%d total=%d refused=%d pauses=%d", st.ConnsOpen, st.ConnsTotal, st.FDRefused, st.ListenerPauses)

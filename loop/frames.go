@@ -18,7 +18,7 @@ import (
 // decodes every complete frame, then consumes all of buf: an incomplete
 // frame is moved into the connection's own buffer, since gnet does not call
 // back for bytes left in its buffer.
-func (l *evloop) websocket(c *Conn, buf []byte, start int) gnet.Action {
+func (l *evloop) websocket(c *conn, buf []byte, start int) gnet.Action {
 	p := c.part
 	if p == nil {
 		p = l.getPart(c)
@@ -82,7 +82,7 @@ func presize(b, rest []byte, maxMessage int64) []byte {
 
 // decode runs the decoder over data until it needs more bytes or the
 // connection stops reading frames, and returns the bytes consumed.
-func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
+func (l *evloop) decode(c *conn, p *partial, data []byte) int {
 	off := 0
 	// An empty input never completes a frame: stop without asking.
 	for off < len(data) {
@@ -116,7 +116,7 @@ func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
 				l.stats.MessagesIn.Add(1)
 				l.stats.BytesIn.Add(uint64(len(payload)))
 				l.depth++
-				l.srv.h.OnMessage(c, ev.Op, payload)
+				l.srv.h.OnMessage(c.handle(), ev.Op, payload)
 				l.leave()
 				l.trimInflate()
 			}
@@ -128,7 +128,7 @@ func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
 				l.writeFrame(c, ws.OpPong, 0, ev.Payload)
 				if l.srv.ctl != nil && c.phase() == stOpen {
 					l.depth++
-					l.srv.ctl.OnPing(c, ev.Payload)
+					l.srv.ctl.OnPing(c.handle(), ev.Payload)
 					l.leave()
 				}
 			}
@@ -136,7 +136,7 @@ func (l *evloop) decode(c *Conn, p *partial, data []byte) int {
 			// Any input counts as liveness: lastRead was updated.
 			if st == stOpen && l.srv.ctl != nil {
 				l.depth++
-				l.srv.ctl.OnPong(c, ev.Payload)
+				l.srv.ctl.OnPong(c.handle(), ev.Payload)
 				l.leave()
 			}
 		case frame.Close:

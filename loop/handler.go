@@ -22,8 +22,9 @@ type Handler interface {
 	// Decision answers 404. It is called on the loop goroutine; r and
 	// everything reachable from r.Head are valid only during the call, and
 	// the slices put in d must stay valid until it returns (the response is
-	// written right after). r.Conn may be kept: it becomes the WebSocket
-	// connection on upgrade, and its SetContext may be called here.
+	// written right after). r.Conn may be kept: it is the handle of the
+	// WebSocket connection on upgrade, and its SetContext may be called
+	// here.
 	//
 	// Requests the parser rejects (malformed heads, invalid WebSocket
 	// handshakes) are answered by the loop and never reach OnRequest.
@@ -31,7 +32,7 @@ type Handler interface {
 
 	// OnOpen is called on the loop goroutine once 101 Switching Protocols
 	// has been written. Frames sent from OnOpen follow the 101.
-	OnOpen(c *Conn)
+	OnOpen(c Conn)
 
 	// OnMessage delivers a complete text or binary message (op is
 	// ws.OpText or ws.OpBinary). It is called on the loop goroutine;
@@ -39,7 +40,7 @@ type Handler interface {
 	// buffer, or into the loop's inflate buffer for a message that
 	// arrived compressed, Decision.Deflate): copy it to keep it. Text
 	// payloads are valid UTF-8.
-	OnMessage(c *Conn, op ws.OpCode, payload []byte)
+	OnMessage(c Conn, op ws.OpCode, payload []byte)
 
 	// OnClose is called on the loop goroutine once, when the TCP connection
 	// of a connection that was opened (OnOpen) has ended. code is the code
@@ -51,7 +52,7 @@ type Handler interface {
 	// error, ...). Every method of c already returns ErrClosed. When the
 	// connection ended inside another Handler call (a Send whose write
 	// failed), OnClose runs once that call has returned.
-	OnClose(c *Conn, code ws.StatusCode, err error)
+	OnClose(c Conn, code ws.StatusCode, err error)
 }
 
 // ControlHandler may be implemented by a Handler to see the pings and pongs
@@ -64,8 +65,8 @@ type Handler interface {
 // deadlines. They are not called once the close handshake began. payload
 // (at most 125 bytes, unmasked) is valid only during the call.
 type ControlHandler interface {
-	OnPing(c *Conn, payload []byte)
-	OnPong(c *Conn, payload []byte)
+	OnPing(c Conn, payload []byte)
+	OnPong(c Conn, payload []byte)
 }
 
 // Request is the complete request head handed to Handler.OnRequest. It is
@@ -76,7 +77,7 @@ type Request struct {
 	// views point into the read buffer.
 	Head *parser.Request
 	// Conn is the connection the request arrived on.
-	Conn *Conn
+	Conn Conn
 	// WebSocket reports a valid WebSocket opening handshake (RFC 6455
 	// §4.2.1, checked by the parser): d.Upgrade may accept it. Otherwise the
 	// request is plain HTTP; Head.WantsUpgrade tells whether it asked for
@@ -263,16 +264,16 @@ func (d *Decision) Defer() { d.Action = ActDefer }
 type StreamHandler interface {
 	// OnStreamOpen is called once the 101 is written. Bytes written from
 	// it follow the 101.
-	OnStreamOpen(c *Conn)
+	OnStreamOpen(c Conn)
 	// OnData delivers the bytes that arrived, in order, beginning with
 	// those that followed the request head in the same packet. p is valid
 	// only during the call.
-	OnData(c *Conn, p []byte)
+	OnData(c Conn, p []byte)
 	// OnStreamClose is called once when the connection has ended. err is
 	// nil when the peer ended it (FIN) or the server did (Conn.Close),
 	// else why (a socket error, ErrIdleTimeout, ErrSlowConsumer,
 	// ErrShutdown).
-	OnStreamClose(c *Conn, err error)
+	OnStreamClose(c Conn, err error)
 }
 
 // HandoffHandler may be implemented by a Handler to take connections over
@@ -284,9 +285,10 @@ type StreamHandler interface {
 // closes its own descriptor, which only drops gnet's reference to the
 // socket (gnet closes a connection with close(2), never shutdown(2)), and
 // forgets the connection: no OnOpen, OnStreamOpen or OnClose follows. The
-// Conn's ID, RemoteAddr and ClientAddr stay readable.
+// Conn's ID, RemoteAddr and ClientAddr stay readable: the loop never
+// reuses the state of a connection it handed over.
 type HandoffHandler interface {
-	OnHandoff(c *Conn, fd int, rest []byte)
+	OnHandoff(c Conn, fd int, rest []byte)
 }
 
 // MaxWaitInput bounds the bytes a client may send after a deferred request

@@ -34,7 +34,7 @@ const (
 // where it stopped when more arrives), answers each complete request and,
 // after a 101, decodes the bytes that followed the head as frames in the
 // same call.
-func (l *evloop) head(c *Conn) gnet.Action {
+func (l *evloop) head(c *conn) gnet.Action {
 	buf := c.peekIn()
 	off := 0
 	if c.flags&fProxy != 0 {
@@ -98,7 +98,7 @@ func (l *evloop) head(c *Conn) gnet.Action {
 // timeout bounds the wait. A connection that does not start with a valid
 // header is closed without a response: the peer is not the proxy the
 // server was configured for, and must not be answered as if it were.
-func (l *evloop) proxyHeader(c *Conn, buf []byte) (int, bool) {
+func (l *evloop) proxyHeader(c *conn, buf []byte) (int, bool) {
 	h := &l.proxy
 	n, err := parser.ParseProxy(buf, h)
 	if err == parser.ErrNeedMore && len(buf) < parser.ProxyV2MaxLen {
@@ -119,7 +119,7 @@ func (l *evloop) proxyHeader(c *Conn, buf []byte) (int, bool) {
 }
 
 // request answers the complete head in c.req.
-func (l *evloop) request(c *Conn) int {
+func (l *evloop) request(c *conn) int {
 	r := c.req
 	s := l.srv
 	if s.draining.Load() {
@@ -146,7 +146,7 @@ func (l *evloop) request(c *Conn) int {
 
 	d := &l.dec
 	d.reset()
-	l.req = Request{Head: r, Conn: c, WebSocket: isWS, WebSocketErr: wsErr}
+	l.req = Request{Head: r, Conn: c.handle(), WebSocket: isWS, WebSocketErr: wsErr}
 	l.depth++
 	s.h.OnRequest(&l.req, d)
 	l.leave()
@@ -235,7 +235,7 @@ func (l *evloop) request(c *Conn) int {
 // reject answers d's error status (404 when none; 500 for an ActDefer
 // that cannot be honoured) with d.Reason as the body (the status's phrase
 // when empty) and closes c once it is written.
-func (l *evloop) reject(c *Conn, d *Decision) {
+func (l *evloop) reject(c *conn, d *Decision) {
 	if d.Action == ActDefer {
 		l.respondError(c, errDeferPlain)
 		return
@@ -257,7 +257,7 @@ func (l *evloop) trimResp() {
 }
 
 // opened makes c a WebSocket connection once its 101 is written.
-func (l *evloop) opened(c *Conn, maxMessage int64) {
+func (l *evloop) opened(c *conn, maxMessage int64) {
 	if maxMessage <= 0 {
 		maxMessage = l.srv.opts.MaxMessage
 	}
@@ -265,13 +265,13 @@ func (l *evloop) opened(c *Conn, maxMessage int64) {
 	l.stats.HandshakesOK.Add(1)
 	l.enterOpen(c)
 	l.depth++
-	l.srv.h.OnOpen(c)
+	l.srv.h.OnOpen(c.handle())
 	l.leave()
 }
 
 // enterOpen moves c, whose 101 is written, to the open phase: a WebSocket
 // or a stream (xfStream set before).
-func (l *evloop) enterOpen(c *Conn) {
+func (l *evloop) enterOpen(c *conn) {
 	if c.req != nil { // nil after a deferred decision
 		l.putReq(c.req)
 		c.req = nil

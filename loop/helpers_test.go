@@ -36,14 +36,14 @@ type closeInfo struct {
 // Messages are echoed unless onMessage is set.
 type testHandler struct {
 	onRequest func(r *Request, d *Decision) bool // true: handled
-	onMessage func(c *Conn, op ws.OpCode, p []byte)
-	onOpen    func(c *Conn)
+	onMessage func(c Conn, op ws.OpCode, p []byte)
+	onOpen    func(c Conn)
 
 	opened atomic.Int64
 	closes chan closeInfo
 
 	mu    sync.Mutex
-	conns []*Conn
+	conns []Conn
 }
 
 func newTestHandler() *testHandler {
@@ -75,7 +75,7 @@ func (h *testHandler) OnRequest(r *Request, d *Decision) {
 	}
 }
 
-func (h *testHandler) OnOpen(c *Conn) {
+func (h *testHandler) OnOpen(c Conn) {
 	h.opened.Add(1)
 	h.mu.Lock()
 	h.conns = append(h.conns, c)
@@ -85,7 +85,7 @@ func (h *testHandler) OnOpen(c *Conn) {
 	}
 }
 
-func (h *testHandler) OnMessage(c *Conn, op ws.OpCode, p []byte) {
+func (h *testHandler) OnMessage(c Conn, op ws.OpCode, p []byte) {
 	if h.onMessage != nil {
 		h.onMessage(c, op, p)
 		return
@@ -93,7 +93,7 @@ func (h *testHandler) OnMessage(c *Conn, op ws.OpCode, p []byte) {
 	_ = c.Write(op, p)
 }
 
-func (h *testHandler) OnClose(c *Conn, code ws.StatusCode, err error) {
+func (h *testHandler) OnClose(c Conn, code ws.StatusCode, err error) {
 	select {
 	case h.closes <- closeInfo{c.ID(), code, err}:
 	default:

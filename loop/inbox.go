@@ -48,7 +48,8 @@ const (
 
 // inboxOp is one piece of work handed to a loop.
 type inboxOp struct {
-	c      *Conn
+	c      *conn
+	id     uint64                     // the connection c held when the op was queued
 	buf    *bytebufferpool.ByteBuffer // an owned frame, nil for shared or opExec
 	shared []byte                     // a frame shared with other receivers (SendFrame)
 	fn     func()
@@ -142,9 +143,9 @@ func (l *evloop) postSend(op *inboxOp) error {
 		in.mu.Unlock()
 		return ErrClosed
 	}
-	if c.phase() != stOpen {
+	if p := c.phaseOf(op.id); p != stOpen {
 		in.mu.Unlock()
-		return c.openErr()
+		return phaseErr(p)
 	}
 	if int(c.pending.Add(op.n))-int(op.n) > l.srv.opts.MaxOutbound {
 		c.pending.Add(-op.n)
@@ -226,14 +227,14 @@ func (l *evloop) do(op *inboxOp) {
 		return
 	case opSend:
 		c.pending.Add(-op.n)
-		if c.phase() != stClosed {
+		if c.phase() != stClosed && c.id.Load() == op.id {
 			l.write(c, op.bytes())
 			if c.phase() == stOpen && c.gc.OutboundBuffered() > l.srv.opts.MaxOutbound {
 				l.slowConsumer(c)
 			}
 		}
 	case opRaw:
-		if c.phase() != stClosed {
+		if c.phase() != stClosed && c.id.Load() == op.id {
 			if l.cur == c {
 				l.flush()
 			}
@@ -241,7 +242,7 @@ func (l *evloop) do(op *inboxOp) {
 		}
 	case opClose:
 		c.pending.Add(-op.n)
-		if c.phase() != stClosed {
+		if c.phase() != stClosed && c.id.Load() == op.id {
 			l.write(c, op.bytes())
 			l.closeWritten(c, op.code, op.why, nil)
 		}

@@ -230,7 +230,7 @@ func (s *Server) reachAddr() net.Addr {
 // it go to the handshake. Until then they stay in gnet's buffer. A
 // connection that does not begin with a valid header is closed without a
 // word (Stats.ProxyErrors), and its handshake ends. Loop goroutine.
-func (l *evloop) proxyBeforeTLS(c *Conn, buf []byte) (int, bool) {
+func (l *evloop) proxyBeforeTLS(c *conn, buf []byte) (int, bool) {
 	n, ok := l.proxyHeader(c, buf)
 	if ok {
 		return n, true

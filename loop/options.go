@@ -31,6 +31,7 @@ const (
 	DefaultTimerResolution  = 100 * time.Millisecond
 	DefaultMaxTLSHandshakes = 1024
 	DefaultTLSCipherIdle    = 2 * time.Second
+	DefaultConnPool         = 4096
 )
 
 // ListenOff as Options.Addr turns the plain listener off: only
@@ -156,6 +157,25 @@ type Options struct {
 	// At most 1 GiB. Default DefaultMaxOutbound (4 MiB).
 	MaxOutbound int
 
+	// ConnPool is how many closed connections' state (about 144 bytes
+	// each) every event loop keeps to give to the connections it accepts
+	// next, so that a handshake allocates nothing in upgate's code while
+	// connections come and go. The kept state is memory the loop does not
+	// give back after a wave of closes. Negative: keep none. At most
+	// 1 << 20. Default DefaultConnPool (4096).
+	ConnPool int
+
+	// KeepContext keeps the value given to Conn.SetContext with the
+	// connection's state when the loop reuses that state for a later
+	// connection (ConnPool), instead of dropping it: a Handler that keeps
+	// its own per-connection state there finds it again in the next
+	// OnRequest on that state (Request.Conn.Context()) and may reuse it,
+	// so that it allocates nothing per handshake either. Such a Handler
+	// must reset what it reuses, and read it from other goroutines only
+	// through fields that are safe to race with that reset, checking
+	// Conn.Current after the read (the gateway does so).
+	KeepContext bool
+
 	// HandshakeTimeout bounds the time from accept (or from the previous
 	// response on a keep-alive connection) to a complete request head (and
 	// PROXY protocol header, with ProxyProtocol; and TLS handshake, with
@@ -249,6 +269,14 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.MaxOutbound > maxAsyncFrame {
 		o.MaxOutbound = maxAsyncFrame
+	}
+	switch {
+	case o.ConnPool == 0:
+		o.ConnPool = DefaultConnPool
+	case o.ConnPool < 0:
+		o.ConnPool = 0
+	case o.ConnPool > 1<<20:
+		o.ConnPool = 1 << 20
 	}
 	defaultDuration(&o.HandshakeTimeout, DefaultHandshakeTimeout)
 	defaultDuration(&o.IdleTimeout, DefaultIdleTimeout)

@@ -297,7 +297,7 @@ func (s *Server) stop() {
 
 // drainTask runs on a loop during Shutdown.
 func (l *evloop) drainTask() {
-	l.sweep(func(c *Conn) {
+	l.sweep(func(c *conn) {
 		switch c.phase() {
 		case stOpen:
 			l.startClose(c, ws.StatusGoingAway, "server shutting down", whyShutdown)
@@ -430,8 +430,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.fd.watch(n)
 	s.fd.shed(gc.Fd())
 	remote, _ := gc.RemoteAddr().(*net.TCPAddr)
-	c := &Conn{gc: gc, l: l, remote: remote, id: s.nextID.Add(1), tslot: -1,
-		accepted: int64(time.Since(s.start))}
+	c := l.newConn(gc, s.nextID.Add(1), remote)
 	if s.opts.ProxyProtocol {
 		c.flags |= fProxy
 	}
@@ -442,7 +441,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.mark = l.tickNow() + s.hsTicks
 	l.arm(c)
 	if secure {
-		c.xf |= xfTLS
+		c.setKind(xfTLS)
 		l.stats.TLSConnsOpen.Add(1)
 		l.stats.TLSConnsTotal.Add(1)
 		l.startTLS(c)
@@ -452,7 +451,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 
 // OnTraffic implements gnet.EventHandler: the read callback. Loop goroutine.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*Conn)
+	c, ok := gc.Context().(*conn)
 	if !ok {
 		if w, ok := gc.Context().(*wakerMark); ok {
 			_, _ = gc.Discard(gc.InboundBuffered())
@@ -492,6 +491,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	case stClosed:
 		l.releaseAux(c)
 		l.endTLS(c)
+		l.recycle(c) // when gnet closed it within this callback
 		return gnet.Close
 	case stFlushing, stLinger:
 		l.releaseAux(c)
@@ -501,7 +501,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 
 // serve hands c's input to the read callback of its phase. Loop goroutine,
 // with l.cur set to c.
-func (l *evloop) serve(c *Conn) gnet.Action {
+func (l *evloop) serve(c *conn) gnet.Action {
 	var act gnet.Action
 	switch c.phase() {
 	case stHead:
@@ -530,7 +530,7 @@ func (l *evloop) serve(c *Conn) gnet.Action {
 // goroutine.
 func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s := (*Server)(e)
-	c, ok := gc.Context().(*Conn)
+	c, ok := gc.Context().(*conn)
 	if !ok {
 		return gnet.None
 	}
@@ -549,12 +549,13 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.closedOne()
 	l.stats.ConnsOpen.Add(-1)
-	if c.xf&xfTLS != 0 {
+	if c.kind()&xfTLS != 0 {
 		l.stats.TLSConnsOpen.Add(-1)
 	}
 	why := c.err()
 	delete(l.perrs, c)
 	if c.flags&fUpgraded == 0 {
+		l.recycle(c)
 		return gnet.None
 	}
 	l.stats.WebSocketsOpen.Add(-1)
@@ -568,6 +569,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 			why = err
 		}
 		l.reportClose(c, 0, why)
+		l.recycle(c)
 		return gnet.None
 	}
 	code := c.code
@@ -586,6 +588,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	l.stats.closed(code)
 	l.reportClose(c, code, why)
+	l.recycle(c)
 	return gnet.None
 }
 

@@ -161,7 +161,7 @@ func TestSubprotocolAndContext(t *testing.T) {
 		r.Conn.SetContext("route:" + string(r.Head.Path()))
 		return false
 	}
-	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
+	h.onMessage = func(c Conn, op ws.OpCode, p []byte) {
 		_ = c.Send(op, []byte(c.Context().(string)))
 	}
 	s := startServer(t, h, testOptions())
@@ -222,10 +222,10 @@ func TestBroadcastSendFrame(t *testing.T) {
 	h := newTestHandler()
 	const n = 100
 	shared := serverFrame(ws.OpText, []byte("to everyone"))
-	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
+	h.onMessage = func(c Conn, op ws.OpCode, p []byte) {
 		// From a loop: send to every connection, some on other loops.
 		h.mu.Lock()
-		conns := append([]*Conn(nil), h.conns...)
+		conns := append([]Conn(nil), h.conns...)
 		h.mu.Unlock()
 		for _, o := range conns {
 			if err := o.SendFrame(shared); err != nil {
@@ -240,7 +240,7 @@ func TestBroadcastSendFrame(t *testing.T) {
 	}
 	eventually(t, "every OnOpen", func() bool { return h.opened.Load() == n })
 	h.mu.Lock()
-	conns := append([]*Conn(nil), h.conns...)
+	conns := append([]Conn(nil), h.conns...)
 	h.mu.Unlock()
 	for _, c := range conns {
 		if err := c.SendFrame(shared); err != nil {
@@ -262,11 +262,11 @@ func TestBroadcastSendFrame(t *testing.T) {
 type recorder struct {
 	nopHandler
 	log    []string
-	onMsg  func(c *Conn)
+	onMsg  func(c Conn)
 	closed []error
 }
 
-func (r *recorder) OnMessage(c *Conn, op ws.OpCode, p []byte) {
+func (r *recorder) OnMessage(c Conn, op ws.OpCode, p []byte) {
 	r.log = append(r.log, "message "+string(p))
 	if r.onMsg != nil {
 		r.onMsg(c)
@@ -274,7 +274,7 @@ func (r *recorder) OnMessage(c *Conn, op ws.OpCode, p []byte) {
 	r.log = append(r.log, "message end")
 }
 
-func (r *recorder) OnClose(c *Conn, code ws.StatusCode, err error) {
+func (r *recorder) OnClose(c Conn, code ws.StatusCode, err error) {
 	r.log = append(r.log, "close "+strconv.FormatUint(c.ID(), 10))
 	r.closed = append(r.closed, err)
 }
@@ -289,8 +289,8 @@ func TestOnCloseNotNested(t *testing.T) {
 	ev(s).OnOpen(other)
 	other.feed(upgradeRequest("/ws"))
 	ev(s).OnTraffic(other)
-	d := other.ctx.(*Conn)
-	r.onMsg = func(*Conn) {
+	d := other.ctx.(*conn).handle()
+	r.onMsg = func(Conn) {
 		other.failWrite = true
 		_ = d.Send(ws.OpText, []byte("doomed"))
 		if d.Send(ws.OpText, []byte("again")) != ErrClosed {
@@ -315,7 +315,7 @@ func TestZeroConn(t *testing.T) {
 		t.Fatal("zero Conn")
 	}
 	c.SetContext(1)
-	if c.Context() != 1 || c.ID() != 0 || c.RemoteAddr() != nil {
+	if c.Context() != nil || c.ID() != 0 || c.RemoteAddr() != nil || !c.IsZero() || c.Write(ws.OpText, nil) != ErrNotOpen {
 		t.Fatal("zero Conn accessors")
 	}
 }

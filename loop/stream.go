@@ -42,7 +42,7 @@ var (
 // switchStream writes the 101 of an ActSwitch and opens c as a stream,
 // unless d asks for a handoff (the caller hands c over). It reports false
 // when c was answered an error instead.
-func (l *evloop) switchStream(c *Conn, d *Decision) bool {
+func (l *evloop) switchStream(c *conn, d *Decision) bool {
 	if l.srv.sh == nil && !d.Handoff || len(d.Protocol) == 0 {
 		l.respondError(c, errNoStream)
 		return false
@@ -56,12 +56,12 @@ func (l *evloop) switchStream(c *Conn, d *Decision) bool {
 	if d.Handoff {
 		return true
 	}
-	c.xf |= xfStream
+	c.setKind(xfStream)
 	l.stats.StreamsOpen.Add(1)
 	l.stats.StreamsTotal.Add(1)
 	l.enterOpen(c)
 	l.depth++
-	l.srv.sh.OnStreamOpen(c)
+	l.srv.sh.OnStreamOpen(c.handle())
 	l.leave()
 	return true
 }
@@ -69,8 +69,8 @@ func (l *evloop) switchStream(c *Conn, d *Decision) bool {
 // canHandoff reports whether c may be handed over as d asks, and answers
 // 500 when not: the Handler must take it, and the loop must not hold state
 // the new owner would need (TLS, a compression agreement).
-func (l *evloop) canHandoff(c *Conn, d *Decision) bool {
-	if l.srv.hh == nil || c.xf&xfTLS != 0 || d.Compression.Enabled {
+func (l *evloop) canHandoff(c *conn, d *Decision) bool {
+	if l.srv.hh == nil || c.kind()&xfTLS != 0 || d.Compression.Enabled {
 		l.respondError(c, errHandoff)
 		return false
 	}
@@ -83,7 +83,7 @@ func (l *evloop) canHandoff(c *Conn, d *Decision) bool {
 // elsewhere. A 101 still in gnet's outbound buffer (the socket's send
 // buffer was full) cannot be handed over: c is then closed unanswered
 // further, as a failed write would.
-func (l *evloop) handoff(c *Conn, rest []byte) {
+func (l *evloop) handoff(c *conn, rest []byte) {
 	if c == l.cur {
 		l.flush()
 	}
@@ -98,20 +98,20 @@ func (l *evloop) handoff(c *Conn, rest []byte) {
 	if err != nil {
 		return
 	}
-	c.xf |= xfHandoff
+	c.setKind(xfHandoff)
 	l.stats.Handoffs.Add(1)
 	l.depth++
-	l.srv.hh.OnHandoff(c, fd, rest)
+	l.srv.hh.OnHandoff(c.handle(), fd, rest)
 	l.leave()
 }
 
 // stream is the read callback of an open stream connection: it delivers
 // buf[start:] to OnData and consumes buf.
-func (l *evloop) stream(c *Conn, buf []byte, start int) gnet.Action {
+func (l *evloop) stream(c *conn, buf []byte, start int) gnet.Action {
 	if data := buf[start:]; len(data) > 0 && c.phase() == stOpen {
 		l.stats.BytesIn.Add(uint64(len(data)))
 		l.depth++
-		l.srv.sh.OnData(c, data)
+		l.srv.sh.OnData(c.handle(), data)
 		l.leave()
 	}
 	if c.phase() == stClosed {
@@ -127,9 +127,10 @@ func (l *evloop) stream(c *Conn, buf []byte, start int) gnet.Action {
 // ErrNotStream on a WebSocket connection, ErrClosed once the stream is
 // closing, and ErrSlowConsumer when the outbound queue is over
 // Options.MaxOutbound (the stream is then closed).
-func (c *Conn) WriteStream(p []byte) error {
-	if c.detached() {
-		return ErrNotOpen
+func (h Conn) WriteStream(p []byte) error {
+	c, err := h.onLoop()
+	if err != nil {
+		return err
 	}
 	if !c.stream() {
 		return ErrNotStream
@@ -152,33 +153,32 @@ func (c *Conn) WriteStream(p []byte) error {
 // writes queued before it. p may be reused once SendStream returns. Errors
 // are those of WriteStream, plus ErrTooLarge beyond 1 GiB; a nil error
 // means p is queued: it is written unless the connection ends first.
-func (c *Conn) SendStream(p []byte) error {
-	if c.detached() {
+func (h Conn) SendStream(p []byte) error {
+	if h.c == nil {
 		return ErrNotOpen
 	}
-	if !c.stream() {
+	if !h.c.stream() {
+		if h.on() == nil {
+			return ErrClosed
+		}
 		return ErrNotStream
 	}
 	if len(p) > maxAsyncFrame {
 		return ErrTooLarge
 	}
-	if c.phase() != stOpen {
-		return c.openErr()
+	c, err := h.anyGoroutine()
+	if err != nil {
+		return err
 	}
-	o := inboxOp{kind: opSend, c: c, n: int32(len(p)), buf: bytebufferpool.Get()}
+	o := inboxOp{kind: opSend, c: c, id: h.id, n: int32(len(p)), buf: bytebufferpool.Get()}
 	o.buf.B = append(o.buf.B[:0], p...)
 	if err := c.l.postSend(&o); err != nil {
 		o.drop()
 		if err == ErrSlowConsumer {
-			c.slowAsync()
+			c.slowAsync(h.id)
 		}
 		return err
 	}
 	c.l.stats.BytesOut.Add(uint64(len(p)))
 	return nil
 }
-
-// IsStream reports whether c was switched to a byte stream
-// (Decision.Switch) rather than to WebSocket. Any goroutine once the
-// Handler has the open connection.
-func (c *Conn) IsStream() bool { return c.stream() }

@@ -30,7 +30,7 @@ type streamHandler struct {
 	protocols []parser.Protocol
 	defer_    bool
 
-	streamOpen  chan *Conn
+	streamOpen  chan Conn
 	streamEnd   chan error
 	handoffRest chan []byte
 	handoffFD   chan int
@@ -40,7 +40,7 @@ func newStreamHandler() *streamHandler {
 	return &streamHandler{
 		testHandler: newTestHandler(),
 		protocols:   []parser.Protocol{{Name: "foo", Version: "2"}, {Name: "foo", Version: "3"}},
-		streamOpen:  make(chan *Conn, 16),
+		streamOpen:  make(chan Conn, 16),
 		streamEnd:   make(chan error, 16),
 		handoffRest: make(chan []byte, 16),
 		handoffFD:   make(chan int, 16),
@@ -80,15 +80,15 @@ func (h *streamHandler) OnRequest(r *Request, d *Decision) {
 	d.Switch(token)
 }
 
-func (h *streamHandler) OnStreamOpen(c *Conn) { h.streamOpen <- c }
+func (h *streamHandler) OnStreamOpen(c Conn) { h.streamOpen <- c }
 
-func (h *streamHandler) OnData(c *Conn, p []byte) {
+func (h *streamHandler) OnData(c Conn, p []byte) {
 	_ = c.WriteStream(bytes.ToUpper(p))
 }
 
-func (h *streamHandler) OnStreamClose(c *Conn, err error) { h.streamEnd <- err }
+func (h *streamHandler) OnStreamClose(c Conn, err error) { h.streamEnd <- err }
 
-func (h *streamHandler) OnHandoff(c *Conn, fd int, rest []byte) {
+func (h *streamHandler) OnHandoff(c Conn, fd int, rest []byte) {
 	h.handoffRest <- append([]byte(nil), rest...)
 	h.handoffFD <- fd
 }

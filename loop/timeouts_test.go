@@ -155,7 +155,7 @@ func TestPingPongDeadline(t *testing.T) {
 // client that does not answer is dropped after CloseTimeout.
 func TestServerClose(t *testing.T) {
 	h := newTestHandler()
-	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
+	h.onMessage = func(c Conn, op ws.OpCode, p []byte) {
 		switch string(p) {
 		case "bye":
 			_ = c.Send(ws.OpText, []byte("last words"))
@@ -223,7 +223,7 @@ func TestSlowConsumer(t *testing.T) {
 	var mu sync.Mutex
 	sent := map[string]int{}
 	h := newTestHandler()
-	h.onMessage = func(c *Conn, op ws.OpCode, p []byte) {
+	h.onMessage = func(c Conn, op ws.OpCode, p []byte) {
 		mode := string(p)
 		flood := func() {
 			n := 0
@@ -323,7 +323,7 @@ func TestShutdownDrain(t *testing.T) {
 	}
 	// Queue messages from other goroutines, then drain at once.
 	h.mu.Lock()
-	conns := append([]*Conn(nil), h.conns...)
+	conns := append([]Conn(nil), h.conns...)
 	h.mu.Unlock()
 	for _, c := range conns {
 		for k := range 100 {

@@ -29,7 +29,7 @@ var errTimeout = &parser.Error{Status: 408, Reason: "loop: request head not rece
 // before reports whether tick a is before tick b (wrap-around safe).
 func before(a, b uint32) bool { return int32(a-b) < 0 }
 
-func (l *evloop) link(c *Conn, at uint32) {
+func (l *evloop) link(c *conn, at uint32) {
 	i := int16(at & wheelMask)
 	c.tat, c.tslot = at, i
 	c.tprev = nil
@@ -40,7 +40,7 @@ func (l *evloop) link(c *Conn, at uint32) {
 	l.lists[i] = c
 }
 
-func (l *evloop) unlink(c *Conn) {
+func (l *evloop) unlink(c *conn) {
 	if c.tslot < 0 {
 		return
 	}
@@ -57,7 +57,7 @@ func (l *evloop) unlink(c *Conn) {
 
 // schedule (re)arms c's timer to fire at tick at, or at the next tick when
 // at is not in the future.
-func (l *evloop) schedule(c *Conn, at uint32) {
+func (l *evloop) schedule(c *conn, at uint32) {
 	l.unlink(c)
 	if !before(l.now, at) {
 		at = l.now + 1
@@ -109,7 +109,7 @@ func (l *evloop) advance() {
 
 // sweep calls fn for every connection of the loop. fn may re-arm, close or
 // leave the connection; one left alone keeps its deadline.
-func (l *evloop) sweep(fn func(*Conn)) {
+func (l *evloop) sweep(fn func(*conn)) {
 	for i := 0; i < wheelSize; i++ {
 		l.collect(i)
 		for c := l.lists[workList]; c != nil; c = l.lists[workList] {
@@ -149,7 +149,7 @@ func (l *evloop) tickNow() uint32 {
 func (l *evloop) park() uint32 { return l.now + wheelSize - 1 }
 
 // arm schedules c's next timer from its state.
-func (l *evloop) arm(c *Conn) {
+func (l *evloop) arm(c *conn) {
 	s := l.srv
 	switch c.phase() {
 	case stHead, stWait:
@@ -185,7 +185,7 @@ func (l *evloop) arm(c *Conn) {
 
 // fire handles c's expired timer. Every live connection keeps a timer: when
 // the step taken did not schedule one, fire re-arms c from its state.
-func (l *evloop) fire(c *Conn) {
+func (l *evloop) fire(c *conn) {
 	switch c.phase() {
 	case stHead:
 		switch {
@@ -256,7 +256,7 @@ func (l *evloop) fire(c *Conn) {
 // behind (a long task, CPU contention) must not judge its connections on
 // input it did not look at. Such a deadline is put off until the bytes are
 // read, one tick at a time.
-func (l *evloop) checkOpen(c *Conn) {
+func (l *evloop) checkOpen(c *conn) {
 	s := l.srv
 	idle := s.idleTicks > 0 && !before(l.now, c.lastRead+s.idleTicks)
 	pong := false
@@ -292,7 +292,7 @@ func (l *evloop) checkOpen(c *Conn) {
 // unread reports whether input waits in c's socket that the loop has not
 // read yet, and counts the deadline it puts off. It costs an ioctl(2), made
 // only when a deadline is due.
-func (l *evloop) unread(c *Conn) bool {
+func (l *evloop) unread(c *conn) bool {
 	if unreadBytes(c.gc.Fd()) == 0 {
 		return false
 	}
@@ -308,7 +308,7 @@ const deferStep = time.Second
 // judged again deferTicks later: often enough that a connection is not
 // kept long after its input was read, seldom enough that a loop far behind
 // does not spend its time asking every socket again at every tick.
-func (l *evloop) postpone(c *Conn) {
+func (l *evloop) postpone(c *conn) {
 	l.schedule(c, l.now+l.srv.deferTicks)
 }
 
@@ -320,9 +320,9 @@ func (l *evloop) postpone(c *Conn) {
 // burst at every interval, forever; jittered, their phases drift apart.
 // Pings only come early, never late, so a load balancer's idle timeout set
 // above PingInterval is still never reached.
-func (l *evloop) pingDue(c *Conn) uint32 {
+func (l *evloop) pingDue(c *conn) uint32 {
 	s := l.srv
-	return c.lastRead + s.pingTicks - pingJitter(c.id, c.lastRead, s.pingTicks)
+	return c.lastRead + s.pingTicks - pingJitter(c.id.Load(), c.lastRead, s.pingTicks)
 }
 
 // pingJitter returns a pseudo-random number of ticks in [0, interval/4]
@@ -344,7 +344,7 @@ func pingJitter(id uint64, last, interval uint32) uint32 {
 // by other goroutines, an empty outbound buffer), so that the client can
 // tell the gateway's policy from a crash; it does not wait for an answer
 // from a peer that did not answer the ping either.
-func (l *evloop) pongClose(c *Conn) {
+func (l *evloop) pongClose(c *conn) {
 	c.why = whyPong
 	if c.leaveOpen(stClosing) {
 		l.fence()

@@ -76,7 +76,7 @@ type tlsState struct {
 
 // transport is the net.Conn under a tls.Conn.
 type transport struct {
-	c *Conn
+	c *conn
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -185,7 +185,7 @@ func (t *transport) Write(p []byte) (int, error) {
 		}
 		buf := bytebufferpool.Get()
 		buf.B = append(buf.B[:0], p...)
-		if !t.c.l.post(inboxOp{kind: opRaw, c: t.c, buf: buf}) {
+		if !t.c.l.post(inboxOp{kind: opRaw, c: t.c, id: t.c.id.Load(), buf: buf}) {
 			bytebufferpool.Put(buf)
 			return 0, errTransportClosed
 		}
@@ -223,7 +223,7 @@ func (t *transport) Close() error {
 }
 
 func (t *transport) LocalAddr() net.Addr              { return t.c.gc.LocalAddr() }
-func (t *transport) RemoteAddr() net.Addr             { return t.c.RemoteAddr() }
+func (t *transport) RemoteAddr() net.Addr             { return t.c.handle().RemoteAddr() }
 func (t *transport) SetDeadline(time.Time) error      { return nil }
 func (t *transport) SetReadDeadline(time.Time) error  { return nil }
 func (t *transport) SetWriteDeadline(time.Time) error { return nil }
@@ -243,7 +243,7 @@ func (s *Server) tlsAcquire() bool {
 // connection costs what a plain one waiting for its request head does, no
 // goroutine, no *tls.Conn and no handshake slot, however slowly its
 // ClientHello comes. Loop goroutine.
-func (l *evloop) startTLS(c *Conn) {
+func (l *evloop) startTLS(c *conn) {
 	t := &transport{c: c, blocking: true, async: true}
 	t.cond.L = &t.mu
 	c.extra().tls = &tlsState{tr: t}
@@ -254,7 +254,7 @@ func (l *evloop) startTLS(c *Conn) {
 // see that it is not a handshake record (for crypto/tls to answer). false
 // when every slot is taken: c is closed and counted in Stats.TLSRefused.
 // Loop goroutine.
-func (l *evloop) beginHandshake(c *Conn) bool {
+func (l *evloop) beginHandshake(c *conn) bool {
 	st := c.tlsSt()
 	if st.conn != nil || !st.tr.firstRecord() {
 		return true
@@ -287,14 +287,14 @@ func (t *transport) firstRecord() bool {
 
 // handshake runs c's TLS handshake and hands the result to the loop. The
 // slot is free again before the loop hears of it.
-func (l *evloop) handshake(c *Conn, st *tlsState) {
+func (l *evloop) handshake(c *conn, st *tlsState) {
 	err := st.conn.HandshakeContext(context.Background())
 	<-l.srv.tlsSlots
 	l.post(inboxOp{kind: opExec, fn: func() { l.handshakeDone(c, err) }})
 }
 
 // handshakeDone runs on the loop once c's handshake goroutine is done.
-func (l *evloop) handshakeDone(c *Conn, err error) {
+func (l *evloop) handshakeDone(c *conn, err error) {
 	st := c.tlsSt()
 	if err != nil {
 		l.handshakeFailed(c, err) // tlsfail.go
@@ -338,7 +338,7 @@ func (l *evloop) handshakeDone(c *Conn, err error) {
 // tlsTraffic takes the ciphertext of c's read callback: to the handshake
 // goroutine, or decrypted into c's plaintext buffer. false when c was
 // closed. Loop goroutine.
-func (l *evloop) tlsTraffic(c *Conn) bool {
+func (l *evloop) tlsTraffic(c *conn) bool {
 	st := c.tlsSt()
 	gc := c.gc
 	buf, _ := gc.Peek(-1)
@@ -461,7 +461,7 @@ func (l *evloop) putPlain(st *tlsState) {
 
 // peekIn returns the input not consumed yet: gnet's buffer, or the
 // plaintext of a TLS connection. Loop goroutine.
-func (c *Conn) peekIn() []byte {
+func (c *conn) peekIn() []byte {
 	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return nil
@@ -473,7 +473,7 @@ func (c *Conn) peekIn() []byte {
 }
 
 // discardIn consumes n bytes of the input. Loop goroutine.
-func (c *Conn) discardIn(n int) {
+func (c *conn) discardIn(n int) {
 	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return
@@ -498,7 +498,7 @@ func discard(gc gnet.Conn, n int) {
 }
 
 // inBuffered returns the bytes of input not consumed yet. Loop goroutine.
-func (c *Conn) inBuffered() int {
+func (c *conn) inBuffered() int {
 	if st := c.tlsSt(); st != nil {
 		if st.plain == nil {
 			return 0
@@ -510,7 +510,7 @@ func (c *Conn) inBuffered() int {
 
 // out writes b to c's socket, encrypted for a TLS connection (dropped
 // before its handshake is done: nothing is due then). Loop goroutine.
-func (l *evloop) out(c *Conn, b []byte) {
+func (l *evloop) out(c *conn, b []byte) {
 	if st := c.tlsSt(); st != nil {
 		switch {
 		case st.rec != nil:
@@ -524,7 +524,7 @@ func (l *evloop) out(c *Conn, b []byte) {
 }
 
 // outv writes the buffers of iov as out does.
-func (l *evloop) outv(c *Conn, iov [][]byte) {
+func (l *evloop) outv(c *conn, iov [][]byte) {
 	if st := c.tlsSt(); st != nil && st.rec != nil && len(iov) == 2 {
 		l.recOut(c, st, iov[0], iov[1])
 		return
@@ -540,7 +540,7 @@ func (l *evloop) outv(c *Conn, iov [][]byte) {
 
 // endTLS runs when c closes: a handshake goroutine blocked in Read
 // returns, and the plaintext buffer goes back. Loop goroutine.
-func (l *evloop) endTLS(c *Conn) {
+func (l *evloop) endTLS(c *conn) {
 	if st := c.tlsSt(); st != nil {
 		st.closeTransport()
 		l.putPlain(st)

@@ -118,7 +118,7 @@ func (s *Server) handoverConfig() *tls.Config {
 // handover replaces st's *tls.Conn by the loop's record layer when the
 // handshake allows it (see above), and decrypts what came behind the
 // client's Finished either way. Loop goroutine, right after the handshake.
-func (l *evloop) handover(c *Conn, st *tlsState) {
+func (l *evloop) handover(c *conn, st *tlsState) {
 	t := st.tr
 	cs := st.info
 	k := &t.keys
@@ -154,7 +154,7 @@ func (l *evloop) handover(c *Conn, st *tlsState) {
 // cut short stays in gnet's buffer, or in the carry when it began there.
 // On close_notify or an error st.err is set; an error of the peer's gets
 // its alert first. Loop goroutine.
-func (l *evloop) recDecrypt(c *Conn, st *tlsState, src []byte) int {
+func (l *evloop) recDecrypt(c *conn, st *tlsState, src []byte) int {
 	if st.plain == nil {
 		st.plain = l.getPlain()
 	}
@@ -191,7 +191,7 @@ func (l *evloop) recDecrypt(c *Conn, st *tlsState, src []byte) int {
 }
 
 // recAlert writes alert a to c. Loop goroutine.
-func (l *evloop) recAlert(c *Conn, st *tlsState, a tlsrec.Alert) {
+func (l *evloop) recAlert(c *conn, st *tlsState, a tlsrec.Alert) {
 	out, err := st.rec.Alert(l.tlsBuf[:0], a)
 	l.tlsBuf = out[:0]
 	if err == nil {
@@ -203,7 +203,7 @@ func (l *evloop) recAlert(c *Conn, st *tlsState, a tlsrec.Alert) {
 const tlsChunk = 4 * tlsrec.MaxPlaintext
 
 // recOut seals a then b as records and writes them to c. Loop goroutine.
-func (l *evloop) recOut(c *Conn, st *tlsState, a, b []byte) {
+func (l *evloop) recOut(c *conn, st *tlsState, a, b []byte) {
 	st.used = l.now
 	defer l.tlsArmIdle(c, st.rec.Holding())
 	for len(a)+len(b) > 0 {
@@ -222,7 +222,7 @@ func (l *evloop) recOut(c *Conn, st *tlsState, a, b []byte) {
 
 // tlsIdleDue returns when c's record layer drops its ciphers, if it holds
 // any. Loop goroutine.
-func (l *evloop) tlsIdleDue(c *Conn) (uint32, bool) {
+func (l *evloop) tlsIdleDue(c *conn) (uint32, bool) {
 	st := c.tlsSt()
 	if st == nil || st.rec == nil || l.srv.tlsIdle == 0 || !st.rec.Holding() {
 		return 0, false
@@ -237,7 +237,7 @@ func (l *evloop) tlsIdleDue(c *Conn) (uint32, bool) {
 // tlsArmIdle brings c's timer forward to when its ciphers, just rebuilt
 // (held was false), are to be dropped, unless c's timer is firing now
 // (fire re-arms it) or due earlier. Loop goroutine.
-func (l *evloop) tlsArmIdle(c *Conn, held bool) {
+func (l *evloop) tlsArmIdle(c *conn, held bool) {
 	if held || c.tslot < 0 || c.phase() != stOpen {
 		return
 	}
@@ -252,7 +252,7 @@ func (l *evloop) tlsArmIdle(c *Conn, held bool) {
 // them that keeps its ciphers for TLSCipherIdle each holds some 2.5 KB
 // more per connection while it connects. The first message rebuilds them.
 // Loop goroutine.
-func (l *evloop) tlsQuiet(c *Conn, head bool) {
+func (l *evloop) tlsQuiet(c *conn, head bool) {
 	st := c.tlsSt()
 	if !head || st == nil || st.rec == nil || c.phase() != stOpen || l.srv.tlsIdle == 0 ||
 		st.plain != nil || st.carry != nil || c.gc.InboundBuffered() > 0 || !st.rec.Holding() {
@@ -264,7 +264,7 @@ func (l *evloop) tlsQuiet(c *Conn, head bool) {
 
 // tlsIdleCheck drops c's ciphers once it went TLSCipherIdle without a
 // record. Loop goroutine, from c's timer.
-func (l *evloop) tlsIdleCheck(c *Conn) {
+func (l *evloop) tlsIdleCheck(c *conn) {
 	if at, ok := l.tlsIdleDue(c); ok && !before(l.now, at) {
 		c.tlsSt().rec.Release()
 		l.stats.TLSCipherReleases.Add(1)

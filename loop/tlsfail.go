@@ -146,7 +146,7 @@ func looksLikeHTTP(hdr [5]byte) bool {
 }
 
 // tlsFailed counts c's failed handshake once, for reason r. Loop goroutine.
-func (l *evloop) tlsFailed(c *Conn, r TLSFailure) {
+func (l *evloop) tlsFailed(c *conn, r TLSFailure) {
 	if c.tlsEnded {
 		return
 	}
@@ -162,7 +162,7 @@ func (l *evloop) tlsFailed(c *Conn, r TLSFailure) {
 // counted it then, and the connection closes after the alert crypto/tls
 // wrote (through the inbox, before this), or the 400 of not_tls. Loop
 // goroutine.
-func (l *evloop) handshakeFailed(c *Conn, err error) {
+func (l *evloop) handshakeFailed(c *conn, err error) {
 	if !c.tlsEnded {
 		r := classifyTLS(err, c.tlsSt().tr.sentAlert(), l.srv.opts.TLSFailureOf)
 		l.tlsFailed(c, r)
@@ -185,8 +185,8 @@ func (l *evloop) handshakeFailed(c *Conn, err error) {
 // often sends an alert and closes at once, and closing the transport drops
 // the ciphertext the goroutine did not read yet: an alert record waiting
 // there is counted here. Loop goroutine.
-func (l *evloop) tlsClosed(c *Conn) {
-	if c.xf&xfTLS == 0 || c.tlsSt() == nil || c.tlsSt().ready || c.tlsEnded {
+func (l *evloop) tlsClosed(c *conn) {
+	if c.kind()&xfTLS == 0 || c.tlsSt() == nil || c.tlsSt().ready || c.tlsEnded {
 		return
 	}
 	if c.tlsSt().conn == nil {

@@ -32,12 +32,18 @@ func newTLSInfo(cs *tls.ConnectionState) *TLSInfo {
 	}
 }
 
-// TLS returns c's TLS session: nil for a connection of a plain listener.
-// The TLSInfo is set before Handler.OnRequest and never modified after;
-// any goroutine may read it from then on.
-func (c *Conn) TLS() *TLSInfo {
-	if c.tlsSt() == nil {
+// TLS returns the connection's TLS session: nil for a connection of a
+// plain listener (and possibly once OnClose returned). The TLSInfo is set
+// before Handler.OnRequest and never modified after; any goroutine may
+// read it from then on.
+func (h Conn) TLS() *TLSInfo {
+	c := h.c
+	if c == nil {
 		return nil
 	}
-	return c.tlsSt().info
+	st := c.tlsSt()
+	if st == nil || c.id.Load() != h.id {
+		return nil
+	}
+	return st.info
 }

@@ -122,6 +122,9 @@ var options = []option{
 	{flag: "fd-reserve", key: "limits.fd_reserve", group: groupLimits, meta: "N",
 		usage: "File descriptors kept free below the process's limit (ulimit -n); connections past what the rest allows are answered 503 with Retry-After. Negative turns this off.", zero: "1/32 of the limit, 64 to 4096",
 		field: func(c *fileConfig) any { return &c.Limits.FDReserve }},
+	{flag: "conn-pool", key: "limits.conn_pool", group: groupLimits, meta: "N",
+		usage: "Ended connections' state (about 230 bytes each) every event loop keeps to reuse, so that a handshake allocates nothing; memory kept after a wave of disconnects. Negative keeps none.", zero: "4096",
+		field: func(c *fileConfig) any { return &c.Limits.ConnPool }},
 
 	{flag: "handshake-timeout", key: "timeouts.handshake", group: groupTimeouts, meta: "DURATION",
 		usage: "From accept to a complete request head; a slower client is answered 408.",

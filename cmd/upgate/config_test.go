@@ -120,6 +120,7 @@ func TestEnvNames(t *testing.T) {
 		{"max-head-bytes", "UPGATE_MAX_HEAD_BYTES"},
 		{"max-header-fields", "UPGATE_MAX_HEADER_FIELDS"},
 		{"fd-reserve", "UPGATE_FD_RESERVE"},
+		{"conn-pool", "UPGATE_CONN_POOL"},
 		{"handshake-timeout", "UPGATE_HANDSHAKE_TIMEOUT"},
 		{"idle-timeout", "UPGATE_IDLE_TIMEOUT"},
 		{"ping-interval", "UPGATE_PING_INTERVAL"},

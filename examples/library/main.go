@@ -21,13 +21,13 @@ import (
 // shout answers every message in capitals.
 type shout struct{}
 
-func (shout) OnOpen(c *gateway.Conn, r *gateway.Request) {}
+func (shout) OnOpen(c gateway.Conn, r *gateway.Request) {}
 
-func (shout) OnMessage(c *gateway.Conn, op gateway.OpCode, msg []byte) {
+func (shout) OnMessage(c gateway.Conn, op gateway.OpCode, msg []byte) {
 	_ = c.Write(op, bytes.ToUpper(msg)) // Write in a callback, Send from other goroutines
 }
 
-func (shout) OnClose(c *gateway.Conn, code gateway.StatusCode, err error) {}
+func (shout) OnClose(c gateway.Conn, code gateway.StatusCode, err error) {}
 
 // config serves WebSocket clients on listen.
 func config(listen string) gateway.Config {

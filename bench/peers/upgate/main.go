@@ -40,7 +40,7 @@ type sub struct {
 
 type handler struct {
 	mu     sync.Mutex
-	topics map[string]map[*loop.Conn]struct{}
+	topics map[string]map[loop.Conn]struct{}
 	zpool  deflate.Pool // compressors of the publishes
 }
 
@@ -69,7 +69,7 @@ func (h *handler) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 }
 
-func (h *handler) OnOpen(c *loop.Conn) {
+func (h *handler) OnOpen(c loop.Conn) {
 	s, ok := c.Context().(*sub)
 	if !ok || s.pub {
 		return
@@ -77,14 +77,14 @@ func (h *handler) OnOpen(c *loop.Conn) {
 	h.mu.Lock()
 	m := h.topics[s.topic]
 	if m == nil {
-		m = map[*loop.Conn]struct{}{}
+		m = map[loop.Conn]struct{}{}
 		h.topics[s.topic] = m
 	}
 	m[c] = struct{}{}
 	h.mu.Unlock()
 }
 
-func (h *handler) OnMessage(c *loop.Conn, op ws.OpCode, payload []byte) {
+func (h *handler) OnMessage(c loop.Conn, op ws.OpCode, payload []byte) {
 	s, ok := c.Context().(*sub)
 	if !ok {
 		_ = c.Write(op, payload)
@@ -138,7 +138,7 @@ func (h *handler) compressedFrame(op ws.OpCode, payload []byte, level, bits int)
 	return f
 }
 
-func (h *handler) OnClose(c *loop.Conn, _ ws.StatusCode, _ error) {
+func (h *handler) OnClose(c loop.Conn, _ ws.StatusCode, _ error) {
 	if s, ok := c.Context().(*sub); ok && !s.pub {
 		h.mu.Lock()
 		delete(h.topics[s.topic], c)
@@ -170,7 +170,7 @@ func main() {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 1 // every allocation: the profile explains the RSS slope
 	}
-	h := &handler{topics: map[string]map[*loop.Conn]struct{}{}}
+	h := &handler{topics: map[string]map[loop.Conn]struct{}{}}
 	srv, err := loop.New(h, loop.Options{
 		Addr:        *addr,
 		NumLoops:    *loops,
