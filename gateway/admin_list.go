@@ -82,9 +82,11 @@ func (g *Gateway) serveConnList(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	if byTopic {
-		if t := g.topics.lookup(topicName); t != nil {
-			t.each(func(s *subscriber) bool {
-				if c := g.conns.get(s.lc.ID()); !c.IsZero() {
+		// A topic's subscriber lists belong to their loops: the
+		// registry, walked whole, is what another goroutine may read.
+		if g.topics.lookup(topicName) != nil {
+			g.conns.each(func(c Conn) bool {
+				if c.memberOf(topicName) {
 					return visit(c)
 				}
 				return true

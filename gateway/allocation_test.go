@@ -67,7 +67,7 @@ func TestPublishAllocations(t *testing.T) {
 	eventually(t, "subscriptions", func() bool { return g.Subscribers("alloc") == subs })
 	tp := g.topics.lookup("alloc")
 	for i := range tp.loops {
-		if n := tp.loops[i].Load().n; n == 0 {
+		if tp.on(i) == 0 {
 			t.Fatalf("no subscriber on loop %d: the test needs both loops", i)
 		}
 	}

@@ -23,7 +23,7 @@ func (g *Gateway) authRequest(lc loop.Conn, h *parser.Request, c *connState) *bu
 		Route:       c.route().Path,
 		Path:        string(h.Path()),
 		Query:       string(h.Query()),
-		Topic:       c.topicName,
+		Topic:       c.topic(),
 		Remote:      remoteString(lc, c.handle().ClientAddr()),
 		Subprotocol: c.handle().Subprotocol(),
 	}

@@ -37,7 +37,7 @@ func stallLoop(t *testing.T, g *Gateway, i int) (release func()) {
 // subscribersOn returns the number of subscribers of topic on loop i.
 func subscribersOn(g *Gateway, topic string, i int) int {
 	if tp := g.topics.lookup(topic); tp != nil {
-		return tp.loops[i].Load().n
+		return int(tp.on(i))
 	}
 	return 0
 }
@@ -98,9 +98,19 @@ func TestPublishRefusedWhenLoopBehind(t *testing.T) {
 	// A publishing client on loop 0: the one whose address a loop-0
 	// subscriber has.
 	var pub *websocket.Conn
-	for _, c := range g.topics.lookup("b").loops[0].Load().chunks[0] {
+	onLoop0 := make(chan []string, 1)
+	if err := g.srv.Execute(0, func() { // the list is loop 0's own
+		var addrs []string
+		for _, c := range g.topics.lookup("b").loops[0].Load().list {
+			addrs = append(addrs, c.lc.RemoteAddr().String())
+		}
+		onLoop0 <- addrs
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range <-onLoop0 {
 		for _, s := range subs {
-			if s.LocalAddr().String() == c.lc.RemoteAddr().String() {
+			if s.LocalAddr().String() == a {
 				pub = s
 			}
 		}

@@ -77,7 +77,7 @@ func (g *Gateway) busOpened(c *connState) {
 	if x.req != nil {
 		path = x.req.Path
 	}
-	x.bc = g.bus.NewConn(h.ID(), rt.Path, g.routeSubject(&rt.Route), remoteString(h.lc, h.ClientAddr()), h.Subprotocol(), c.topicName, x.user, path)
+	x.bc = g.bus.NewConn(h.ID(), rt.Path, g.routeSubject(&rt.Route), remoteString(h.lc, h.ClientAddr()), h.Subprotocol(), c.topic(), x.user, path)
 	g.bus.Event(bus.EventOpen, x.bc, 0)
 }
 

@@ -118,7 +118,7 @@ func deflateFleet(t *testing.T, n int) (*Gateway, []*wstest.Client, []int) {
 	eventually(t, "subscriptions", func() bool { return g.Subscribers("z") == n })
 	tp := g.topics.lookup("z")
 	for i := range tp.loops {
-		if tp.loops[i].Load().n == 0 {
+		if tp.on(i) == 0 {
 			t.Fatalf("no subscriber on loop %d: the test needs both loops", i)
 		}
 	}

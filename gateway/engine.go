@@ -185,10 +185,9 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 	}
-	// A state that subscribes, or whose handshake waits for the bus, is
-	// reachable from other goroutines after its connection: never reused.
-	keep := rt.Auth || rt.kind == kindPubSub || rt.kind == kindBridge && topic != nil
-	c := stateFor(r.Conn, rt, rt.kind, keep)
+	// A state whose handshake waits for the bus is reachable from the
+	// answer's goroutine after its connection: never reused.
+	c := stateFor(r.Conn, rt, rt.kind, rt.Auth)
 	if agreed {
 		c.set(stDeflate)
 	}
@@ -202,10 +201,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 	}
 	switch rt.kind {
 	case kindPubSub:
-		c.topicName = g.topics.intern(topic)
+		c.topicName.Store(g.topics.intern(topic))
 	case kindBridge:
 		if topic != nil {
-			c.topicName = g.topics.intern(topic)
+			c.topicName.Store(g.topics.intern(topic))
 		}
 	case kindCustom:
 		req := copyRequest(h)
@@ -307,11 +306,11 @@ func (e *engine) OnOpen(lc loop.Conn) {
 		rt.stats.deflate.Add(1)
 	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.handle().ClientAddr(), "topic", c.topicName, "subprotocol", c.handle().Subprotocol())
+		g.log.Debug("gateway: connection open", "id", lc.ID(), "route", rt.Path, "client", c.handle().ClientAddr(), "topic", c.topic(), "subprotocol", c.handle().Subprotocol())
 	}
 	c.member.group = g.topics.group(lc.LoopIndex())
-	if c.topicName != "" && (c.kind() == kindPubSub || c.kind() == kindBridge) {
-		g.topics.subscribe(c.topicName, &c.member)
+	if name := c.topic(); name != "" && (c.kind() == kindPubSub || c.kind() == kindBridge) {
+		g.topics.subscribe(name, &c.member)
 	}
 	x := c.x.Load()
 	if x != nil && len(x.joins) > 0 {
@@ -358,7 +357,7 @@ func (e *engine) OnMessage(lc loop.Conn, op ws.OpCode, payload []byte) {
 		rt.stats.publishes.Add(1)
 		rt.stats.deliveries.Add(uint64(n))
 		if g.bus != nil {
-			_ = g.bus.Publish(c.topicName, bus.OpCode(op), payload)
+			_ = g.bus.Publish(c.topic(), bus.OpCode(op), payload)
 		}
 	case kindBridge:
 		_ = e.bus.Forward(c.busConn(), bus.OpCode(op), payload)

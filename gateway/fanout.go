@@ -18,10 +18,10 @@ import (
 // a loop is busy, it has one drain waiting, not one task per publish.
 //
 // A loop that fell behind catches up: the drain writes consecutive items
-// for the same subscribers (the same snapshot: same topic, no one joined or
-// left in between) as one write per subscriber holding every frame, so its
-// cost is one write(2) per subscriber whether one message or a hundred
-// waited. The cost of a backlog falls as it grows, instead of growing with
+// of the same topic (the same subscribers: no one joins or leaves the
+// loop's group while it drains) as one write per subscriber holding every
+// frame, so its cost is one write(2) per subscriber whether one message or
+// a hundred waited. The cost of a backlog falls as it grows, instead of growing with
 // it.
 //
 // The queue is bounded by Limits.MaxLoopBacklog bytes of frames per loop.
@@ -53,12 +53,11 @@ var ErrLoopBehind = errors.New("gateway: an event loop is behind: publish refuse
 // subscriber when a drain finds several for the same subscribers.
 const coalesceMax = 64 << 10
 
-// fanItem is one frame queued for the subscribers a loop had when it was
-// published.
+// fanItem is one frame queued for the subscribers of a topic on a loop.
 type fanItem struct {
-	subs *subscribers
-	buf  []byte   // the plain frame
-	z    *zframes // its compressed frames, nil when none (compress.go)
+	t   *topic
+	buf []byte   // the plain frame
+	z   *zframes // its compressed frames, nil when none (compress.go)
 }
 
 // joined is the frames of consecutive items joined for the subscribers of
@@ -107,7 +106,7 @@ func (g *Gateway) behind(t *topic, cur, n int) bool {
 	limit := int64(g.cfg.Limits.MaxLoopBacklog)
 	size := int64(frame.HeaderLen(n) + n)
 	for i := range t.loops {
-		if i == cur || t.loops[i].Load().n == 0 {
+		if i == cur || t.on(i) == 0 {
 			continue
 		}
 		if b := g.queues[i].bytes.Load(); b > 0 && b+size > limit {
@@ -117,12 +116,13 @@ func (g *Gateway) behind(t *topic, cur, n int) bool {
 	return false
 }
 
-// push queues buf for the subscribers s of the queue's loop and returns
-// how many they are; 0 when the server is stopping. Any goroutine.
-func (q *loopQueue) push(s *subscribers, buf []byte, z *zframes) int {
+// push queues buf for the subscribers of t on the queue's loop and returns
+// how many they are now (n, which the caller loaded); 0 when the server is
+// stopping. Any goroutine.
+func (q *loopQueue) push(t *topic, n int, buf []byte, z *zframes) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items = append(q.items, fanItem{s, buf, z})
+	q.items = append(q.items, fanItem{t, buf, z})
 	// The compressed copies of the frame wait in the queue too: they count
 	// against Limits.MaxLoopBacklog as much as the plain one.
 	q.bytes.Add(int64(len(buf) + z.queued()))
@@ -136,7 +136,7 @@ func (q *loopQueue) push(s *subscribers, buf []byte, z *zframes) int {
 		}
 		q.scheduled = true
 	}
-	return s.n
+	return n
 }
 
 // drain runs on the queue's loop: it takes every queued item and writes
@@ -150,16 +150,18 @@ func (q *loopQueue) drain() {
 
 	run := q.run
 	for i := 0; i < len(run); {
-		s := run[i].subs
+		t := run[i].t
 		j := i + 1
 		if len(run[i].buf) < coalesceMax {
 			size := len(run[i].buf)
-			for j < len(run) && run[j].subs == s && size+len(run[j].buf) <= coalesceMax {
+			for j < len(run) && run[j].t == t && size+len(run[j].buf) <= coalesceMax {
 				size += len(run[j].buf)
 				j++
 			}
 		}
+		s := t.loops[q.loop].Load()
 		switch {
+		case s == nil:
 		case j == i+1:
 			s.send(run[i].buf, run[i].z)
 		case compressed(run[i:j]):
@@ -195,28 +197,26 @@ func compressed(run []fanItem) bool {
 // of them in one write: the frames each takes (compressed or plain) are
 // joined once per profile among them, since subscribers of one profile
 // take the same frames. On the queue's loop.
-func (q *loopQueue) sendJoined(s *subscribers, run []fanItem) {
+func (q *loopQueue) sendJoined(s *group, run []fanItem) {
 	nj := 0 // q.joins[:nj] hold this run's frames
-	for _, ch := range s.chunks {
-		for _, c := range ch {
-			k := 0
-			for k < nj && q.joins[k].p != c.z {
-				k++
-			}
-			if k == nj {
-				if nj == len(q.joins) {
-					q.joins = append(q.joins, joined{})
-				}
-				b := q.joins[k].buf[:0]
-				for i := range run {
-					b = append(b, run[i].z.frameFor(c.z, run[i].buf)...)
-				}
-				q.joins[k] = joined{c.z, b}
-				nj++
-			}
-			// WriteFrame copies what it does not write: see drain.
-			_ = c.lc.WriteFrame(q.joins[k].buf)
+	for _, c := range s.list {
+		k := 0
+		for k < nj && q.joins[k].p != c.z {
+			k++
 		}
+		if k == nj {
+			if nj == len(q.joins) {
+				q.joins = append(q.joins, joined{})
+			}
+			b := q.joins[k].buf[:0]
+			for i := range run {
+				b = append(b, run[i].z.frameFor(c.z, run[i].buf)...)
+			}
+			q.joins[k] = joined{c.z, b}
+			nj++
+		}
+		// WriteFrame copies what it does not write: see drain.
+		_ = c.lc.WriteFrame(q.joins[k].buf)
 	}
 }
 
@@ -224,7 +224,8 @@ func (q *loopQueue) sendJoined(s *subscribers, run []fanItem) {
 // was handed to: on the loop cur (the caller's, -1 for none) the
 // subscribers that accepted it, on every other loop the subscribers it had
 // at the time (one that closes before its loop drains the queue, or is
-// found a slow consumer then, is counted but does not get it). The frame is
+// found a slow consumer then, is counted but does not get it; one that
+// joins before is not counted but gets it). The frame is
 // encoded once, and compressed once per (level, window bits) its
 // subscribers take it with (compress.go); each buffer is shared by every
 // write of it and never modified after. The caller checked behind. Any goroutine.
@@ -239,11 +240,13 @@ func (g *Gateway) fanout(t *topic, op OpCode, payload []byte, cur int) int {
 	for i := range t.loops {
 		s := t.loops[i].Load()
 		switch {
-		case s.n == 0:
+		case s == nil:
 		case i == cur:
 			delivered += s.send(buf, z)
 		default:
-			delivered += g.queues[i].push(s, buf, z)
+			if n := s.n.Load(); n > 0 {
+				delivered += g.queues[i].push(t, int(n), buf, z)
+			}
 		}
 	}
 	return delivered

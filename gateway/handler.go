@@ -171,7 +171,8 @@ type Conn struct {
 // loop.Conn.Current after reading it. A state that other goroutines may
 // still reach through something else than a handle (a topic's subscriber
 // lists, a deferred handshake's goroutine) is marked stKeep and never
-// reused.
+// reused. A topic's subscriber lists do not count: each is its loop's own,
+// and OnClose takes the connection out of it (pubsub.go).
 type connState struct {
 	// member holds the loop's handle of the connection, and its entry in
 	// its topic's subscriber lists (pubsub and bridge routes with a
@@ -189,10 +190,9 @@ type connState struct {
 	// connection lasts (see extra). It names its connection (connExtra.id).
 	x atomic.Pointer[connExtra]
 
-	// Pubsub and bridge routes: the topic, interned; set before OnOpen.
-	// Only a state never reused (stKeep) has one, so it is written once,
-	// before any handle exists.
-	topicName string
+	// Pubsub and bridge routes: the topic's name, interned; set before
+	// OnOpen, nil on other routes.
+	topicName atomic.Pointer[string]
 
 	// meta holds the kind (bits 0..7), the stXxx flags (8..15) and the
 	// chosen subprotocol (16..31): 0 for none, else 1 + its index in
@@ -243,6 +243,7 @@ func stateFor(lc loop.Conn, rt *route, kind uint8, keep bool) *connState {
 		// the previous connection that reads what follows sees its
 		// Current fail.
 		c.x.Store(nil)
+		c.topicName.Store(nil)
 		c.member = subscriber{}
 	}
 	c.member.lc = lc
@@ -463,7 +464,19 @@ func (c Conn) Topic() string {
 	if c.s == nil {
 		return ""
 	}
-	return c.s.topicName // set once, before any handle exists: see connState
+	name := c.s.topic()
+	if !c.lc.Current() {
+		return ""
+	}
+	return name
+}
+
+// topic returns the name of c's topic, "" when it has none.
+func (c *connState) topic() string {
+	if p := c.topicName.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Subprotocol returns the negotiated subprotocol, or "". Any goroutine.

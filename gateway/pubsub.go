@@ -9,126 +9,87 @@ import (
 
 // The topic registry. Subscribers live on every event loop and publishes
 // come from loops (client messages) and from other goroutines (Go API, admin
-// API), so the registry is built for the publish side:
+// API, the bus):
 //
 //   - Topics are spread over topicShards shards, each a map under its own
 //     lock, taken only to subscribe, unsubscribe and look a topic up by name.
 //     A client's publish needs no lookup: its connection holds its topic.
 //   - A topic's subscribers are grouped by event loop (subscriber.group,
-//     the loop's index). Each group is an immutable snapshot behind an atomic
-//     pointer (copy on write): a publish loads it and walks it without any
-//     lock, however many goroutines publish at once.
-//   - A snapshot is a list of chunks of up to chunkSize subscribers, so a
-//     subscribe or unsubscribe copies one or two chunks and the chunk index,
-//     O(chunkSize + n/chunkSize), rather than the whole list.
+//     the loop's index). Each group is a plain list that only its loop
+//     reads and writes: a connection subscribes in OnOpen and leaves in
+//     OnClose, on its loop, and only that loop writes a publish to it. So
+//     joining and leaving allocate nothing (the list keeps its capacity),
+//     and a subscriber is out of every list before its connection's state
+//     can be reused. Other goroutines see a group's length only (an
+//     atomic), to know which loops to hand a publish to.
 //
 // A publish encodes its frame once, into one buffer it allocates (and once
 // compressed per kind of subscriber that takes it so: compress.go), and
 // shares the bytes with every subscriber: it writes them itself to the
 // subscribers of the loop it runs on, if any, and queues them for each
-// other loop with subscribers, whose loop writes them to its subscribers
-// directly. So a publish from any goroutine costs O(loops) hand-offs and
-// allocations, not O(subscribers). The buffer is never written again and
-// never reused: queues may hold it until they are drained, and the garbage
-// collector frees it after.
+// other loop with subscribers, whose loop writes them to the subscribers
+// its group has when it drains its queue. So a publish from any goroutine
+// costs O(loops) hand-offs and allocations, not O(subscribers). The buffer
+// is never written again and never reused: queues may hold it until they
+// are drained, and the garbage collector frees it after.
 //
 // A loop that falls behind its publishers is bounded and catches up: see
 // fanout.go.
 
-const (
-	topicShards = 64
-	chunkSize   = 256
-)
+const topicShards = 64
 
-// subscribers is an immutable snapshot of a topic's subscribers on one
-// event loop. Every chunk but the last holds chunkSize subscribers. A
-// subscriber's index is in subscriber.pos. A group of one chunk keeps its
-// index inline: a snapshot is then a single allocation.
-type subscribers struct {
-	chunks [][]*subscriber
-	n      int
-	inline [1][]*subscriber
+// group is a topic's subscribers on one event loop.
+type group struct {
+	list []*subscriber // loop goroutine only; a subscriber's index is its pos
+	n    atomic.Int64  // len(list), for other goroutines
 }
 
-var noSubscribers = &subscribers{}
+// keepSlack is how much spare room a group's list keeps when it shrinks:
+// a list under a quarter full and longer than this moves to a smaller
+// array, so a topic that lost its crowd does not keep its memory.
+const keepSlack = 64
 
-func newSnapshot(chunks [][]*subscriber, nchunks, n int) *subscribers {
-	s := &subscribers{n: n}
-	if nchunks <= 1 {
-		s.chunks = s.inline[:nchunks]
-	} else {
-		s.chunks = make([][]*subscriber, nchunks)
-	}
-	copy(s.chunks, chunks)
-	return s
+// add appends c to the group. On the group's loop.
+func (gr *group) add(c *subscriber) {
+	c.pos = int32(len(gr.list))
+	gr.list = append(gr.list, c)
+	gr.n.Store(int64(len(gr.list)))
 }
 
-// growCap is the capacity of a fresh array for a chunk of n subscribers.
-func growCap(n int) int { return min(chunkSize, max(4, 2*n)) }
-
-// with returns a snapshot with c appended at index s.n. The last chunk is
-// extended in place when it has spare capacity: such a slot was never
-// visible in any snapshot (see without), so no reader of s can be reading
-// it. Otherwise the chunk moves to a fresh, larger array.
-func (s *subscribers) with(c *subscriber) *subscribers {
-	last := len(s.chunks) - 1
-	if last >= 0 && len(s.chunks[last]) < chunkSize {
-		ns := newSnapshot(s.chunks, len(s.chunks), s.n+1)
-		tail := s.chunks[last]
-		if len(tail) == cap(tail) {
-			fresh := make([]*subscriber, len(tail), growCap(len(tail)+1))
-			copy(fresh, tail)
-			tail = fresh
-		}
-		ns.chunks[last] = append(tail, c)
-		return ns
+// remove takes c out of the group: the last subscriber takes its place. It
+// reports false when c is not there (cannot happen: OnClose runs once). On
+// the group's loop.
+func (gr *group) remove(c *subscriber) bool {
+	p, last := int(c.pos), len(gr.list)-1
+	if p > last || gr.list[p] != c {
+		return false
 	}
-	ns := newSnapshot(s.chunks, len(s.chunks)+1, s.n+1)
-	ch := make([]*subscriber, 1, growCap(1))
-	ch[0] = c
-	ns.chunks[last+1] = ch
-	return ns
-}
-
-// without returns a snapshot without the subscriber at index p: the last
-// subscriber takes its place (and its pos is updated). The chunk holding
-// p is copied, never written in place, since readers of s may be walking it;
-// a last chunk that only shrinks keeps its array but loses its spare
-// capacity, so that the slot it gives up is never written again while an
-// older snapshot can still see it.
-func (s *subscribers) without(p int) *subscribers {
-	if s.n <= 1 {
-		return noSubscribers
+	moved := gr.list[last]
+	gr.list[p], moved.pos = moved, int32(p)
+	gr.list[last] = nil
+	gr.list = gr.list[:last]
+	if cap(gr.list) > keepSlack && 4*len(gr.list) < cap(gr.list) {
+		gr.list = append(make([]*subscriber, 0, 2*len(gr.list)), gr.list...)
 	}
-	lastIdx := s.n - 1
-	lastCh := len(s.chunks) - 1
-	tail := s.chunks[lastCh]
-	moved := tail[len(tail)-1]
-	ns := newSnapshot(s.chunks, len(s.chunks), s.n-1)
-	if len(tail) == 1 {
-		ns.chunks = ns.chunks[:lastCh]
-	} else {
-		ns.chunks[lastCh] = tail[: len(tail)-1 : len(tail)-1]
-	}
-	if p != lastIdx {
-		ci, i := p/chunkSize, p%chunkSize
-		old := ns.chunks[ci]
-		ch := make([]*subscriber, len(old), growCap(len(old)))
-		copy(ch, old)
-		ch[i] = moved
-		ns.chunks[ci] = ch
-		moved.pos = int32(p)
-	}
-	return ns
+	gr.n.Store(int64(len(gr.list)))
+	return true
 }
 
 // topic is a named set of subscribers, grouped by event loop.
 type topic struct {
 	name  string
 	shard *topicShard
-	n     atomic.Int64                  // subscribers over every loop; written under the shard's lock
-	loops []atomic.Pointer[subscribers] // by subscriber.group
-	zk    atomic.Pointer[zkinds]        // profiles of the subscribers with deflate; nil when none (compress.go)
+	n     atomic.Int64            // subscribers over every loop; written under the shard's lock
+	loops []atomic.Pointer[group] // by subscriber.group; nil until the loop has a subscriber
+	zk    atomic.Pointer[zkinds]  // profiles of the subscribers with deflate; nil when none (compress.go)
+}
+
+// on returns the number of t's subscribers on loop i. Any goroutine.
+func (t *topic) on(i int) int64 {
+	if gr := t.loops[i].Load(); gr != nil {
+		return gr.n.Load()
+	}
+	return 0
 }
 
 type topicShard struct {
@@ -181,17 +142,18 @@ func (r *topicRegistry) shardOfString(name string) *topicShard {
 	return &r.shards[h%topicShards]
 }
 
-// intern returns name as a string, sharing the existing topic's string when
-// there is one (no allocation), else a copy.
-func (r *topicRegistry) intern(name []byte) string {
+// intern returns name as a string that does not change: the existing
+// topic's name when there is one (no allocation), else a copy.
+func (r *topicRegistry) intern(name []byte) *string {
 	sh := r.shardOf(name)
 	sh.mu.RLock()
 	t := sh.m[string(name)]
 	sh.mu.RUnlock()
 	if t != nil {
-		return t.name
+		return &t.name
 	}
-	return string(name)
+	s := string(name)
+	return &s
 }
 
 // lookup returns the topic called name, or nil when it has no subscribers.
@@ -204,17 +166,14 @@ func (r *topicRegistry) lookup(name string) *topic {
 }
 
 // subscribe adds c to the topic called name, creating it, and returns it
-// (c.topic too). c.lc and c.group must be set.
+// (c.topic too). c.lc and c.group must be set. On c's loop (the group's).
 func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 	sh := r.shardOfString(name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := sh.m[name]
 	if t == nil {
-		t = &topic{name: name, shard: sh, loops: make([]atomic.Pointer[subscribers], r.loops)}
-		for i := range t.loops {
-			t.loops[i].Store(noSubscribers)
-		}
+		t = &topic{name: name, shard: sh, loops: make([]atomic.Pointer[group], r.loops)}
 		sh.m[name] = t
 		if r.watch != nil {
 			r.watch(name, true)
@@ -222,30 +181,31 @@ func (r *topicRegistry) subscribe(name string, c *subscriber) *topic {
 	}
 	c.z = profileOf(c.lc)
 	if c.z.bits != 0 {
-		// Before the snapshot: see compress.go.
 		t.zk.Store(t.zk.Load().add(c.z, 1))
 	}
-	g := &t.loops[c.group]
-	s := g.Load()
-	c.topic, c.pos = t, int32(s.n)
-	g.Store(s.with(c))
+	gr := t.loops[c.group].Load()
+	if gr == nil {
+		gr = new(group)
+		t.loops[c.group].Store(gr)
+	}
+	c.topic = t
+	gr.add(c)
 	t.n.Add(1)
 	return t
 }
 
 // unsubscribe removes c from its topic; the topic goes when it is empty.
+// On c's loop.
 func (r *topicRegistry) unsubscribe(c *subscriber) {
 	t := c.topic
 	sh := t.shard
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	g := &t.loops[c.group]
-	s := g.Load()
-	p := int(c.pos)
-	if p >= s.n || s.chunks[p/chunkSize][p%chunkSize] != c {
+	gr := t.loops[c.group].Load()
+	if gr == nil || !gr.remove(c) {
 		return // not subscribed (cannot happen: OnClose runs once)
 	}
-	g.Store(s.without(p))
+	c.topic = nil
 	if c.z.bits != 0 {
 		t.zk.Store(t.zk.Load().add(c.z, -1))
 	}
@@ -253,20 +213,6 @@ func (r *topicRegistry) unsubscribe(c *subscriber) {
 		delete(sh.m, t.name)
 		if r.watch != nil {
 			r.watch(t.name, false)
-		}
-	}
-}
-
-// each calls fn for every subscriber of t, loop by loop, until fn returns
-// false. Any goroutine; it walks the snapshots of the moment.
-func (t *topic) each(fn func(*subscriber) bool) {
-	for i := range t.loops {
-		for _, ch := range t.loops[i].Load().chunks {
-			for _, c := range ch {
-				if !fn(c) {
-					return
-				}
-			}
 		}
 	}
 }
@@ -283,21 +229,18 @@ func (r *topicRegistry) count() int {
 	return n
 }
 
-// send writes a publish to every subscriber of the snapshot, all of one
-// loop, and returns how many accepted it: the shared plain frame buf, or
-// the shared compressed frame of z that a subscriber takes (z may be nil).
-// On that loop's goroutine.
-func (s *subscribers) send(buf []byte, z *zframes) int {
+// send writes a publish to every subscriber of the group and returns how
+// many accepted it: the shared plain frame buf, or the shared compressed
+// frame of z that a subscriber takes (z may be nil). On the group's loop.
+func (gr *group) send(buf []byte, z *zframes) int {
 	n := 0
-	for _, ch := range s.chunks {
-		for _, c := range ch {
-			b := buf
-			if z != nil {
-				b = z.frameFor(c.z, buf)
-			}
-			if c.lc.WriteFrame(b) == nil {
-				n++
-			}
+	for _, c := range gr.list {
+		b := buf
+		if z != nil {
+			b = z.frameFor(c.z, buf)
+		}
+		if c.lc.WriteFrame(b) == nil {
+			n++
 		}
 	}
 	return n
@@ -311,8 +254,10 @@ func (s *subscribers) send(buf []byte, z *zframes) int {
 // The frame is encoded once and shared by every subscriber: a publish costs
 // one buffer and one hand-off per event loop with subscribers, not one per
 // subscriber. Every loop writes the message a moment later, through its
-// inbox, and it is counted for the subscribers of the moment (one that
-// closes in between is counted but does not get the message). Each
+// inbox, and it is counted for the subscribers of the moment; it goes to
+// those the loop has when it writes it (one that closes in between is
+// counted but does not get the message; one that joins in between may get
+// it). Each
 // subscriber receives one goroutine's publishes, and its sends from
 // Conn.Send and Gateway.Send, in the order they were made; a Conn.Write
 // made on the loop goes out at once, ahead of what is queued.

@@ -141,51 +141,21 @@ func TestPublishNotAllowed(t *testing.T) {
 	}
 }
 
-// TestSubscriberList checks the per-loop chunked copy-on-write lists
-// against a plain model through random subscribes and unsubscribes.
+// TestSubscriberList checks the per-loop lists against a plain model
+// through random subscribes and unsubscribes, and that a list gives back
+// its memory once it has shrunk.
 func TestSubscriberList(t *testing.T) {
 	const loops = 3
 	r := newTopicRegistry(loops)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var model []*subscriber
-	// Readers walk snapshots the whole time, as publishes do: under the race
-	// detector this checks that no writer touches a slot a snapshot shows.
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	for range 2 {
-		readers.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if t := r.lookup("t"); t != nil {
-					for i := range t.loops {
-						s := t.loops[i].Load()
-						seen := 0
-						for _, ch := range s.chunks {
-							for _, c := range ch {
-								if c == nil || c.group != int32(i) {
-									panic("nil or misplaced subscriber in a snapshot")
-								}
-								seen++
-							}
-						}
-						if seen != s.n {
-							panic("snapshot length mismatch")
-						}
-					}
-				}
-			}
-		})
-	}
-	defer func() {
-		close(stop)
-		readers.Wait()
-	}()
 	for step := range 20000 {
-		if len(model) == 0 || rng.IntN(100) < 55 {
+		// Waves: a crowd joins, then most of it leaves.
+		join := 55
+		if step%5000 >= 2500 {
+			join = 30
+		}
+		if len(model) == 0 || rng.IntN(100) < join {
 			c := &subscriber{group: r.group(rng.IntN(loops))}
 			if r.subscribe("t", c) != c.topic {
 				t.Fatal("subscribe returned another topic than the subscriber's")
@@ -195,6 +165,9 @@ func TestSubscriberList(t *testing.T) {
 			i := rng.IntN(len(model))
 			c := model[i]
 			r.unsubscribe(c)
+			if c.topic != nil {
+				t.Fatalf("step %d: an unsubscribed subscriber keeps its topic", step)
+			}
 			model = append(model[:i], model[i+1:]...)
 		}
 		if step%97 != 0 && step != 19999 {
@@ -213,24 +186,23 @@ func TestSubscriberList(t *testing.T) {
 		seen := map[*subscriber]bool{}
 		total := 0
 		for gi := range tp.loops {
-			s := tp.loops[gi].Load()
-			pos := 0
-			for ci, ch := range s.chunks {
-				if ci < len(s.chunks)-1 && len(ch) != chunkSize {
-					t.Fatalf("step %d: group %d chunk %d has %d", step, gi, ci, len(ch))
-				}
-				for _, c := range ch {
-					if int(c.pos) != pos || c.group != int32(gi) {
-						t.Fatalf("step %d: pos %d group %d at %d of group %d", step, c.pos, c.group, pos, gi)
-					}
-					seen[c] = true
-					pos++
-				}
+			gr := tp.loops[gi].Load()
+			if gr == nil {
+				continue
 			}
-			if pos != s.n {
-				t.Fatalf("step %d: group %d n %d, walked %d", step, gi, s.n, pos)
+			for pos, c := range gr.list {
+				if int(c.pos) != pos || c.group != int32(gi) {
+					t.Fatalf("step %d: pos %d group %d at %d of group %d", step, c.pos, c.group, pos, gi)
+				}
+				seen[c] = true
 			}
-			total += pos
+			if n := int(gr.n.Load()); n != len(gr.list) || tp.on(gi) != int64(n) {
+				t.Fatalf("step %d: group %d n %d, list %d", step, gi, n, len(gr.list))
+			}
+			if c := cap(gr.list); c > keepSlack && 4*len(gr.list) < c {
+				t.Fatalf("step %d: group %d keeps %d slots for %d", step, gi, c, len(gr.list))
+			}
+			total += len(gr.list)
 		}
 		if total != len(model) {
 			t.Fatalf("step %d: %d subscribers in groups, want %d", step, total, len(model))
