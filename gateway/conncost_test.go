@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/upgate/upgate/internal/testutil"
 	"github.com/upgate/upgate/internal/wstest"
 )
 
@@ -157,20 +158,8 @@ func idleCost(t *testing.T, path, topic string, sites bool) float64 {
 // function outside the runtime, with its caller when that function is a
 // constructor of the standard library or x/sys.
 func heapSites() map[string]int64 {
-	runtime.GC()
-	runtime.GC() // the profile lags up to two cycles
-	var recs []runtime.MemProfileRecord
-	n, _ := runtime.MemProfile(nil, false)
-	for {
-		recs = make([]runtime.MemProfileRecord, n+50)
-		var ok bool
-		if n, ok = runtime.MemProfile(recs, false); ok {
-			recs = recs[:n]
-			break
-		}
-	}
 	out := map[string]int64{}
-	for _, r := range recs {
+	for _, r := range testutil.MemRecords(false) {
 		frames := runtime.CallersFrames(r.Stack())
 		var site []string
 		for {

@@ -52,23 +52,28 @@ func ownedProfile() map[string]int64 { return ProfileBy(OwnerOf) }
 // ProfileBy returns the objects allocated so far, added up by key(stack)
 // of their allocation.
 func ProfileBy(key func([]uintptr) string) map[string]int64 {
-	runtime.GC()
-	runtime.GC() // the profile lags up to two cycles
-	var recs []runtime.MemProfileRecord
-	n, _ := runtime.MemProfile(nil, true)
-	for {
-		recs = make([]runtime.MemProfileRecord, n+50)
-		var ok bool
-		if n, ok = runtime.MemProfile(recs, true); ok {
-			recs = recs[:n]
-			break
-		}
-	}
 	out := map[string]int64{}
-	for _, r := range recs {
+	for _, r := range MemRecords(true) {
 		out[key(r.Stack())] += r.AllocObjects
 	}
 	return out
+}
+
+// MemRecords returns the memory profile's records after two garbage
+// collections (the profile lags up to two cycles): every allocating site
+// with all, else only those whose objects are still in use.
+func MemRecords(all bool) []runtime.MemProfileRecord {
+	runtime.GC()
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, all)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, all); ok {
+			return recs[:n]
+		}
+	}
 }
 
 // OwnerOf names the owner and the allocating site of a stack.
