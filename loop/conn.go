@@ -266,17 +266,6 @@ func phaseErr(p uint32) error {
 	return ErrClosed
 }
 
-// Writing: two families of methods. Write, WriteFrame and WriteClose
-// belong to the connection's event loop goroutine: a Handler method (for
-// any connection of the same loop) or a function run by Server.Execute on
-// that loop. They write at once, into the loop's write path, with no copy
-// into a queue and no allocation. Send, SendFrame and Close may be called
-// from any goroutine: they hand the frame to the loop's inbox (see
-// inbox.go), which the loop writes on its next turn, in the order queued.
-// Calling a Write method from another goroutine is a data race; calling a
-// Send method on the loop is correct, only slower. gnet draws the same line
-// between Conn.Write and Conn.AsyncWrite.
-
 // checkOp validates the opcode and size of a message or control frame.
 func checkOp(op ws.OpCode, payload []byte) error {
 	switch op {
@@ -301,9 +290,8 @@ func (c *conn) sendAsync(id uint64, op ws.OpCode, payload, shared []byte) error 
 	if n > maxAsyncFrame {
 		return ErrTooLarge
 	}
-	if p := c.phaseOf(id); p != stOpen {
-		return phaseErr(p) // refused before any encoding; checked again below
-	}
+	// The caller found connection id open (Conn.anyGoroutine); postSend
+	// checks again under the inbox lock.
 	o := inboxOp{kind: opSend, c: c, id: id, n: int32(n), shared: shared}
 	if shared == nil {
 		o.buf = bytebufferpool.Get()

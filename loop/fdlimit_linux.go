@@ -54,16 +54,14 @@ func pauseListener(fd int) error {
 }
 
 // resumeListener detaches pauseListener's filter.
-func resumeListener(fd int) error {
-	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
-}
+func resumeListener(fd int) error { return shedFilter(fd) }
 
-// shedFilter detaches a socket filter that an accepted connection
-// inherited from its listener: Linux copies a listener's filter to the
-// socket of every connection it creates (sk_clone_lock), so a connection
-// whose handshake completed while dropAll was being attached would drop
-// every packet of its own, its request head included. ENOENT (no filter)
-// is success.
+// shedFilter detaches a socket's filter: pauseListener's from a listener,
+// or the copy an accepted connection inherited from its listener (Linux
+// copies a listener's filter to the socket of every connection it
+// creates, sk_clone_lock, so a connection whose handshake completed while
+// dropAll was being attached would drop every packet of its own, its
+// request head included). ENOENT (no filter) is success.
 func shedFilter(fd int) error {
 	err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
 	if err == unix.ENOENT {
