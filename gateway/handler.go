@@ -359,9 +359,8 @@ func (c Conn) state() *connState {
 // ErrSlowConsumer when the outbound queue is full (the connection is then
 // closed with 1008).
 func (c Conn) Send(op OpCode, payload []byte) error {
-	if c.Closed() {
-		return c.closedErr()
-	}
+	// The loop's handle answers for the connection: it is closing or
+	// closed (ErrClosed) before the gateway's OnClose marks its state.
 	return c.lc.Send(ws.OpCode(op), payload)
 }
 
@@ -379,10 +378,7 @@ func (c Conn) closedErr() error {
 // message from OnMessage. Calling it from any other goroutine is a data
 // race; use Send there. Errors are those of Send.
 func (c Conn) Write(op OpCode, payload []byte) error {
-	if c.Closed() {
-		return c.closedErr()
-	}
-	return c.lc.Write(ws.OpCode(op), payload)
+	return c.lc.Write(ws.OpCode(op), payload) // see Send
 }
 
 // Close starts the close handshake with code and reason (at most 123 bytes

@@ -231,7 +231,11 @@ func (r *topicRegistry) count() int {
 
 // send writes a publish to every subscriber of the group and returns how
 // many accepted it: the shared plain frame buf, or the shared compressed
-// frame of z that a subscriber takes (z may be nil). On the group's loop.
+// frame of z that a subscriber takes (z may be nil). On the group's loop,
+// inside a Handler call or a task of the loop's inbox: a write that fails
+// makes gnet close that connection at once, and the loop defers the
+// OnClose that unsubscribes it until the call returns, so the list does not
+// change under this walk.
 func (gr *group) send(buf []byte, z *zframes) int {
 	n := 0
 	for _, c := range gr.list {

@@ -70,10 +70,11 @@ func (r *registry) get(id uint64) Conn {
 // each calls fn for every registered connection, shard by shard (under
 // the shard's read lock: fn must not block), until fn returns false.
 func (r *registry) each(fn func(Conn) bool) {
+	visit := func(c *connState) bool { return fn(c.handle()) }
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-		more := sh.t.each(func(c *connState) bool { return fn(c.handle()) })
+		more := sh.t.each(visit)
 		sh.mu.RUnlock()
 		if !more {
 			return
