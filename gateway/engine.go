@@ -185,9 +185,10 @@ func (e *engine) OnRequest(r *loop.Request, d *loop.Decision) {
 			return
 		}
 	}
-	// A state whose handshake waits for the bus is reachable from the
-	// answer's goroutine after its connection: never reused.
-	c := stateFor(r.Conn, rt, rt.kind, rt.Auth)
+	// A handshake that waits for the bus keeps c in the closure its answer
+	// runs on the loop (deferAuth), which touches c only when Resolve finds
+	// the same connection waiting: c may be reused like any other state.
+	c := stateFor(r.Conn, rt, rt.kind, false)
 	if agreed {
 		c.set(stDeflate)
 	}

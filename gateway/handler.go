@@ -168,11 +168,14 @@ type Conn struct {
 // KeepContext) and reused with it: a later connection of that loop state
 // resets it in OnRequest (stateFor). So every field a Conn handle reads
 // from another goroutine is an atomic (rt, x, meta), and a handle checks
-// loop.Conn.Current after reading it. A state that other goroutines may
-// still reach through something else than a handle (a topic's subscriber
-// lists, a deferred handshake's goroutine) is marked stKeep and never
-// reused. A topic's subscriber lists do not count: each is its loop's own,
-// and OnClose takes the connection out of it (pubsub.go).
+// loop.Conn.Current after reading it. A state that another goroutine may
+// still use through something else than a handle is marked stKeep and
+// never reused: only a tunnel's, which the tunnel reactor's callback uses
+// after the loop has let go of the connection. A topic's subscriber lists
+// do not count (each is its loop's own, and OnClose takes the connection
+// out of it: pubsub.go), nor a handshake waiting for the bus (its answer
+// runs on the loop, and touches the state only when Resolve finds the
+// same connection waiting: auth.go).
 type connState struct {
 	// member holds the loop's handle of the connection, and its entry in
 	// its topic's subscriber lists (pubsub and bridge routes with a
